@@ -1,0 +1,312 @@
+"""The GPT: a decoder-only transformer as the GPT-1/2/3 papers describe it.
+
+Single-device and unaware of training loops, sampling and parallelism: those live in gptkit.train and
+gptkit.generate. Shapes in comments: B batch, T new positions, P positions already in the KV cache,
+S = P + T key positions, C = n_embd, nh = n_head, hs = head_dim, V = vocab_size, Vp = padded vocab.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gptkit.config import ModelConfig
+from gptkit.errors import ConfigError
+
+# "causal", None (attend to every key) or a boolean (B or 1, 1, T, S) tensor; see GPT._attention_mask.
+AttentionMask = Union[str, torch.Tensor, None]
+
+
+class KVCache:
+    """Preallocated keys and values of every layer, filled by prefill and then one position per step.
+
+    Buffers are (n_layer, B, nh, max_len, hs). `length` counts the positions stored so far; the model
+    writes the new positions of each layer with `update` and moves `length` on once per forward pass.
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        batch_size: int,
+        max_len: int,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        if max_len > config.block_size and config.position_embedding == "learned":
+            raise ConfigError(f"KV cache max_len {max_len} exceeds the model's block_size {config.block_size}")
+        shape = (config.n_layer, batch_size, config.n_head, max_len, config.head_dim)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.max_len = max_len
+        self.length = 0
+
+    @property
+    def batch_size(self) -> int:
+        return self.k.shape[1]
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store k, v (B, nh, T, hs) after the cached positions; return all keys/values (B, nh, P+T, hs)."""
+        start, end = self.length, self.length + k.shape[2]
+        if end > self.max_len:
+            raise ValueError(f"KV cache full: {end} positions requested, room for {self.max_len}")
+        self.k[layer, :, :, start:end] = k
+        self.v[layer, :, :, start:end] = v
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+
+    def reorder(self, index: torch.Tensor) -> None:
+        """Keep batch rows `index` (B',), in that order: beam search moves each beam's history."""
+        self.k = self.k.index_select(1, index)
+        self.v = self.v.index_select(1, index)
+
+
+def sinusoidal_positions(n_positions: int, dim: int) -> torch.Tensor:
+    """Fixed encodings of Vaswani et al. (2017): PE[p, 2i] = sin(p / 10000^(2i/d)), PE[p, 2i+1] = cos(...)."""
+    position = torch.arange(n_positions, dtype=torch.float64).unsqueeze(1)  # (N, 1)
+    inv_freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float64) * (-math.log(10000.0) / dim))
+    pe = torch.zeros(n_positions, dim, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(position * inv_freq)
+    pe[:, 1::2] = torch.cos(position * inv_freq)
+    return pe  # float64: the forward casts it to the activations' dtype
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: ModelConfig, layer_idx: int) -> None:
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.n_head = config.n_head
+        self.head_dim = config.head_dim
+        self.dropout = config.dropout
+        self.explicit = config.attention == "explicit"
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v together
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor, mask: AttentionMask, kv_cache: KVCache | None) -> torch.Tensor:
+        """x (B, T, C); mask: which of the S keys each query may see (see `GPT._attention_mask`)."""
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q = q.view(B, T, self.n_head, self.head_dim).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, self.head_dim).transpose(1, 2)
+        v = v.view(B, T, self.n_head, self.head_dim).transpose(1, 2)
+        if kv_cache is not None:
+            k, v = kv_cache.update(self.layer_idx, k, v)  # (B, nh, S, hs)
+        p = self.dropout if self.training else 0.0
+        if self.explicit:
+            y = explicit_attention(q, k, v, mask, p, self.training)
+        else:
+            # A plain causal mask is passed as is_causal, which lets SDPA pick its flash kernels.
+            y = F.scaled_dot_product_attention(
+                q,
+                k,
+                v,
+                attn_mask=mask if isinstance(mask, torch.Tensor) else None,
+                dropout_p=p,
+                is_causal=isinstance(mask, str),
+            )
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # heads side by side again
+        return self.resid_dropout(self.c_proj(y))
+
+
+def explicit_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: AttentionMask, dropout: float, training: bool
+) -> torch.Tensor:
+    """softmax(Q K^T / sqrt(hs) + mask) V, written out; the reference that the SDPA path is tested against."""
+    T, S = q.shape[-2], k.shape[-2]
+    att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))  # (B, nh, T, S)
+    if isinstance(mask, str):  # "causal"
+        mask = torch.ones(T, S, dtype=torch.bool, device=q.device).tril(diagonal=S - T)
+    if isinstance(mask, torch.Tensor):
+        att = att.masked_fill(~mask, float("-inf"))
+    att = F.softmax(att, dim=-1)
+    att = F.dropout(att, p=dropout, training=training)
+    return att @ v  # (B, nh, T, hs)
+
+
+class MLP(nn.Module):
+    """Position-wise feed-forward network: Linear(C, 4C) -> activation -> Linear(4C, C) -> dropout."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, config.ffn_dim, bias=config.bias)
+        self.c_proj = nn.Linear(config.ffn_dim, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+        self.activation = config.activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.c_fc(x)
+        if self.activation == "relu":
+            h = F.relu(h)
+        else:
+            h = F.gelu(h, approximate="tanh" if self.activation == "gelu_tanh" else "none")
+        return self.dropout(self.c_proj(h))
+
+
+class Block(nn.Module):
+    """One transformer block; `post` places LayerNorm after each residual add (GPT-1), else before (GPT-2/3)."""
+
+    def __init__(self, config: ModelConfig, layer_idx: int) -> None:
+        super().__init__()
+        self.post = config.norm_position == "post"
+        self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
+        self.attn = CausalSelfAttention(config, layer_idx)
+        self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor, mask: AttentionMask, kv_cache: KVCache | None) -> torch.Tensor:
+        if self.post:
+            x = self.ln_1(x + self.attn(x, mask, kv_cache))
+            return self.ln_2(x + self.mlp(x))
+        x = x + self.attn(self.ln_1(x), mask, kv_cache)
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        config.validate()
+        self.config = config
+        C, Vp = config.n_embd, config.padded_vocab_size
+        self.wte = nn.Embedding(Vp, C)
+        if config.position_embedding == "learned":
+            self.wpe = nn.Embedding(config.block_size, C)
+        else:  # fixed, so a buffer: not trained and not saved (recomputed on load), kept in float64
+            self.register_buffer("sinusoid", sinusoidal_positions(config.block_size, C), persistent=False)
+        self.drop = nn.Dropout(config.dropout)
+        self.h = nn.ModuleList([Block(config, i) for i in range(config.n_layer)])
+        # GPT-1 (post-LN) ends with the last block's LN; GPT-2/3 add a final LN after the pre-LN stack.
+        self.ln_f = (
+            nn.LayerNorm(C, eps=config.layer_norm_eps, bias=config.bias)
+            if config.norm_position == "pre"
+            else nn.Identity()
+        )
+        self.lm_head = nn.Linear(C, Vp, bias=False)
+        if config.tie_embeddings:
+            self.lm_head.weight = self.wte.weight
+        self.reset_parameters()
+
+    # ---- initialisation -----------------------------------------------------------------------
+    def reset_parameters(self) -> None:
+        """Initialise every weight per `config.init`; embeddings are N(0, 0.02) in every scheme."""
+        cfg = self.config
+        for name, module in self.named_modules():
+            if isinstance(module, nn.Linear):
+                if cfg.init == "gpt2":
+                    std = 0.02
+                    if name.endswith("c_proj"):
+                        # GPT-2: scale residual-branch outputs by 1/sqrt(N), N = 2 residual adds per layer.
+                        std /= math.sqrt(2 * cfg.n_layer)
+                    nn.init.normal_(module.weight, mean=0.0, std=std)
+                elif cfg.init == "xavier":  # Glorot & Bengio (2010), uniform
+                    nn.init.xavier_uniform_(module.weight)
+                else:  # He et al. (2015): std = sqrt(2 / fan_in)
+                    nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Embedding):
+                nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            elif isinstance(module, nn.LayerNorm):
+                module.reset_parameters()
+        with torch.no_grad():  # padding rows are never looked up nor predicted: keep them at zero
+            self.wte.weight[cfg.vocab_size :].zero_()
+            if not cfg.tie_embeddings:
+                self.lm_head.weight[cfg.vocab_size :].zero_()
+
+    def reset_buffers(self) -> None:
+        """Recompute non-persistent buffers (after building on the meta device and loading weights)."""
+        if self.config.position_embedding == "sinusoidal":
+            device = self.wte.weight.device
+            self.sinusoid = sinusoidal_positions(self.config.block_size, self.config.n_embd).to(device)
+
+    # ---- parameter counts -----------------------------------------------------------------------
+    def num_parameters(self, exclude_positions: bool = False) -> int:
+        """Trainable parameters, each shared tensor once, not counting vocabulary padding rows."""
+        n = sum(p.numel() for p in self.parameters())  # parameters() yields a tied tensor once
+        pad_rows = self.config.padded_vocab_size - self.config.vocab_size
+        n -= pad_rows * self.config.n_embd * (1 if self.config.tie_embeddings else 2)
+        if exclude_positions and self.config.position_embedding == "learned":
+            n -= self.wpe.weight.numel()
+        return n
+
+    # ---- forward --------------------------------------------------------------------------------
+    def forward(
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        *,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        kv_cache: KVCache | None = None,
+        last_logits_only: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Logits (B, T, V) for token ids idx (B, T); with targets (B, T), also the mean cross-entropy.
+
+        targets[b, t] is the token that should follow idx[b, t] (already shifted); -100 is ignored.
+        attention_mask (B, P+T) marks real tokens with 1 and (left) padding with 0, covering the cached
+        positions too; positions then count real tokens only, so a left-padded prompt gets the same
+        logits as it would alone. kv_cache: keys/values of earlier positions; this call appends to it.
+        last_logits_only: return logits for the last position only (B, 1, V), as generation needs.
+        """
+        B, T = idx.shape
+        P = kv_cache.length if kv_cache is not None else 0
+        S = P + T
+        if self.config.position_embedding == "learned" and S > self.config.block_size:
+            raise ValueError(
+                f"sequence of {S} positions is longer than the model's block_size {self.config.block_size}"
+            )
+        if attention_mask is not None and attention_mask.shape != (B, S):
+            raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)}, expected {(B, S)}")
+        if position_ids is None:
+            if attention_mask is not None:
+                # Position of each token among the real tokens of its row (pads get 0; they are ignored).
+                position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, P:]
+            else:
+                position_ids = torch.arange(P, S, device=idx.device).unsqueeze(0)  # (1, T)
+        mask = self._attention_mask(attention_mask, T, S, idx.device)
+
+        x = self.wte(idx)  # (B, T, C)
+        if self.config.position_embedding == "learned":
+            x = x + self.wpe(position_ids)
+        else:
+            x = x + self.sinusoid[position_ids].to(x.dtype)
+        x = self.drop(x)
+        for block in self.h:
+            x = block(x, mask, kv_cache)
+        x = self.ln_f(x)
+        if kv_cache is not None:
+            kv_cache.length = S
+
+        V = self.config.vocab_size
+        if targets is None:
+            if last_logits_only:
+                x = x[:, -1:, :]
+            return self.lm_head(x)[..., :V]  # padding columns are never returned
+        logits = self.lm_head(x)  # (B, T, Vp)
+        if logits.shape[-1] > V:
+            # Padding columns get -inf so the softmax over Vp equals the softmax over V (and gets no gradient).
+            logits[..., V:] = float("-inf")
+        loss = F.cross_entropy(logits.view(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=-100)
+        return logits[..., :V], loss
+
+    @staticmethod
+    def _attention_mask(attention_mask: torch.Tensor | None, T: int, S: int, device: torch.device) -> AttentionMask:
+        """Which keys each query may see: "causal" (S == T, no padding), None (one query that sees all S
+        keys), or a boolean (B or 1, 1, T, S) tensor, True where query t may see key s.
+
+        Each query also sees itself, so a padding query never has an all-masked row (which would give NaN);
+        padding outputs are ignored anyway.
+        """
+        if attention_mask is None and S == T:
+            return "causal"
+        if attention_mask is None and T == 1:
+            return None
+        causal = torch.ones(T, S, dtype=torch.bool, device=device).tril(diagonal=S - T)  # (T, S)
+        if attention_mask is None:
+            return causal.view(1, 1, T, S)
+        keep = causal.unsqueeze(0) & attention_mask.bool().unsqueeze(1)  # (B, T, S)
+        keep |= torch.eye(T, S, dtype=torch.bool, device=device).roll(S - T, dims=1).unsqueeze(0)
+        return keep.unsqueeze(1)

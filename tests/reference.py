@@ -1,0 +1,81 @@
+"""An independent float64 GPT forward, written from the papers' equations rather than from gptkit's model.
+
+It reads weights by name from a gptkit state dict and uses nothing from gptkit but the config values.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def sinusoid_table(n_positions: int, dim: int) -> torch.Tensor:
+    table = torch.zeros(n_positions, dim, dtype=torch.float64)
+    for p in range(n_positions):
+        for i in range(0, dim, 2):
+            angle = p / (10000 ** (i / dim))
+            table[p, i] = math.sin(angle)
+            table[p, i + 1] = math.cos(angle)
+    return table
+
+
+def reference_logits(state: dict[str, torch.Tensor], cfg, idx: torch.Tensor) -> torch.Tensor:
+    """Logits (B, T, vocab_size) in float64 for token ids idx (B, T), causal attention, no padding."""
+    W = {k: v.detach().double() for k, v in state.items()}
+    B, T = idx.shape
+    C, nh = cfg.n_embd, cfg.n_head
+    hs = C // nh
+
+    def bias(name: str) -> torch.Tensor | float:
+        return W.get(f"{name}.bias", 0.0)
+
+    def layer_norm(x: torch.Tensor, name: str) -> torch.Tensor:
+        mu = x.mean(-1, keepdim=True)
+        var = ((x - mu) ** 2).mean(-1, keepdim=True)
+        return (x - mu) / torch.sqrt(var + cfg.layer_norm_eps) * W[f"{name}.weight"] + bias(name)
+
+    def linear(x: torch.Tensor, name: str) -> torch.Tensor:
+        return x @ W[f"{name}.weight"].T + bias(name)
+
+    def activation(x: torch.Tensor) -> torch.Tensor:
+        if cfg.activation == "relu":
+            return torch.clamp(x, min=0.0)
+        if cfg.activation == "gelu":
+            return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
+        return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+
+    def attention(x: torch.Tensor, prefix: str) -> torch.Tensor:
+        qkv = linear(x, f"{prefix}.c_attn")
+        q, k, v = qkv[..., :C], qkv[..., C : 2 * C], qkv[..., 2 * C :]
+        future = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
+        heads = []
+        for h in range(nh):
+            sl = slice(h * hs, (h + 1) * hs)
+            scores = q[..., sl] @ k[..., sl].transpose(-1, -2) / math.sqrt(hs)  # (B, T, T)
+            scores = scores.masked_fill(future, float("-inf"))
+            weights = torch.exp(scores - scores.max(-1, keepdim=True).values)
+            weights = weights / weights.sum(-1, keepdim=True)
+            heads.append(weights @ v[..., sl])
+        return linear(torch.cat(heads, dim=-1), f"{prefix}.c_proj")
+
+    def mlp(x: torch.Tensor, prefix: str) -> torch.Tensor:
+        return linear(activation(linear(x, f"{prefix}.c_fc")), f"{prefix}.c_proj")
+
+    x = W["wte.weight"][idx]
+    if cfg.position_embedding == "learned":
+        x = x + W["wpe.weight"][:T]
+    else:
+        x = x + sinusoid_table(T, C)
+    for i in range(cfg.n_layer):
+        p = f"h.{i}"
+        if cfg.norm_position == "post":  # GPT-1: LN(x + sublayer(x))
+            x = layer_norm(x + attention(x, f"{p}.attn"), f"{p}.ln_1")
+            x = layer_norm(x + mlp(x, f"{p}.mlp"), f"{p}.ln_2")
+        else:  # GPT-2: x + sublayer(LN(x)), then a final LN
+            x = x + attention(layer_norm(x, f"{p}.ln_1"), f"{p}.attn")
+            x = x + mlp(layer_norm(x, f"{p}.ln_2"), f"{p}.mlp")
+    if cfg.norm_position == "pre":
+        x = layer_norm(x, "ln_f")
+    head = W["wte.weight"] if cfg.tie_embeddings else W["lm_head.weight"]
+    return x @ head[: cfg.vocab_size].T

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from gptkit.cli import main
+
+
+def test_model_info_prints_gpt2_parameter_count(capsys):
+    assert main(["model", "info", "gpt2", "gpt3-175b"]) == 0
+    out = capsys.readouterr().out
+    assert "124,439,808" in out
+    assert "174,604,259,328" in out  # about 175B, as the GPT-3 paper's largest model
+
+
+def test_console_entry_point_runs():
+    result = subprocess.run(
+        [sys.executable, "-m", "gptkit", "model", "info", "tiny"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "tiny" in result.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "gptkit", "model", "info", "gpt5"], capture_output=True, text=True, check=False
+    )
+    assert bad.returncode == 2 and "unknown preset 'gpt5'" in bad.stderr
