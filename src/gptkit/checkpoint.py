@@ -83,13 +83,20 @@ def save_model(model: torch.nn.Module, path: str | os.PathLike) -> Path:
     model = unwrap_model(model)
     if not isinstance(model, GPT):
         raise TypeError(f"save_model expects a gptkit GPT, got {type(model).__name__}")
+    return save_model_state(model.config, model_state_for_saving(model), path)
+
+
+def save_model_state(config: ModelConfig, state: Mapping[str, torch.Tensor], path: str | os.PathLike) -> Path:
+    """Write `config` and a full state dict (e.g. one gathered from FSDP shards) as `save_model` does."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    state = {k: v.cpu() for k, v in model_state_for_saving(model).items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    if config.tie_embeddings:
+        state.pop("lm_head.weight", None)  # stored once, as wte.weight
     tmp = path / f".{WEIGHTS_FILE}.tmp"
     save_file(state, str(tmp), metadata={"format": "pt", "producer": "gptkit"})
     os.replace(tmp, path / WEIGHTS_FILE)
-    update_config_json(path, {"model": model.config.to_dict()})
+    update_config_json(path, {"model": config.to_dict()})
     return path
 
 
