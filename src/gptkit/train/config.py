@@ -227,7 +227,10 @@ def build_run_config(tables: dict[str, Any], where: str = "") -> RunConfig:
         train=dataclass_from_dict(TrainConfig, tables.get("train", {}), where=f"{where}train."),
         data=dataclass_from_dict(DataConfig, tables.get("data", {}), where=f"{where}data."),
     )
-    cfg.model_config(vocab_size=None)  # validates the model table now (vocab_size comes later, from the data)
+    try:  # validate the model table now (vocab_size comes later, from the data)
+        cfg.model_config(vocab_size=None)
+    except ConfigError as e:
+        raise ConfigError(f"{where}{e}") from None
     return cfg
 
 

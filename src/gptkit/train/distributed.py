@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -92,6 +93,8 @@ def wrap_model(model: nn.Module, info: DistInfo, parallel: str, param_dtype: tor
     if parallel == "fsdp":
         from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
+        # GPT.forward returns logits[..., :vocab_size], a view of the padded logits; nothing edits it in place.
+        warnings.filterwarnings("ignore", message=r"FSDP2-wrapped module \(FSDPGPT\) returned a view tensor")
         mp = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32)
         for block in model.h:
             fully_shard(block, mp_policy=mp)
