@@ -298,6 +298,8 @@ def test_train_reads_txt_jsonl_gz_directories_and_generators(tmp_path, corpus):
 def test_train_input_errors(tmp_path):
     with pytest.raises(TextInputError, match="nope.txt: no such file"):
         Tokenizer.train(tmp_path / "nope.txt", vocab_size=500)
+    with pytest.raises(TextInputError, match="nope.jsonl: no such file"):  # a file name, not a text
+        Tokenizer.train(["nope.jsonl", "x.txt"], vocab_size=500)
     (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n{"body": "x"}\n', encoding="utf-8")
     with pytest.raises(TextInputError, match=r'bad.jsonl:2: expected an object with a string "text" field'):
         Tokenizer.train(tmp_path / "bad.jsonl", vocab_size=500)
@@ -305,3 +307,5 @@ def test_train_input_errors(tmp_path):
         Tokenizer.train(["abc"], vocab_size=100)
     with pytest.raises(TokenizerError, match="unknown tokenizer kind 'wordpiece'"):
         Tokenizer.train(["abc"], vocab_size=500, kind="wordpiece")
+    with pytest.raises(TokenizerError, match="unknown pretokenizer 'gpt5'"):
+        Tokenizer.train(["abc"], vocab_size=500, pretokenizer="gpt5")

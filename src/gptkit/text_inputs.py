@@ -52,15 +52,15 @@ def split_inputs(inputs: TextInputs) -> tuple[list[Path] | None, Iterable[str] |
     """(paths, None) when `inputs` names files, else (None, the iterable of strings).
 
     A single str/PathLike is a path. An iterable is read as paths when its first item is a PathLike, or a
-    str naming an existing file or directory; otherwise its items are the texts themselves.
+    str that names an existing file or directory or looks like a file name (no whitespace, ending in .txt,
+    .jsonl or .jsonl.gz; a missing one is then an error, not a text); otherwise its items are the texts.
     """
     if isinstance(inputs, (str, os.PathLike)):
         return resolve_paths([inputs]), None
     if isinstance(inputs, (list, tuple)):
         if not inputs:
             raise TextInputError("no inputs given (an empty list)")
-        first = inputs[0]
-        if isinstance(first, os.PathLike) or (isinstance(first, str) and _names_existing_path(first)):
+        if _is_path(inputs[0]):
             return resolve_paths(inputs), None
         return None, inputs
     # A generator or other one-shot iterable: peek at the first item without losing it.
@@ -70,13 +70,17 @@ def split_inputs(inputs: TextInputs) -> tuple[list[Path] | None, Iterable[str] |
     except StopIteration:
         raise TextInputError("no inputs given (an empty iterable)") from None
     rest = _chain_first(first, iterator)
-    if isinstance(first, os.PathLike) or (isinstance(first, str) and _names_existing_path(first)):
+    if _is_path(first):
         return resolve_paths(list(rest)), None
     return None, rest
 
 
-def _names_existing_path(s: str) -> bool:
-    return len(s) < 4096 and "\n" not in s and "\0" not in s and os.path.exists(s)
+def _is_path(item: object) -> bool:
+    if isinstance(item, os.PathLike):
+        return True
+    if not isinstance(item, str) or len(item) > 4096 or "\0" in item or "\n" in item:
+        return False
+    return os.path.exists(item) or (item.endswith(TEXT_SUFFIXES) and not any(c.isspace() for c in item))
 
 
 def _chain_first(first: object, iterator: Iterator) -> Iterator:

@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -180,8 +181,10 @@ class Tokenizer:
         (None: every character seen); text with other characters cannot be encoded.
         """
         if kind == "bpe":
+            if pretokenizer not in PRETOKENIZERS:
+                raise TokenizerError(f"unknown pretokenizer {pretokenizer!r} (known: {', '.join(PRETOKENIZERS)})")
             return BPETokenizer.train_bpe(
-                inputs, vocab_size, pretokenizer=pretokenizer, min_frequency=min_frequency, progress=progress
+                inputs, vocab_size, pattern=PRETOKENIZERS[pretokenizer], min_frequency=min_frequency, progress=progress
             )
         if kind == "char":
             return CharTokenizer.train_char(inputs, vocab_size, progress=progress)
@@ -341,18 +344,19 @@ class BPETokenizer(Tokenizer):
         inputs: TextInputs,
         vocab_size: int,
         *,
-        pretokenizer: str = DEFAULT_PRETOKENIZER,
+        pattern: str = PRETOKENIZERS[DEFAULT_PRETOKENIZER],
         min_frequency: int = 2,
         progress: bool = False,
     ) -> BPETokenizer:
+        """Train with pre-tokenization regex `pattern` (`Tokenizer.train` takes a name from PRETOKENIZERS)."""
         _check_vocab_size(vocab_size, 256 + len(SPECIAL_TOKENS), "byte-level BPE")
         if vocab_size is None:
             raise TokenizerError("vocab_size is required for a BPE tokenizer")
-        hf = new_byte_level_bpe(pretokenizer)
+        hf = new_byte_level_bpe(pattern)
         trainer = trainers.BpeTrainer(
             vocab_size=vocab_size - len(SPECIAL_TOKENS),
             min_frequency=min_frequency,
-            show_progress=progress,
+            show_progress=progress and sys.stderr.isatty(),  # its bars print blank lines elsewhere
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
             special_tokens=[],
         )
@@ -448,18 +452,16 @@ class BPETokenizer(Tokenizer):
         }
 
 
-def new_byte_level_bpe(pretokenizer: str = DEFAULT_PRETOKENIZER) -> HFTokenizer:
-    """An untrained `tokenizers` byte-level BPE with pre-tokenization rule `pretokenizer` (see PRETOKENIZERS).
+def new_byte_level_bpe(pattern: str) -> HFTokenizer:
+    """An untrained `tokenizers` byte-level BPE that pre-tokenizes with regex `pattern` (Oniguruma syntax).
 
     The rule is a `Split` regex followed by the byte-level mapping, both serialisable, so tokenizer.json
     carries it and AutoTokenizer reproduces gptkit's ids.
     """
-    if pretokenizer not in PRETOKENIZERS:
-        raise TokenizerError(f"unknown pretokenizer {pretokenizer!r} (known: {', '.join(PRETOKENIZERS)})")
     hf = HFTokenizer(models.BPE())
     hf.pre_tokenizer = pre_tokenizers.Sequence(
         [
-            pre_tokenizers.Split(Regex(PRETOKENIZERS[pretokenizer]), behavior="isolated"),
+            pre_tokenizers.Split(Regex(pattern), behavior="isolated"),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
         ]
     )
