@@ -104,7 +104,7 @@ def load_tokenizer_if_present(directory: Path) -> Any | None:
     return Tokenizer.load(directory)
 
 
-TOKENIZER_MARKERS = ("tokenizer.json", "vocab.json")
+TOKENIZER_MARKERS = ("gptkit_tokenizer.json", "tokenizer.json", "vocab.json")
 
 
 def _file_sha256(path: Path) -> str:
@@ -142,9 +142,9 @@ def text_to_shards(path: Path, out: Path, cfg: DataConfig) -> None:
     if not train_text or not val_text:
         raise GptkitError(f"{path}: too short to split into train and val parts ({len(text)} characters)")
     if cfg.tokenizer == "char":
-        tok = Tokenizer.train([text], vocab_size=0, kind="char")
+        tok = Tokenizer.train(path, None, kind="char")  # every character of the file
     elif cfg.tokenizer.startswith("bpe:"):
-        tok = Tokenizer.train([train_text], vocab_size=int(cfg.tokenizer[4:]), kind="bpe")
+        tok = Tokenizer.train(_chunks(train_text), int(cfg.tokenizer[4:]), kind="bpe", progress=True)
     else:
         tok_dir = Path(cfg.tokenizer)
         if not tok_dir.is_dir():
@@ -156,11 +156,31 @@ def text_to_shards(path: Path, out: Path, cfg: DataConfig) -> None:
         old.unlink()
     tok.save(out)
     for split_name, part in (("train", train_text), ("val", val_text)):
-        ids = [tok.eot_id, *tok.encode(part)]  # one document; every document starts with <|endoftext|>
+        ids = [tok.eot_id, *encode_long(tok, part)]  # one document; every document starts with <|endoftext|>
         write_shards(
             out, split_name, [ids], vocab_size=tok.vocab_size, bos_id=tok.eot_id, tokenizer_fingerprint=tok.fingerprint
         )
     stamp_path.write_text(json.dumps(stamp, indent=1) + "\n", encoding="utf-8")
+
+
+def _chunks(text: str, size: int = 1 << 20) -> list[str]:
+    """`text` cut into pieces of about `size` characters, each cut just after a newline that a
+    non-space character follows: no pre-token of gptkit's or GPT-2's BPE spans such a point, so encoding
+    the pieces gives the ids of encoding the whole text."""
+    pieces, start = [], 0
+    while len(text) - start > size:
+        cut = start + size
+        while cut < len(text) and not (text[cut - 1] == "\n" and not text[cut].isspace()):
+            cut += 1
+        pieces.append(text[start:cut])
+        start = cut
+    pieces.append(text[start:])
+    return [p for p in pieces if p]
+
+
+def encode_long(tok: Any, text: str, piece_chars: int = 1 << 20) -> list[int]:
+    """tok.encode(text) for a long text, encoded in pieces in parallel (encode_batch uses all cores)."""
+    return [i for ids in tok.encode_batch(_chunks(text, piece_chars)) for i in ids]
 
 
 def _prepare_builtin(spec: str, out: Path) -> None:
