@@ -61,16 +61,20 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     dtype: str = "auto"  # auto (bfloat16 on CUDA if supported, else float32) | float32 | bfloat16 | float16
     compile: bool = False  # torch.compile the model
+    cpu_threads: int = 0  # torch.set_num_threads on the CPU (0: PyTorch's default, one per core)
     parallel: str = "ddp"  # under torchrun: ddp (replicate) | fsdp (FSDP2, shard parameters and optimizer)
     sample_tokens: int = 100  # tokens generated at each evaluation to show progress (0: none)
     sample_prompt: str = ""  # text the sample starts from ("" starts from <|endoftext|>)
     tensorboard: bool = False  # also write TensorBoard events to RUN_DIR/tensorboard
 
     def validate(self) -> None:
+        for name in ("sample_tokens", "cpu_threads"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}: must be at least 0, got {getattr(self, name)}")
         for name in ("batch_size", "grad_accum", "max_steps", "log_interval", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be at least 1, got {getattr(self, name)}")
-        for name in ("warmup_steps", "eval_interval", "eval_steps", "checkpoint_interval", "sample_tokens"):
+        for name in ("warmup_steps", "eval_interval", "eval_steps", "checkpoint_interval"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: must be at least 0, got {getattr(self, name)}")
         if self.decay_steps is not None and self.decay_steps < 1:

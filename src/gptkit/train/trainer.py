@@ -124,6 +124,10 @@ class Trainer:
         self.dist = D.init_distributed(tc.device)
         self.device = self.dist.device
         self.dtype = resolve_dtype(tc.dtype, self.device)
+        if tc.cpu_threads:
+            torch.set_num_threads(tc.cpu_threads)
+        if self.device.type == "cuda":
+            torch.set_float32_matmul_precision("high")  # TF32 tensor cores for any float32 matmul
         if self.dtype == torch.float16 and tc.parallel == "fsdp" and self.dist.distributed:
             raise ConfigError("train.dtype: float16 with FSDP is not supported; use bfloat16")
         self._prepare_run_dir(resume)
@@ -373,6 +377,7 @@ class Trainer:
             f"on {self.device} in {str(self.dtype).removeprefix('torch.')}, {self.dist.world_size} process(es), "
             f"{self.tokens_per_step:,} tokens/step, steps {self.step} -> {max_steps}"
         )
+        self._t0 = time.perf_counter()
         if self.step == 0 and self.resumed_from is None and self._val_batches:
             self._eval_and_record()
         t_last = time.perf_counter()
@@ -468,12 +473,15 @@ class Trainer:
             "grad_norm": norm,
             "tokens_per_s": round(tokens_per_s, 1),
             "mfu": None if mfu is None else round(mfu, 4),
+            "tokens": step * self.tokens_per_step,
+            "elapsed_s": round(time.perf_counter() - self._t0, 3),
         }
 
     def _eval_and_record(self, record: dict[str, Any] | None = None) -> float | None:
         t0 = time.perf_counter()
         val = self.evaluate()
-        record = dict(record or {"step": self.step})
+        record = dict(record or {"step": self.step, "tokens": 0, "elapsed_s": 0.0})
+        record["elapsed_s"] = round(time.perf_counter() - self._t0, 3)  # with this evaluation
         record["val_loss"] = val
         if val is not None:
             self.last_val_loss = val
