@@ -115,7 +115,3 @@ def gradient_sync(model: nn.Module, sync: bool) -> contextlib.AbstractContextMan
     if hasattr(model, "set_requires_gradient_sync"):
         model.set_requires_gradient_sync(sync)
     return contextlib.nullcontext()
-
-
-def is_fsdp(model: nn.Module) -> bool:
-    return hasattr(model, "set_requires_gradient_sync")

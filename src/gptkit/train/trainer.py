@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gptkit.checkpoint import load_state_checked, unwrap_model
+from gptkit.checkpoint import load_state_checked
 from gptkit.data.loader import TokenLoader, open_shards
 from gptkit.errors import ConfigError, GptkitError
 from gptkit.model import GPT
@@ -186,12 +186,15 @@ class Trainer:
             if state is not None:
                 load_state_checked(model, state.model_state, source=str(self.resumed_from / "model.safetensors"))
         self.raw_model = model
-        if not (self.dist.distributed and tc.parallel == "fsdp"):
-            model.to(self.device)
-        if tc.compile:
-            model = torch.compile(model)
         half = self.dtype if self.dtype != torch.float32 else None
-        self.model = D.wrap_model(model, self.dist, tc.parallel, half)
+        if self.dist.distributed and tc.parallel == "fsdp":
+            # Shard first (in place: raw_model becomes the sharded module), then compile around it.
+            model = D.wrap_model(model, self.dist, tc.parallel, half)
+            self.model = torch.compile(model) if tc.compile else model
+        else:
+            model.to(self.device)
+            model = torch.compile(model) if tc.compile else model
+            self.model = D.wrap_model(model, self.dist, tc.parallel, half)
         self.optimizer = build_optimizer(self.raw_model, tc, self.device.type)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
 
@@ -287,16 +290,22 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> float | None:
-        """Mean loss over the fixed val batches, averaged over all ranks."""
+        """Mean loss over the fixed val batches, averaged over all ranks.
+
+        Runs the module without the compile and DDP wrappers: an eval-mode graph would be a second
+        compilation, and evaluation needs no gradient sync (an FSDP2 module is sharded in place, so its
+        forward still gathers what it needs).
+        """
         if not self._val_batches:
             return None
-        self.model.eval()
+        model = self.raw_model
+        model.eval()
         total = torch.zeros((), device=self.device)
         for x, y in self._val_batches:
             with self.autocast():
-                _, loss = self.model(self._to_device(x), self._to_device(y))
+                _, loss = model(self._to_device(x), self._to_device(y))
             total += loss.float()
-        self.model.train()
+        model.train()
         total = D.all_reduce_sum(total, self.dist)
         return total.item() / (len(self._val_batches) * self.dist.world_size)
 
@@ -308,7 +317,7 @@ class Trainer:
         from gptkit import generate
 
         prompt = [tok.eot_id, *tok.encode(self.tc.sample_prompt)] if self.tc.sample_prompt else [tok.eot_id]
-        model = unwrap_model(self.model)
+        model = self.raw_model
         model.eval()
         with self.autocast():
             out = generate(
