@@ -84,7 +84,7 @@ def hf_model(cfg) -> nn.Module:
         resid_pdrop=cfg.dropout,
         embd_pdrop=cfg.dropout,
         attn_pdrop=cfg.dropout,
-        activation_function="gelu",
+        activation_function={"gelu": "gelu", "gelu_tanh": "gelu_new", "relu": "relu"}[cfg.activation],
         bos_token_id=cfg.vocab_size - 1,  # <|endoftext|> is the tokenizer's last id
         eos_token_id=cfg.vocab_size - 1,
     )
