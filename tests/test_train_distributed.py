@@ -1,5 +1,5 @@
 """Distributed training on the CPU (gloo): 2 ranks with micro-batch b give the losses of 1 process with
-batch 2b, under DDP and under FSDP2; an FSDP2 checkpoint resumes in a single process."""
+batch 2b, under DDP and under FSDP2 (stopped and resumed); an FSDP2 checkpoint resumes in a single process."""
 
 from __future__ import annotations
 
@@ -44,10 +44,10 @@ def single(data, tmp_path_factory):
     return run
 
 
-def torchrun(data: Path, run: Path, *extra: str) -> None:
+def torchrun(data: Path, run: Path, *extra: str, resume: bool = False) -> None:
     sets = [a for s in (*TINY, *SETTINGS, "train.batch_size=2", *extra) for a in ("--set", s)]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    cmd += ["-m", "gptkit", "train", "--data", str(data), "--out", str(run), *sets]
+    cmd += ["-m", "gptkit", "train", "--out", str(run), *(["--resume"] if resume else ["--data", str(data)]), *sets]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -73,9 +73,11 @@ def test_ddp_two_ranks_match_one_process_with_twice_the_batch(data, single, tmp_
     assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["step_0000010"]  # rank 0 wrote it alone
 
 
-def test_fsdp_two_ranks_match_and_resume_in_one_process(data, single, tmp_path_factory):
+@pytest.mark.slow  # three torchrun / training runs: about 20-30 s on 2 cores
+def test_fsdp_two_ranks_match_resume_and_continue_in_one_process(data, single, tmp_path_factory):
     fsdp = tmp_path_factory.mktemp("fsdp")
-    torchrun(data, fsdp, "train.parallel=fsdp")
+    torchrun(data, fsdp, "train.parallel=fsdp", "train.max_steps=5")  # stop at step 5, then resume sharded
+    torchrun(data, fsdp, "train.parallel=fsdp", resume=True)
     assert_close_runs(fsdp, single)
     # The gathered (unsharded) checkpoint continues in a single process, as the straight single run does.
     cfg = load_run_config(fsdp / "config.toml", ["train.max_steps=20", "train.batch_size=4", "train.parallel=ddp"])

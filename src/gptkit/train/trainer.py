@@ -14,6 +14,7 @@ import contextlib
 import math
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from gptkit.train import checkpoint as ckpt
 from gptkit.train import distributed as D
 from gptkit.train.config import RunConfig
 from gptkit.train.data import TrainingData, resolve_data
-from gptkit.train.metrics import MetricsLog, format_duration, peak_flops, progress_line, truncate_metrics
+from gptkit.train.metrics import METRICS_FILE, MetricsLog, format_duration, peak_flops, progress_line, truncate_metrics
 from gptkit.train.optim import build_optimizer, clip_grad_norm, lr_at
 
 CONFIG_FILE = "config.toml"
@@ -70,10 +71,6 @@ def step_seed(seed: int, rank: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, rank, step]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-def run_dir_has_run(run_dir: Path) -> bool:
-    return bool(ckpt.list_checkpoints(run_dir)) or (run_dir / "metrics.jsonl").exists()
-
-
 class _StopSignals:
     """Turns SIGINT / SIGTERM into a flag the loop checks, so it can save a checkpoint and exit cleanly."""
 
@@ -82,7 +79,7 @@ class _StopSignals:
         self._old: dict[int, Any] = {}
 
     def __enter__(self) -> _StopSignals:
-        if threading_is_main():
+        if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._old[sig] = signal.signal(sig, self._handle)
         return self
@@ -95,12 +92,6 @@ class _StopSignals:
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._old.items():
             signal.signal(sig, handler)
-
-
-def threading_is_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 class Trainer:
@@ -144,57 +135,14 @@ class Trainer:
         if self.dist.is_main:
             (self.run_dir / CONFIG_FILE).write_text(self.cfg.to_toml(), encoding="utf-8")
 
-        fp = self.data.fingerprint
-        train_shards = open_shards(
-            self.data.train_paths,
-            tokenizer_fingerprint=fp,
-            vocab_size=self.data.vocab_size,
-            rank=self.dist.rank,
-            world_size=self.dist.world_size,
-        )
-        val_shards = open_shards(
-            self.data.val_paths,
-            tokenizer_fingerprint=fp,
-            vocab_size=self.data.vocab_size,
-            rank=self.dist.rank,
-            world_size=self.dist.world_size,
-        )
-        self.loader = TokenLoader(
-            train_shards,
-            val_shards,
-            block_size=self.model_config.block_size,
-            batch_size=tc.batch_size,
-            grad_accum=tc.grad_accum,
-            rank=self.dist.rank,
-            world_size=self.dist.world_size,
-            seed=tc.seed,
-            sampling=config.data.sampling,
-        )
-        if not val_shards:
-            self.log(f"note: {self.data.data_dir} has no val_*.bin shards: no evaluation")
-
-        # ---- model, restored state, wrappers, optimizer (in this order) -------------------------
+        self.loader = self._open_loader()
         state = None
         self.resumed_from: Path | None = None
         if resume:
             self.resumed_from = ckpt.latest_checkpoint(self.run_dir)
             state = ckpt.load_checkpoint(self.resumed_from)
-        torch.manual_seed(tc.seed)  # the same initial weights on every rank
         self.is_gpt = model is None
-        if model is None:
-            model = GPT(self.model_config)
-            if state is not None:
-                load_state_checked(model, state.model_state, source=str(self.resumed_from / "model.safetensors"))
-        self.raw_model = model
-        half = self.dtype if self.dtype != torch.float32 else None
-        if self.dist.distributed and tc.parallel == "fsdp":
-            # Shard first (in place: raw_model becomes the sharded module), then compile around it.
-            model = D.wrap_model(model, self.dist, tc.parallel, half)
-            self.model = torch.compile(model) if tc.compile else model
-        else:
-            model.to(self.device)
-            model = torch.compile(model) if tc.compile else model
-            self.model = D.wrap_model(model, self.dist, tc.parallel, half)
+        self.raw_model, self.model = self._build_model(model, state)
         self.optimizer = build_optimizer(self.raw_model, tc, self.device.type)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
 
@@ -218,13 +166,64 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             ckpt.remove_incomplete(self.run_dir)
         D.barrier(self.dist)
-        if resume:
-            if ckpt.latest_checkpoint(self.run_dir) is None:
-                raise GptkitError(f"{self.run_dir}: no complete checkpoint to resume from (in {ckpt.CHECKPOINTS}/)")
-        elif run_dir_has_run(self.run_dir):
+        has_checkpoint = ckpt.latest_checkpoint(self.run_dir) is not None
+        if resume and not has_checkpoint:
+            raise GptkitError(f"{self.run_dir}: no complete checkpoint to resume from (in {ckpt.CHECKPOINTS}/)")
+        if not resume and has_checkpoint:
             raise GptkitError(
                 f"{self.run_dir}: already holds a training run; pass --resume to continue it, or choose another --out"
             )
+        if not resume and (self.run_dir / METRICS_FILE).exists():
+            raise GptkitError(
+                f"{self.run_dir}: holds {METRICS_FILE} of an earlier run that saved no checkpoint; "
+                "delete the directory or choose another --out"
+            )
+
+    def _open_loader(self) -> TokenLoader:
+        """Open (and validate, shared out over ranks) the shards; a bad one raises ShardError naming it."""
+        tc, data = self.tc, self.data
+        shards = [
+            open_shards(
+                paths,
+                tokenizer_fingerprint=data.fingerprint,
+                vocab_size=data.vocab_size,
+                rank=self.dist.rank,
+                world_size=self.dist.world_size,
+            )
+            for paths in (data.train_paths, data.val_paths)
+        ]
+        if not shards[1]:
+            self.log(f"note: {data.data_dir} has no val_*.bin shards: no evaluation")
+        return TokenLoader(
+            shards[0],
+            shards[1],
+            block_size=self.model_config.block_size,
+            batch_size=tc.batch_size,
+            grad_accum=tc.grad_accum,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+            seed=tc.seed,
+            sampling=self.cfg.data.sampling,
+        )
+
+    def _build_model(self, model: nn.Module | None, state: ckpt.TrainingState | None) -> tuple[nn.Module, nn.Module]:
+        """(the module, the module to call in training): a new or restored GPT (or the given model) moved to
+        the device, compiled and wrapped for DDP / FSDP2 as the settings say."""
+        tc = self.tc
+        torch.manual_seed(tc.seed)  # the same initial weights on every rank
+        if model is None:
+            model = GPT(self.model_config)
+            if state is not None:
+                load_state_checked(model, state.model_state, source=str(self.resumed_from / "model.safetensors"))
+        raw = model
+        half = self.dtype if self.dtype != torch.float32 else None
+        if self.dist.distributed and tc.parallel == "fsdp":
+            # Shard first (in place: `raw` becomes the sharded module), then compile around it.
+            model = D.wrap_model(model, self.dist, tc.parallel, half)
+            return raw, torch.compile(model) if tc.compile else model
+        model.to(self.device)
+        model = torch.compile(model) if tc.compile else model
+        return raw, D.wrap_model(model, self.dist, tc.parallel, half)
 
     def _restore(self, state: ckpt.TrainingState) -> None:
         from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
