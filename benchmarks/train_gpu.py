@@ -149,7 +149,8 @@ def gpt2(args: argparse.Namespace) -> list[dict]:
         random_shards(tmp / "data", 12 * 1025 * args.steps)
         data = open_data_dir(tmp / "data")
         for name, make in (("gptkit GPT", None), ("HF GPT2LMHeadModel", hf_model)):
-            cfg = load_run_config(None, [*GPT2, f"train.max_steps={args.steps}", *SMOKE_GPT2 * args.smoke])
+            sets = [*GPT2, f"train.max_steps={args.steps}", f"train.compile_mode={args.compile_mode}"]
+            cfg = load_run_config(None, [*sets, *SMOKE_GPT2 * args.smoke])
             model = make(cfg.model_config(data.vocab_size)) if make else None
             if torch.cuda.is_available():
                 torch.cuda.reset_peak_memory_stats()
@@ -172,7 +173,8 @@ def gpt2(args: argparse.Namespace) -> list[dict]:
             del trainer, model
             if args.cuda:
                 torch.cuda.empty_cache()
-    print(f"\nGPT-2 124M, batch 12 x 1024, bf16, compiled, {args.steps} steps, {device_name(args)}")
+    mode = args.compile_mode
+    print(f"\nGPT-2 124M, batch 12 x 1024, bf16, compiled ({mode}), {args.steps} steps, {device_name(args)}")
     print("(wall s: the whole run, with compilation and the final checkpoint)")
     print(f"{'model':<22}{'tokens/s':>12}{'MFU':>8}{'wall s':>8}{'peak GiB':>10}")
     for r in rows:
@@ -199,6 +201,7 @@ def main() -> None:
     parser.add_argument("--task", default="all", choices=["all", "shakespeare", "gpt2", "shakespeare-child"])
     parser.add_argument("--steps", type=int, default=None, help="shakespeare: 2500; gpt2: 100")
     parser.add_argument("--compile", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--compile-mode", default="default", help="gpt2: torch.compile mode for both models")
     parser.add_argument("--smoke", action="store_true", help="tiny models on the CPU: checks the script runs")
     args = parser.parse_args()
     args.cuda = not args.smoke
@@ -213,7 +216,8 @@ def main() -> None:
         args.steps = None
     if args.task in ("all", "gpt2"):
         args.steps = args.steps or 100
-        results["gpt2"] = gpt2(args)
+        key = "gpt2" if args.compile_mode == "default" else f"gpt2_{args.compile_mode}"
+        results[key] = gpt2(args)
     if args.smoke:
         return None
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,7 @@ DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 PARALLEL = ("ddp", "fsdp")
 SAMPLING = ("random", "document")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclass
@@ -61,6 +62,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     dtype: str = "auto"  # auto (bfloat16 on CUDA if supported, else float32) | float32 | bfloat16 | float16
     compile: bool = False  # torch.compile the model
+    compile_mode: str = "default"  # torch.compile mode: default | max-autotune-no-cudagraphs | max-autotune | ...
     cpu_threads: int = 0  # torch.set_num_threads on the CPU (0: PyTorch's default, one per core)
     parallel: str = "ddp"  # under torchrun: ddp (replicate) | fsdp (FSDP2, shard parameters and optimizer)
     sample_tokens: int = 100  # tokens generated at each evaluation to show progress (0: none)
@@ -94,6 +96,7 @@ class TrainConfig:
         _choice("device", self.device, DEVICES)
         _choice("dtype", self.dtype, DTYPES)
         _choice("parallel", self.parallel, PARALLEL)
+        _choice("compile_mode", self.compile_mode, COMPILE_MODES)
 
     @property
     def resolved_min_lr(self) -> float:

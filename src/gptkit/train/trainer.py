@@ -206,6 +206,11 @@ class Trainer:
             sampling=self.cfg.data.sampling,
         )
 
+    def _compile(self, model: nn.Module) -> nn.Module:
+        if not self.tc.compile:
+            return model
+        return torch.compile(model, mode=None if self.tc.compile_mode == "default" else self.tc.compile_mode)
+
     def _build_model(self, model: nn.Module | None, state: ckpt.TrainingState | None) -> tuple[nn.Module, nn.Module]:
         """(the module, the module to call in training): a new or restored GPT (or the given model) moved to
         the device, compiled and wrapped for DDP / FSDP2 as the settings say."""
@@ -220,9 +225,9 @@ class Trainer:
         if self.dist.distributed and tc.parallel == "fsdp":
             # Shard first (in place: `raw` becomes the sharded module), then compile around it.
             model = D.wrap_model(model, self.dist, tc.parallel, half)
-            return raw, torch.compile(model) if tc.compile else model
+            return raw, self._compile(model)
         model.to(self.device)
-        model = torch.compile(model) if tc.compile else model
+        model = self._compile(model)
         return raw, D.wrap_model(model, self.dist, tc.parallel, half)
 
     def _restore(self, state: ckpt.TrainingState) -> None:
