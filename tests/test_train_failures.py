@@ -112,3 +112,17 @@ def test_cli_train_then_plot(data, tmp_path, capsys):
     assert plot_losses(run, tmp_path / "x.png").stat().st_size > 1000
     saved = json.loads((run / "latest" / "config.json").read_text())
     assert saved["training"]["step"] == 12 and saved["model"]["block_size"] == 32
+
+
+def test_tensorboard_writes_events_or_names_the_missing_package(data, tmp_path):
+    from gptkit.errors import ConfigError
+
+    cfg = tiny_config(data, "train.max_steps=2", "train.tensorboard=true")
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match=r"train\.tensorboard: needs the tensorboard package"):
+            train(cfg, tmp_path / "run", quiet=True)
+    else:
+        train(cfg, tmp_path / "run", quiet=True)
+        assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
