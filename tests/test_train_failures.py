@@ -123,6 +123,7 @@ def test_tensorboard_writes_events_or_names_the_missing_package(data, tmp_path):
     except ImportError:
         with pytest.raises(ConfigError, match=r"train\.tensorboard: needs the tensorboard package"):
             train(cfg, tmp_path / "run", quiet=True)
+        train(tiny_config(data, "train.max_steps=2"), tmp_path / "run", quiet=True)  # the directory is reusable
     else:
         train(cfg, tmp_path / "run", quiet=True)
         assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))

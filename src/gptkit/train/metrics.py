@@ -46,7 +46,6 @@ class MetricsLog:
 
     def __init__(self, run_dir: str | os.PathLike, *, tensorboard: bool = False) -> None:
         self.path = Path(run_dir) / METRICS_FILE
-        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self._tb = None
         if tensorboard:
             try:
@@ -56,6 +55,7 @@ class MetricsLog:
                     "train.tensorboard: needs the tensorboard package (pip install tensorboard)"
                 ) from None
             self._tb = SummaryWriter(str(Path(run_dir) / "tensorboard"))
+        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
 
     def write(self, record: dict[str, Any]) -> None:
         self._file.write(json.dumps(record) + "\n")
