@@ -70,3 +70,15 @@ def test_unknown_tokenizer_spec_is_named(text_file, tmp_path):
     path, _ = text_file
     with pytest.raises(ConfigError, match=r"data\.tokenizer: nowhere: not char, bpe:N or a tokenizer directory"):
         train(config(path, "data.tokenizer=nowhere"), tmp_path / "run", quiet=True)
+
+
+def test_sample_prompt_is_checked_before_training(text_file, tmp_path):
+    from gptkit.errors import ConfigError
+
+    path, _ = text_file
+    cfg = config(path, "train.sample_tokens=20", 'train.sample_prompt="中"')
+    with pytest.raises(ConfigError, match=r"train\.sample_prompt: character '中'"):
+        train(cfg, tmp_path / "run", quiet=True)
+    cfg = config(path, "train.sample_tokens=20", f'train.sample_prompt="{"a" * 40}"')
+    with pytest.raises(ConfigError, match=r"train\.sample_prompt: 41 tokens leave no room in block_size 32"):
+        train(cfg, tmp_path / "run2", quiet=True)

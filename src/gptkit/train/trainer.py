@@ -142,6 +142,7 @@ class Trainer:
             self.resumed_from = ckpt.latest_checkpoint(self.run_dir)
             state = ckpt.load_checkpoint(self.resumed_from)
         self.is_gpt = model is None
+        self._sample_ids = self._sample_prompt_ids()
         self.raw_model, self.model = self._build_model(model, state)
         self.optimizer = build_optimizer(self.raw_model, tc, self.device.type)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
@@ -313,22 +314,34 @@ class Trainer:
         total = D.all_reduce_sum(total, self.dist)
         return total.item() / (len(self._val_batches) * self.dist.world_size)
 
-    def sample(self) -> str | None:
-        """A short continuation of train.sample_prompt, to see what the model has learnt."""
+    def _sample_prompt_ids(self) -> list[int] | None:
+        """The token ids the eval samples start from (checked now, not at the first evaluation)."""
         tok = self.data.tokenizer
         if not (self.is_gpt and self.tc.sample_tokens and tok is not None):
             return None
+        try:
+            ids = [tok.eot_id, *tok.encode(self.tc.sample_prompt)]
+        except GptkitError as e:
+            raise ConfigError(f"train.sample_prompt: {e}") from None
+        if len(ids) >= self.model_config.block_size:
+            raise ConfigError(
+                f"train.sample_prompt: {len(ids)} tokens leave no room in block_size {self.model_config.block_size}"
+            )
+        return ids
+
+    def sample(self) -> str | None:
+        """A short continuation of train.sample_prompt, to see what the model has learnt."""
+        if self._sample_ids is None:
+            return None
         from gptkit import generate
 
-        prompt = [tok.eot_id, *tok.encode(self.tc.sample_prompt)] if self.tc.sample_prompt else [tok.eot_id]
+        n_new = min(self.tc.sample_tokens, self.model_config.block_size - len(self._sample_ids))
         model = self.raw_model
         model.eval()
         with self.autocast():
-            out = generate(
-                model, [prompt], max_new_tokens=self.tc.sample_tokens, strategy="sample", top_k=200, seed=self.tc.seed
-            )[0]
+            out = generate(model, [self._sample_ids], max_new_tokens=n_new, strategy="sample", top_k=200, seed=0)[0]
         model.train()
-        return self.tc.sample_prompt + tok.decode(out)
+        return self.tc.sample_prompt + self.data.tokenizer.decode(out)
 
     # ---- checkpoints ----------------------------------------------------------------------------
     def save(self, val_loss: float | None) -> Path | None:
