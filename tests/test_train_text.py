@@ -68,7 +68,7 @@ def test_unknown_tokenizer_spec_is_named(text_file, tmp_path):
     from gptkit.errors import ConfigError
 
     path, _ = text_file
-    with pytest.raises(ConfigError, match=r"data\.tokenizer: nowhere: not char, bpe:N or a tokenizer directory"):
+    with pytest.raises(ConfigError, match=r"data\.tokenizer: nowhere: not auto, char, bpe:N or a tokenizer directory"):
         train(config(path, "data.tokenizer=nowhere"), tmp_path / "run", quiet=True)
 
 

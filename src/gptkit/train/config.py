@@ -112,9 +112,17 @@ class DataConfig:
     """Where batches come from. `path` is what --data named (a prepare output, builtin:NAME or a text file)."""
 
     path: str = ""
-    tokenizer: str = "char"  # plain text only: char | bpe:N (train an N-token BPE) | a tokenizer directory
-    val_fraction: float = 0.1  # plain text only: the last fraction of the text validates (as nanoGPT)
+    # For a text file or builtin corpus: auto (char for a text file, bpe:8000 for a builtin corpus) | char |
+    # bpe:N (train an N-token BPE) | a tokenizer directory. A prepare output brings its own tokenizer.
+    tokenizer: str = "auto"
+    val_fraction: float = 0.1  # text file only: the last fraction of the text validates (as nanoGPT)
     sampling: str = "random"  # random windows (nanoGPT) | document: windows that start at <|endoftext|>
+
+    def tokenizer_for(self, builtin: bool) -> str:
+        """data.tokenizer with "auto" resolved for a text file or a builtin corpus."""
+        if self.tokenizer == "auto":
+            return "bpe:8000" if builtin else "char"
+        return self.tokenizer
 
     def validate(self) -> None:
         if not 0 < self.val_fraction < 1:
@@ -126,7 +134,7 @@ class DataConfig:
             if not n.isdigit() or int(n) < 1:
                 raise ConfigError(f"tokenizer: {tok!r}: bpe:N needs a positive vocabulary size N, e.g. bpe:8000")
         elif not tok:
-            raise ConfigError("tokenizer: must be char, bpe:N or a tokenizer directory, got ''")
+            raise ConfigError("tokenizer: must be auto, char, bpe:N or a tokenizer directory, got ''")
 
 
 @dataclass

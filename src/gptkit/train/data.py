@@ -122,10 +122,11 @@ def text_to_shards(path: Path, out: Path, cfg: DataConfig) -> None:
     char vocabularies come from the whole text (so every val character is known, as nanoGPT does);
     a BPE is trained on the train part only.
     """
+    spec = cfg.tokenizer_for(builtin=False)
     stamp = {
         "source": str(path.resolve()),
         "sha256": _file_sha256(path),
-        "tokenizer": cfg.tokenizer,
+        "tokenizer": spec,
         "val_fraction": cfg.val_fraction,
     }
     stamp_path = out / STAMP
@@ -141,15 +142,12 @@ def text_to_shards(path: Path, out: Path, cfg: DataConfig) -> None:
     train_text, val_text = text[:split], text[split:]
     if not train_text or not val_text:
         raise GptkitError(f"{path}: too short to split into train and val parts ({len(text)} characters)")
-    if cfg.tokenizer == "char":
+    if spec == "char":
         tok = Tokenizer.train(path, None, kind="char")  # every character of the file
-    elif cfg.tokenizer.startswith("bpe:"):
-        tok = Tokenizer.train(_chunks(train_text), int(cfg.tokenizer[4:]), kind="bpe", progress=True)
+    elif spec.startswith("bpe:"):
+        tok = Tokenizer.train(_chunks(train_text), int(spec[4:]), kind="bpe", progress=True)
     else:
-        tok_dir = Path(cfg.tokenizer)
-        if not tok_dir.is_dir():
-            raise ConfigError(f"data.tokenizer: {cfg.tokenizer}: not char, bpe:N or a tokenizer directory")
-        tok = Tokenizer.load(tok_dir)
+        tok = Tokenizer.load(tokenizer_dir(spec))
     out.mkdir(parents=True, exist_ok=True)
     stamp_path.unlink(missing_ok=True)
     for old in shard_paths(out, "train") + shard_paths(out, "val"):
@@ -161,6 +159,13 @@ def text_to_shards(path: Path, out: Path, cfg: DataConfig) -> None:
             out, split_name, [ids], vocab_size=tok.vocab_size, bos_id=tok.eot_id, tokenizer_fingerprint=tok.fingerprint
         )
     stamp_path.write_text(json.dumps(stamp, indent=1) + "\n", encoding="utf-8")
+
+
+def tokenizer_dir(spec: str) -> Path:
+    path = Path(spec)
+    if not path.is_dir():
+        raise ConfigError(f"data.tokenizer: {spec}: not auto, char, bpe:N or a tokenizer directory")
+    return path
 
 
 def _chunks(text: str, size: int = 1 << 20) -> list[str]:
