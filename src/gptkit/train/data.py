@@ -44,7 +44,7 @@ def resolve_data(cfg: DataConfig, run_dir: str | os.PathLike, *, is_main: bool =
     if spec.startswith("builtin:"):
         out = Path(run_dir) / DATA_SUBDIR
         if is_main:
-            _prepare_builtin(spec, out)
+            _prepare_builtin(spec, out, cfg)
         if barrier:
             barrier()
         return open_data_dir(out)
@@ -188,5 +188,18 @@ def encode_long(tok: Any, text: str, piece_chars: int = 1 << 20) -> list[int]:
     return [i for ids in tok.encode_batch(_chunks(text, piece_chars)) for i in ids]
 
 
-def _prepare_builtin(spec: str, out: Path) -> None:
-    raise GptkitError(f"data.path: {spec}: built-in corpora need `gptkit prepare`, which is not available yet")
+def _prepare_builtin(spec: str, out: Path, cfg: DataConfig) -> None:
+    """`gptkit prepare --input builtin:NAME --out RUN_DIR/data` with default settings and the tokenizer that
+    data.tokenizer names (auto: an 8k BPE). prepare skips work already done, so a resumed run redoes nothing."""
+    try:
+        from gptkit.data.pipeline import PrepareConfig, prepare
+    except ImportError:
+        raise GptkitError(f"data.path: {spec}: built-in corpora need `gptkit prepare`, missing here") from None
+    tok = cfg.tokenizer_for(builtin=True)
+    if tok == "char":
+        raise ConfigError(f"data.tokenizer: char is for text files; give {spec} bpe:N or a tokenizer directory")
+    if tok.startswith("bpe:"):
+        kwargs: dict[str, Any] = {"vocab_size": int(tok[4:])}
+    else:
+        kwargs = {"tokenizer": str(tokenizer_dir(tok))}
+    prepare(PrepareConfig(inputs=(spec,), out=str(out), workers=os.cpu_count() or 1, **kwargs))
