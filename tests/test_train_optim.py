@@ -102,3 +102,20 @@ def test_grad_clipping_scales_by_the_global_norm():
     norm = clip_grad_norm([a, b], 100.0)  # under the limit: unchanged
     assert norm.item() == pytest.approx(1.3, rel=1e-6)
     torch.testing.assert_close(a.grad, torch.tensor([3.0, 4.0]) * scale)
+
+
+def test_mfu_peaks_by_device_name(monkeypatch):
+    from gptkit.train.metrics import peak_flops
+
+    assert peak_flops(torch.device("cpu"), torch.float32) is None
+    for name, bf16, fp32 in (
+        ("NVIDIA H100 80GB HBM3", 989.5e12, 494.7e12),
+        ("NVIDIA H200", 989.5e12, 494.7e12),
+        ("NVIDIA H100 PCIe", 756e12, 378e12),
+        ("NVIDIA A100-SXM4-80GB", 312e12, 156e12),
+    ):
+        monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None, n=name: n)
+        assert peak_flops(torch.device("cuda", 0), torch.bfloat16) == bf16
+        assert peak_flops(torch.device("cuda", 0), torch.float32) == fp32
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA GeForce RTX 4090")
+    assert peak_flops(torch.device("cuda", 0), torch.bfloat16) is None

@@ -24,6 +24,7 @@ METRICS_FILE = "metrics.jsonl"
 
 # Dense peak FLOP/s per GPU by (name fragment, dtype): bf16/fp16 tensor cores, and TF32 for float32 training.
 _PEAKS = (
+    ("H100 PCIe", 756e12, 378e12),
     ("H200", 989.5e12, 494.7e12),
     ("H100", 989.5e12, 494.7e12),  # SXM; NVIDIA's datasheet figure without sparsity
     ("A100", 312e12, 156e12),
