@@ -1,4 +1,4 @@
-"""`gptkit demo`: the main job on the built-in data. Until training lands it shows the model presets."""
+"""`gptkit demo`: the main job on the built-in Chinese corpora (see gptkit.demo)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,26 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    demo = subparsers.add_parser("demo", help="run the main job on the built-in data (no arguments needed)")
+    demo = subparsers.add_parser(
+        "demo",
+        help="the main job on the built-in data: prepare, train a tokenizer and a small GPT, sample (no arguments)",
+    )
+    demo.add_argument("--out", default="gptkit-demo", help="directory for everything (default ./gptkit-demo)")
+    demo.add_argument(
+        "--minutes", type=float, default=5.0, help="training time to size the run for (default 5; about 10 in all)"
+    )
     demo.set_defaults(func=cmd_demo)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from gptkit.cli.model import cmd_model_info
+    from gptkit.demo import run_demo
+    from gptkit.errors import GptkitError
 
-    print("gptkit demo: training is not built yet; here are the model presets it will train.")
-    return cmd_model_info(argparse.Namespace(presets=[]))
+    try:
+        import gptkit.data.pipeline
+        import gptkit.generate.text  # noqa: F401
+    except ImportError as e:
+        missing = f"gptkit prepare and gptkit generate, missing from this build ({e})"
+        raise GptkitError(f"gptkit demo needs {missing}") from None
+    run_demo(args.out, budget_s=60 * args.minutes)
+    return 0
