@@ -43,7 +43,7 @@ def test_demo_prepares_trains_samples_plots_and_resumes(reviews, tmp_path, capsy
     for heading in ("1/4 prepare", "2/4 train", "3/4 samples", "4/4 loss plot", "what next:"):
         assert heading in out
     assert "so 40 steps" in out
-    assert result.best_val_loss < result.first_val_loss - 1.0
+    assert result.best_val_loss < result.first_val_loss - 0.5  # ln(400) = 6.0 at the start
     assert set(result.samples) == set(PROMPTS) and all(isinstance(t, str) for t in result.samples.values())
     assert result.plot.read_bytes()[:4] == b"\x89PNG"
     assert (result.best_checkpoint / "model.safetensors").is_file()

@@ -141,7 +141,9 @@ def run_demo(
     gen = Generator.load(best, device="cuda" if cuda else "cpu")
     samples = {}
     for prompt in PROMPTS:
-        text = gen.complete(prompt, max_new_tokens=60, strategy="sample", top_k=40, temperature=0.8, seed=0)
+        room = gen.model.config.block_size - len(gen.tokenizer.encode(prompt)) - 1  # after <|endoftext|> + prompt
+        n_new = min(60, room)
+        text = gen.complete(prompt, max_new_tokens=n_new, strategy="sample", top_k=40, temperature=0.8, seed=0)
         samples[prompt] = text
         say(f"  {prompt}|{text.replace(chr(10), ' ')}")
 
