@@ -9,8 +9,12 @@ chrome, not lists of sites:
   media-placeholder     "[图片]", "(视频)", "[image]"
   breadcrumb            "当前位置：首页 > 新闻 > 正文", "Home > News > World"
   page-nav              "上一页 1 2 3 下一页", "Page 2 of 5", "第3页/共12页", "- 12 -"
-  prev-next             "上一篇：……", "Next post: ..."
+  prev-next             "上一篇：……", "Next post: ...", "Next: ..."
+  login-prompt          "登录后可查看", "Sign in to comment"
+  call-to-action        "喜欢就点个赞吧", "点击关注……", "Pin it for later", "Did you make this recipe?"
   contact / promo       "客服热线：400-…", "Customer service: 1-800-…"; "下载客户端…", "访问 m.example.com"
+  nav-menu              a row of short menu items ("World | Business | Tech", "关注问题 写回答 邀请回答 分享")
+  timestamp             a date / time with a verb or two ("answered Mar 3, 2019 at 10:12", "编辑于 2023-06-02")
   ui-chrome             a line made (almost) only of interface words and counters: share / login / follow /
                         customer-service widgets, buttons ("查看更多", "Read more"), comment prompts and
                         counters ("评论(0)", "12 comments"), footer link rows ("关于我们 | 联系我们")
@@ -20,6 +24,7 @@ chrome, not lists of sites:
   related-link          "相关阅读：《…》", "Read also: …" (one line)
   related-block         a "相关文章" / "Related posts" / comments heading: in the second half of a page it
                         and everything after it go; earlier, it and the title-like lines under it go
+  page-title            a kept line repeated with the site name joined on ("标题_某某网", "Title | Site")
   seo-title             keyword runs joined by _ | - ("华为手机_华为P30报价_手机大全-某某网")
   spam                  one token or one short unit repeated over most of a line
   symbol-only           a line with no letter, digit or CJK character ("▲▲▲", "》》》")
@@ -110,7 +115,7 @@ def code_mask(lines: list[str]) -> list[bool]:
 
 # --- line rules -------------------------------------------------------------------------------------
 
-_DECORATION = " \t#*>=_~|·•●○◆◇■□▶►▸▼▽→»«›‹【】[]「」『』<>《》:：-—–"
+_DECORATION = " \t#*>=_~|·•●○◆◇■□▶►▸▼▽→←↑↓»«›‹【】[]「」『』<>《》:：-—–"
 
 _IMAGE_FILE = re.compile(
     rf"^(?:[\[【(（]?(?:图片?|图像|配图|image|img|photo|pic|figure)[\]】)）]?\s*[:：]?\s*)?"
@@ -140,12 +145,14 @@ _PAGE_FOOTER = re.compile(r"^[-—–\s]*\d{1,4}[-—–\s]*$|^[(（]\s*\d{1,3}\
 
 _PREV_NEXT = re.compile(
     r"^(?:上一篇|下一篇|上一章|下一章|前一篇|后一篇|上一条|下一条)\s*[:：]?|"
-    r"^(?:previous|next|older|newer)\s+(?:post|article|story|page|chapter|entry)\b\s*[:：]?",
+    r"^(?:previous|next|older|newer)\s+(?:post|article|story|page|chapter|entry|lesson|section)\b\s*[:：]?"
+    r"|^(?:previous|prev|next)\s*[:：]\s*\S",
     re.I,
 )
 
 # Interface vocabulary. A line is chrome when these (and counters, separators, digits) cover almost all of it.
 _UI_ZH = (
+    "字[体号]\\s*[:：]?\\s*[【\\[]?大[】\\]]?\\s*[【\\[]?中[】\\]]?\\s*[【\\[]?小[】\\]]?|"  # longest first
     "分享到|分享至|一键分享|分享|转发|收藏本文|收藏|点赞|打赏|举报|纠错|投诉|打印本页|打印|关闭窗口|关闭|字号|字体|放大|缩小|"
     "默认|扫一扫|扫码关注|扫码|扫描二维码|二维码|关注我们|关注公众号|微信公众号|公众号|关注|微信|朋友圈|微博|新浪微博|"
     "腾讯微博|QQ空间|QQ好友|QQ|豆瓣|人人网|贴吧|复制链接|登录|登陆|注册|免费注册|立即注册|退出|找回密码|忘记密码|"
@@ -155,7 +162,8 @@ _UI_ZH = (
     "手机版|电脑版|网站导航|网站地图|关于我们|关于本站|联系我们|隐私政策|隐私条款|用户协议|服务条款|意见反馈|帮助中心|"
     "广告服务|广告业务|广告合作|商务合作|代理合作|加入我们|诚聘英才|人才招聘|合作伙伴|友情链接|设为首页|加入收藏|"
     "上一页|下一页|首页|尾页|末页|上一篇|下一篇|上一章|下一章|目录|立即购买|加入购物车|购物车|在线购买|立即下载|免费下载|"
-    "订阅|取消|确定|提交|搜索|热门搜索|我的订单|订单查询|购物车|加载中|正在加载|广告|推广|赞助|有用|没用|有帮助|没帮助"
+    "订阅|取消|确定|提交|搜索|热门搜索|我的订单|订单查询|购物车|加载中|正在加载|广告|推广|赞助|有用|没用|有帮助|没帮助|"
+    "发表于|发布于|楼主|沙发|板凳|只看该作者|只看楼主|倒序浏览|电梯直达|支持|反对|编辑此页|编辑本页"
 )
 _UI_EN = (
     r"share(?:\s+this(?:\s+(?:article|post|story|page))?)?(?:\s+(?:on|via|to))?|tweet|facebook|twitter|linkedin|"
@@ -170,14 +178,18 @@ _UI_EN = (
     r"report|customer\s+service|live\s+chat|chat\s+with\s+us|download\s+(?:the|our)\s+app|get\s+the\s+app|"
     r"previous|prev|next|older\s+posts|newer\s+posts|search|close|buy\s+now|add\s+to\s+cart|download|loading|"
     r"advertisement|sponsored|ads?|was\s+this\s+(?:article|page|answer|post|review|information)\s+helpful|helpful|"
-    r"yes|no"
+    r"yes|no|menu|github|(?:main\s+)?navigation(?:\s+menu)?|jump\s+to(?:\s+(?:navigation|search|recipe|content))?|"
+    r"personal\s+tools|print\s+recipe|improve\s+this\s+(?:question|answer|post)|listen(?:\s+to\s+this\s+article)?|"
+    r"edit\s+(?:this\s+page|on\s+github)|view\s+source|improve\s+this\s+page"
 )
 _COUNTER = (
-    r"(?:评论|阅读|浏览|点击|点赞|收藏|分享|转发|回复|关注|粉丝|赞|顶|踩|人气|热度|有用|没用|views?|comments?|likes?|shares?|"
+    r"(?:评论|阅读|浏览|点击|点赞|收藏|分享|转发|回复|关注|粉丝|赞|顶|踩|人气|热度|有用|没用|支持|反对|views?|comments?|likes?|shares?|"
     r"replies|reads?|votes?|points?)\s*[:：(（\[]?\s*\d[\d,.]*\s*[万千kKwW+]?\s*[)）\]]?"
     r"|\d[\d,.]*\s*[万千kKwW+]?\s*(?:条评论|条回复|人阅读|次阅读|次浏览|人浏览|人收藏|人点赞|人喜欢|人关注|人参与|"
     r"views?|comments?|likes?|shares?|replies|responses|reads|upvotes?)"
-    r"|\d+\s*(?:分钟|小时|天)前|\d+\s+(?:minutes?|hours?|days?)\s+ago"
+    r"|\d[\d,.]*\s*[万千kKwW+]?\s*(?:个|条)?(?:回答|答案|评论|回复|赞同|浏览|关注者?)"
+    r"|\d[\d,.]*\s*[kKmM]?\s+(?:times|answers?|votes?|followers?)|\d+\s*min(?:ute)?s?(?:\s+read)?"
+    r"|\d+\s*(?:分钟|小时|天)前|\d+\s+(?:minutes?|hours?|days?)\s+ago|\d+\s*[楼#]"
 )
 _UI_TERMS = re.compile(rf"{_COUNTER}|(?:{_UI_ZH})|(?<![A-Za-z])(?:{_UI_EN})(?![A-Za-z])", re.I)
 UI_MAX_CHARS = 100
@@ -191,10 +203,25 @@ _CONTACT = re.compile(
 )
 _PROMO = re.compile(
     r"(?:访问|登录|下载|关注|扫码|打开|安装|visit|download|install|get)\s*.{0,12}?"
-    r"(?:www\.|m\.[a-z0-9-]+\.|[a-z0-9-]+\.(?:com|cn|net|org)\b|app\b|客户端|公众号)",
+    r"(?:www\.|m\.[a-z0-9-]+\.|[a-z0-9-]+\.(?:com|cn|net|org)\b|app\b|客户端|公众号)"
+    r"|(?:扫一扫|扫码|扫描二维码|长按识别).{0,12}(?:手机|微信|app|客户端|公众号|打开|阅读|关注|下载)",
     re.I,
 )
 PROMO_MAX_CHARS = 80
+_CALL_TO_ACTION = re.compile(
+    r"(?:点个赞|点赞|关注|收藏|转发|分享|订阅|评论|留言|在看)(?:一下|我们|本号|支持)?[吧哦呀啦~～]+[！!]*$"  # imperative
+    r"|^(?:请|欢迎|记得|点击|扫码|长按|戳)(?:大家)?(?:关注|订阅|收藏|点赞|点个赞|分享|转发|下载|阅读原文|在看)"
+    r"|^(?:pin|save|rate|tag|share|like|follow|bookmark)\s+(?:it|this|us|me|the)\b"
+    r"|^(?:did\s+you\s+(?:make|try|like)\s+this|click|tap)\b",
+    re.I,
+)
+CALL_TO_ACTION_MAX_CHARS = 40
+_LOGIN_PROMPT = re.compile(
+    r"^(?:请)?(?:先)?(?:登录|登陆|注册)[^。！？]{0,8}?(?:后|才能|即可|查看|下载|回复|评论|发表|看)"
+    r"|^(?:please\s+)?(?:log\s*in|sign\s+(?:in|up)|register|subscribe)\s+(?:to|for)\b"
+    r"|^you\s+must\s+be\s+logged\s+in",
+    re.I,
+)
 _NOTICE_ZH = re.compile(
     r"版权所有|版权声明|版权归|著作权归|©|保留(?:所有|一切)权利"
     r"|转载请|转载须|转载需|禁止转载|谢绝转载|严禁转载|欢迎转载|如需转载"
@@ -229,19 +256,22 @@ NOTICE_MAX_START = 12
 _META_FIELD = (
     r"来源|文章来源|新闻来源|稿件来源|出处|责任编辑|编辑|本文编辑|校对|审核|审校|编审|原标题|原文链接|原文地址|本文链接|"
     r"本文地址|浏览次数|阅读量|阅读次数|点击数|点击量|发布时间|发表时间|发布日期|更新时间|更新日期|字号|作者|记者|通讯员|"
-    r"供稿|摄影|时间|日期|posted\s+by|written\s+by|published(?:\s+on)?|last\s+updated|updated(?:\s+on)?|source|"
-    r"editor|edited\s+by|photo\s+credit|image\s+credit|credit"
+    r"供稿|摄影|时间|日期|浏览|阅读|收藏|点赞|评论|回复|人气|主办单位|承办单位|协办单位|技术支持|网站标识码|"
+    r"访问量|访问次数|posted\s+by|written\s+by|published(?:\s+on)?|last\s+updated|updated(?:\s+on)?|source|"
+    r"editor|edited\s+by|photo\s+credit|image\s+credit|credit|photo|image|picture"
 )
 _DATE = r"(?:\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}日?(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?)"
 _META_START = re.compile(rf"^(?:{_DATE}\s*)?(?:{_META_FIELD})\s*[:：]", re.I)
 _META_ANY = re.compile(rf"(?:{_META_FIELD})\s*[:：]", re.I)
 _STRONG_META = re.compile(
     r"^(?:来源|文章来源|新闻来源|稿件来源|责任编辑|原标题|原文链接|原文地址|本文链接|本文地址|浏览次数|阅读量|阅读次数|"
-    r"点击数|点击量|posted\s+by|written\s+by|last\s+updated|photo\s+credit|image\s+credit)",
+    r"点击数|点击量|主办单位|承办单位|网站标识码|posted\s+by|written\s+by|last\s+updated|photo\s+credit|image\s+credit"
+    r"|photo|image|picture|credit)",
     re.I,
 )
 _BYLINE = re.compile(
-    r"^(?:by\s+[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+){0,3}|(?i:posted|published|updated)\s+on\s+.{3,40}?)(?:\s*(?:[,|·•]|\bon\b|\bby\b)\s*.{0,60})?$"
+    r"^(?:by\s+[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+){0,3}|(?i:posted|written|published|updated)\s+(?i:on|by)\s+.{3,40}?)"
+    r"(?:\s*(?:[,|·•]|\bon\b|\bby\b)\s*.{0,60})?$"
 )
 _TAGS = re.compile(
     r"^(?:\w{0,4}(?:关键词|关键字|标签)|tags?|keywords?|分类|类别|栏目|categories|category|topics?)\s*[:：]"
@@ -254,11 +284,11 @@ _RELATED_LINK = re.compile(
     re.I,
 )
 _BLOCK_HEADING = re.compile(
-    r"(?:相关(?:文章|阅读|新闻|推荐|链接|资讯|报道|内容|话题|专题|热词|搜索|问题|视频|图片|产品|帖子)|"
+    r"(?:相关(?:(?!工作|研究|文献|理论|概念|知识|技术|政策|法规|规定)[\u4e00-\u9fff]{2})|"
     r"推荐(?:阅读|文章|新闻|内容|视频|资讯)|延伸阅读|扩展阅读|拓展阅读|热门(?:文章|推荐|新闻|资讯|话题|标签|搜索|评论|帖子)?|"
     r"热点(?:新闻|推荐|资讯)?|猜你喜欢|你可能(?:还)?(?:感兴趣|喜欢|想看)|大家都在看|精彩推荐|为您推荐|"
     r"更多(?:精彩|推荐|相关|文章|新闻|资讯|内容)|往期(?:回顾|推荐|精选)|最新(?:文章|资讯|新闻)|(?:点击|阅读)?排行(?:榜)?|"
-    r"今日推荐|编辑推荐|本周热门|看了(?:本文|这篇文章)的人还看了|"
+    r"今日推荐|编辑推荐|本周热门|看了(?:本文|这篇文章)的人还看了|(?:作者|TA|他|她)的(?:其他|更多)[\u4e00-\u9fff]{0,3}|"
     r"(?:网友|读者|用户)?评论(?:区|列表)?|全部评论|最新评论|热门评论|精彩评论|精选评论|评论\s*[（(]\d+[)）]|"
     r"\d+\s*条(?:评论|回复)|已有\d+(?:条评论|人评论|人参与)|发表(?:你的)?评论|我要评论|写下你的评论|网友留言|留言(?:板|区)?|"
     r"related(?:\s+(?:articles|posts|stories|content|reading|links|news|videos|topics))?|"
@@ -266,7 +296,7 @@ _BLOCK_HEADING = re.compile(
     r"more\s+(?:stories|articles|news|to\s+read|like\s+this|on\s+this\s+topic|from\s+\S+(?:\s+\S+)?)|"
     r"popular\s+(?:posts|articles|stories|now)|most\s+(?:read|popular|viewed)|trending(?:\s+(?:now|stories))?|"
     r"read\s+next|see\s+also|further\s+reading|what\s+to\s+read\s+next|latest\s+(?:posts|news|articles)|recent\s+posts|"
-    r"top\s+stories|editor'?s\s+picks|comments?(?:\s*\(\d+\))?|\d+\s+(?:comments?|responses|replies)|"
+    r"top\s+stories|editor'?s\s+picks|more\s+(?:from|by)\s+(?:the|this)\s+author|comments?(?:\s*\(\d+\))?|\d+\s+(?:comments?|responses|replies)|"
     r"leave\s+a\s+(?:reply|comment)|post\s+a\s+comment|add\s+a\s+comment|join\s+the\s+discussion|reader\s+comments|"
     r"what\s+do\s+you\s+think\??|have\s+your\s+say)"
     r"(?:\s*(?:更多|more)?\s*[>»›]*)?",
@@ -389,7 +419,7 @@ def _seo_title(s: str) -> bool:
         return False
     if strong and not _HAN_RE.search(s) and not any(" " in p for p in parts):
         return False  # snake_case_identifiers
-    return all(len(p) <= 25 for p in parts)
+    return len(parts[0]) <= 60 and all(len(p) <= 25 for p in parts[1:])
 
 
 def _spam(s: str) -> bool:
@@ -412,6 +442,71 @@ def _spam(s: str) -> bool:
         return False
     covered = sum(len(m.group(0)) for m in _REPEATED_UNIT.finditer(s))
     return covered >= 8 and covered >= 0.5 * len(compact)
+
+
+_LETTER_OR_HAN = re.compile(rf"[A-Za-z{HAN}]")
+_SENTENCE_MARK = re.compile(r"[。！？!?；;…，,]|\.\s|\.$")
+_ROW_SEP = re.compile(r"\s*[|｜·•]\s*|\s{2,}")
+_ROW_SEP_HAN = re.compile(r"\s*[|｜•]\s*|\s{2,}")
+_LATIN_TOKEN = re.compile(r"^[A-Z][a-z]*$|^\d[\d.,]*[kKmM万]?$")
+_HAN_ITEM = re.compile(rf"^[{HAN}]{{1,5}}$|^[A-Za-z0-9.,+万]{{1,6}}$|^[{HAN}]{{1,4}}[A-Za-z0-9]{{1,4}}$|^[A-Za-z]{{1,6}}[{HAN}]{{1,4}}$")
+_STOPWORDS_SHORT = frozenset("a an the of to in on for and or with is are was by at from as it this that".split())
+
+
+def _nav_row(s: str) -> bool:
+    """A row of short menu items: three or more items between | · • or wide gaps; or, with single spaces,
+    four or more short Chinese items / three or more capitalised words, one of them an interface word.
+    (Chinese prose has no spaces between words; English prose has stop words and lower-case words.)"""
+    if _SENTENCE_MARK.search(s) or (s.startswith("|") and s.endswith("|")):
+        return False
+    # "·" joins foreign names and slogans in Chinese ("让·雅克", "自主·自立·自强"): a separator only in Latin text
+    sep = _ROW_SEP_HAN if count_han(s) else _ROW_SEP
+    items = [x for x in sep.split(s) if x]
+    if (
+        len(items) >= 3
+        and (any(c in s for c in "|｜•") or (not count_han(s) and "·" in s) or "  " in s)
+        and all(len(x.split()) <= 3 and count_han(x) <= 6 and len(x) <= 24 for x in items)
+        and sum(bool(_LETTER_OR_HAN.search(x)) for x in items) >= 0.75 * len(items)  # not a row of numbers
+    ):
+        return True
+    items = s.split()
+    n_terms = len(_UI_TERMS.findall(s))
+    if not n_terms:
+        return False
+    if len(items) >= 4 and n_terms >= 2 and count_han(s) and all(_HAN_ITEM.match(x) for x in items):
+        return True
+    return (
+        len(items) >= 3
+        and all(_LATIN_TOKEN.match(x) for x in items)
+        and not any(x.lower() in _STOPWORDS_SHORT for x in items)
+    )
+
+
+_DATE_TIME = re.compile(
+    r"\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?|\d{1,2}\s*月\s*\d{1,2}\s*日"
+    r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}"
+    r"|\d{1,2}\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?,?\s+\d{4}"
+    r"|\d{1,2}:\d{2}(?::\d{2})?(?:\s*[ap]\.?m\.?)?(?:\s+[A-Z]{2,4}\b)?"
+    r"|\d+\s+(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?)\s+ago|\d+\s*(?:秒|分钟|小时|天|周|个月|年)前"
+    r"|(?:星期|周)[一二三四五六日天]|(?:mon|tues|wednes|thurs|fri|satur|sun)day",
+    re.I,
+)
+_SENTENCE_END_MARK = re.compile(r"[。！？!?；;]")
+_EVENT = re.compile(
+    r"(?<![A-Za-z])(?:asked|answered|modified|edited|viewed|posted|updated|published|created|commented|replied|"
+    r"at|on|ago|times|by)(?![A-Za-z])|编辑于|发布于|发表于|更新于|修改于|创建于|回复于|提问于|回答于|记者|作者|编辑|通讯员",
+    re.I,
+)
+
+
+def _timestamp(s: str) -> bool:
+    """A line that is a date or time with at most a verb or two around it ("answered Mar 3, 2019 at 10:12",
+    "编辑于 2023-06-02 08:11", "Asked 5 years ago Modified 1 year ago")."""
+    if len(s) > 60 or _SENTENCE_END_MARK.search(s) or not _DATE_TIME.search(s):
+        return False
+    rest = _EVENT.sub(" ", _UI_TERMS.sub(" ", _DATE_TIME.sub(" ", s)))
+    letters = len(re.findall(r"[A-Za-z]", rest))
+    return letters <= 3 and count_han(rest) <= 3  # a two- or three-character name may remain
 
 
 @lru_cache(maxsize=1 << 16)
@@ -460,10 +555,20 @@ def classify_line(line: str) -> str | None:
                 return "contact"
         if n <= PROMO_MAX_CHARS and _PROMO.search(s):
             return "promo"
+        if n <= 60 and _LOGIN_PROMPT.match(core):
+            return "login-prompt"
+        if n <= CALL_TO_ACTION_MAX_CHARS + 20 and _CALL_TO_ACTION.search(core) and (
+            n <= CALL_TO_ACTION_MAX_CHARS or _ASCII_WORD.search(core)
+        ):
+            return "call-to-action"
         if n <= UI_MAX_CHARS and not _PROSE.search(s):
             coverage, n_terms = _ui_coverage(core)
             if n_terms and coverage >= 0.75:
                 return "ui-chrome"
+            if _nav_row(s):
+                return "nav-menu"
+        if n <= 60 and _timestamp(s):
+            return "timestamp"
         if _SEO_SEP_CHARS.search(core) and _seo_title(core):
             return "seo-title"
     if _spam(s):
@@ -527,5 +632,31 @@ def clean_lines(lines: list[str]) -> list[LineVerdict]:
         verdicts[i] = LineVerdict(i, line, rule) if rule else LineVerdict(i, clean_inline(line), None)
         before += sizes[i]
         i += 1
-    return [v for v in verdicts if v is not None]
+    out = [v for v in verdicts if v is not None]
+    return _mark_page_titles(out)
+
+
+PAGE_TITLE_MAX_EXTRA = 30
+
+
+def _mark_page_titles(verdicts: list[LineVerdict]) -> list[LineVerdict]:
+    """The page's <title> repeats its heading with the site or section names joined on ("标题_频道_某某网",
+    "Title - Forum - Site", "Title | Site"): a line made of another kept line plus a short tail (or head)
+    after a separator is dropped."""
+    kept = {v.text.strip() for v in verdicts if not v.rule and not v.code and 4 <= len(v.text.strip()) <= 80}
+    if len(kept) < 2:
+        return verdicts
+    out = []
+    for v in verdicts:
+        s = v.text.strip()
+        if not v.rule and not v.code and len(s) <= 120 and _SEO_SEP_CHARS.search(s):
+            for m in _SEO_SEP.finditer(s):
+                head, tail = s[: m.start()].strip(), s[m.end() :].strip()
+                if (head in kept and 0 < len(tail) <= PAGE_TITLE_MAX_EXTRA) or (
+                    tail in kept and 0 < len(head) <= PAGE_TITLE_MAX_EXTRA
+                ):
+                    v = LineVerdict(v.index, v.text, "page-title", v.code)
+                    break
+        out.append(v)
+    return out
 

@@ -46,6 +46,7 @@ _BULLET = ("•", "-", "*", "·", "●", "▪", "◦", "‣", "⁃", "○", "■
 # FineWeb counts lines ending in . ! ? " '; the Chinese forms and the ellipsis are the same punctuation.
 _LINE_END_PUNCT = tuple('.!?"\'…。！？；”’」』:：)）')
 _ELLIPSIS = ("...", "…")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+•·●▪◦‣○■□►▶✓✔]|\d{1,3}[.)、．]|[a-zA-Z][.)]|[（(]\d{1,3}[)）]|[一二三四五六七八九十]+、)\s*")
 
 GOPHER_STOPWORDS = frozenset(["the", "be", "to", "of", "and", "that", "have", "with"])
 MIN_LINES_FOR_LINE_RULES = 5
@@ -210,10 +211,16 @@ def _line_rules(lines: list[str], lang: str, cfg: FilterConfig) -> str | None:
         return "gopher-bullets"
     if sum(ln.rstrip().endswith(_ELLIPSIS) for ln in lines) / n > cfg.gopher_max_ellipsis_lines:
         return "gopher-ellipsis"
-    if sum(ln.rstrip().endswith(_LINE_END_PUNCT) for ln in lines) / n < cfg.fineweb_min_punct_lines:
+    # FineWeb's two line-shape rules target pages of link fragments; list entries ("- 3 ripe bananas") are
+    # short and unpunctuated by design, so, like code, they are left out of both ratios.
+    prose = [ln for ln in lines if not _LIST_ITEM.match(ln)]
+    if len(prose) < MIN_LINES_FOR_LINE_RULES:
+        return None
+    n = len(prose)
+    if sum(ln.rstrip().endswith(_LINE_END_PUNCT) for ln in prose) / n < cfg.fineweb_min_punct_lines:
         return "fineweb-punctuation"
     short = cfg.fineweb_short_line_chars_zh if lang == "zh" else cfg.fineweb_short_line_chars_en
-    if sum(len(ln.strip()) <= short for ln in lines) / n > cfg.fineweb_max_short_lines:
+    if sum(len(ln.strip()) <= short for ln in prose) / n > cfg.fineweb_max_short_lines:
         return "fineweb-short-lines"
     return None
 

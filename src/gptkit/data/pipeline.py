@@ -86,6 +86,9 @@ class PrepareConfig:
     tokenizer: str | None = None  # a directory to load the tokenizer from
     vocab_size: int | None = None  # train a tokenizer of this size on the train documents
     tokenizer_kind: str = "bpe"
+    # BPE training holds counts of every distinct pre-token in memory: train on an even sample of the train
+    # documents of at most this many bytes, so memory stays bounded on large corpora
+    tokenizer_sample_bytes: int = 256_000_000
     workers: int = 1
     split_bytes: int | None = None  # default: about four splits per worker
     max_shard_tokens: int = shards.DEFAULT_MAX_TOKENS
@@ -106,6 +109,8 @@ class PrepareConfig:
             raise PrepareError(f"--workers must be at least 1, not {self.workers}")
         if not 0.0 < self.dedup_threshold <= 1.0:
             raise PrepareError(f"--dedup-threshold must be in (0, 1], not {self.dedup_threshold}")
+        if self.tokenizer_sample_bytes < 1:
+            raise PrepareError(f"--tokenizer-sample-mb must be positive, not {self.tokenizer_sample_bytes / 1e6}")
         if self.tokenizer_kind not in ("bpe", "char"):
             raise PrepareError(f"--tokenizer-kind must be bpe or char, not {self.tokenizer_kind!r}")
 
@@ -164,12 +169,15 @@ def _jsonl(obj: dict) -> str:
     return json.dumps(obj, ensure_ascii=False) + "\n"
 
 
+def _unit_hash(doc_id: str, salt: bytes) -> float:
+    """A document's id hashed to [0, 1): selects documents evenly, independent of the split plan."""
+    h = hashlib.blake2b(doc_id.encode(), digest_size=8, salt=salt).digest()
+    return int.from_bytes(h, "little") / 2.0**64
+
+
 def is_val(doc_id: str, val_fraction: float) -> bool:
-    """Whether a document belongs to the validation split: a hash of its id below the fraction."""
-    if val_fraction <= 0:
-        return False
-    h = int.from_bytes(hashlib.blake2b(doc_id.encode(), digest_size=8).digest(), "little")
-    return h < val_fraction * 2.0**64
+    """Whether a document belongs to the validation split."""
+    return val_fraction > 0 and _unit_hash(doc_id, b"val") < val_fraction
 
 
 def _merge(into: dict, other: dict) -> dict:
@@ -400,11 +408,20 @@ def tokenizer_task(out: str, params: dict) -> dict:
 
     outp = Path(out)
     t0 = time.perf_counter()
+    sampled = 0
     if params.get("tokenizer"):
         tok = Tokenizer.load(params["tokenizer"])
     else:
-        texts = (d["text"] for d in iter_documents(outp, "train", params["val_fraction"]))
-        tok = Tokenizer.train(texts, params["vocab_size"], kind=params["kind"], progress=params.get("progress", False))
+        rate = min(1.0, params["sample_bytes"] / max(1, params["train_bytes"]))
+
+        def texts() -> Iterator[str]:
+            nonlocal sampled
+            for d in iter_documents(outp, "train", params["val_fraction"]):
+                if rate >= 1.0 or _unit_hash(d["id"], b"tokenizer") < rate:
+                    sampled += len(d["text"].encode())
+                    yield d["text"]
+
+        tok = Tokenizer.train(texts(), params["vocab_size"], kind=params["kind"], progress=params.get("progress", False))
     scratch = work_dir(outp) / "tokenizer.tmp"
     shutil.rmtree(scratch, ignore_errors=True)
     tok.save(scratch)
@@ -414,7 +431,7 @@ def tokenizer_task(out: str, params: dict) -> dict:
     scratch.rmdir()
     return {
         "vocab_size": tok.vocab_size, "fingerprint": tok.fingerprint, "eot_id": tok.eot_id, "kind": tok.kind,
-        "files": written, "seconds": time.perf_counter() - t0,
+        "files": written, "trained_on_bytes": sampled, "seconds": time.perf_counter() - t0,
     }  # fmt: skip
 
 
@@ -689,12 +706,15 @@ def prepare(cfg: PrepareConfig) -> dict:
             tok_src = [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(tdir.iterdir()) if p.is_file()]
         prev = _read_json(work_dir(out) / "state" / "tokenizer.json")
         prev_files = prev["stats"][0].get("files", []) if prev and prev.get("stats") else []
+        train_bytes = sum(s["bytes"] for s in runner.outcomes["documents"].stats)
         tok_params = {
             "tokenizer": cfg.tokenizer, "vocab_size": cfg.vocab_size, "kind": cfg.tokenizer_kind,
-            "val_fraction": cfg.val_fraction, "progress": runner.show_progress,
+            "val_fraction": cfg.val_fraction, "progress": runner.show_progress, "train_bytes": train_bytes,
+            "sample_bytes": cfg.tokenizer_sample_bytes,
         }  # fmt: skip
         h_tok = _hash({"docs": h_docs, "src": tok_src, "vocab": cfg.vocab_size, "kind": cfg.tokenizer_kind,
-                       "val": cfg.val_fraction if not cfg.tokenizer else None})  # fmt: skip
+                       "val": cfg.val_fraction if not cfg.tokenizer else None,
+                       "sample": cfg.tokenizer_sample_bytes if not cfg.tokenizer else None})  # fmt: skip
         runner.run(
             "tokenizer", h_tok, [(_tokenizer_as_task, (str(out), tok_params))],
             outputs=prev_files, parallel=False,
@@ -775,7 +795,7 @@ def build_report(cfg: PrepareConfig, runner: _Runner, splits: list[InputSplit], 
         for s in o["tokenize"].stats:
             _merge(tk, s)
         tok = o["tokenizer"].stats[0]
-        report["tokenizer"] = {k: tok[k] for k in ("kind", "vocab_size", "eot_id", "fingerprint")}
+        report["tokenizer"] = {k: tok.get(k) for k in ("kind", "vocab_size", "eot_id", "fingerprint", "trained_on_bytes")}
         report["tokens"] = tk.get("tokens", {})
         report["token_documents"] = tk.get("docs", {})
         report["shards"] = tk.get("shards", {})
