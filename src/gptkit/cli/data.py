@@ -32,9 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train the tokenizer on an even sample of at most this much train text (default 256)",
     )  # fmt: skip
     p.add_argument("--lang", choices=("zh", "en", "auto"), default="auto", help="document language (default: detect)")
-    p.add_argument(
-        "--workers", type=int, default=os.cpu_count() or 1, help="parallel processes (default: all cores)"
-    )
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes (default: all cores)")
     p.add_argument("--val-fraction", type=float, default=0.01, help="share of documents in val (default 0.01)")
     p.add_argument("--t2s", action="store_true", help="convert Traditional Chinese to Simplified (OpenCC)")
     p.add_argument("--doc-per-line", action="store_true", help=".txt/.md inputs hold one document per line")
@@ -109,7 +107,11 @@ def print_report(r: dict) -> None:
     t.add_row("after cleaning", f"{d['after_cleaning']:,}", f"{d['bytes_after_cleaning'] / 1e6:.2f}")
     t.add_row("out (after dedup)", f"{d['out']:,}", f"{d['bytes_out'] / 1e6:.2f}")
     for name, s in r["sources"].items():
-        t.add_row(f"  {name}", f"{s['docs_in']:,} -> {s['docs_out']:,}", f"{s['bytes_in'] / 1e6:.2f} -> {s['bytes_out'] / 1e6:.2f}")
+        t.add_row(
+            f"  {name}",
+            f"{s['docs_in']:,} -> {s['docs_out']:,}",
+            f"{s['bytes_in'] / 1e6:.2f} -> {s['bytes_out'] / 1e6:.2f}",
+        )
     console.print(t)
     rules = Table(title="dropped (see rejected/)")
     rules.add_column("documents: rule")
@@ -137,14 +139,18 @@ def print_report(r: dict) -> None:
     for col in ("stage", "seconds", "MB/s", "tasks"):
         st.add_column(col, justify="left" if col == "stage" else "right")
     for name, s in r["stages"].items():
-        tasks = "skipped (done)" if s["skipped"] else f"{s['tasks_run']} run" + (
-            f", {s['tasks_skipped']} resumed" if s["tasks_skipped"] else ""
+        tasks = (
+            "skipped (done)"
+            if s["skipped"]
+            else f"{s['tasks_run']} run" + (f", {s['tasks_skipped']} resumed" if s["tasks_skipped"] else "")
         )
         st.add_row(name, f"{s['seconds']:.1f}", f"{s['mb_per_s']:.2f}" if s["mb_per_s"] else "", tasks)
     st.add_row("total", f"{r['seconds']:.1f}", f"{r['mb_per_s']:.2f}" if r["mb_per_s"] else "", "")
     console.print(st)
     rss = r["peak_rss_mb"]
-    console.print(f"peak memory (RSS): main process {rss['main']:.0f} MB, largest worker {rss['largest_worker']:.0f} MB")
+    console.print(
+        f"peak memory (RSS): main process {rss['main']:.0f} MB, largest worker {rss['largest_worker']:.0f} MB"
+    )
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:

@@ -43,7 +43,7 @@ _HAN_RE = re.compile(f"[{HAN}]")
 _NON_HAN_RUNS = re.compile(f"[^{HAN}]+")
 _WORDISH = re.compile(rf"[A-Za-z0-9{HAN}]")
 # Sentence-final punctuation (Chinese and Western); a line ending in one is prose, not a title or a widget.
-SENTENCE_END = "。！？!?…；;．.\"”’』」:："
+SENTENCE_END = '。！？!?…；;．."”’』」:：'
 
 # --- code -------------------------------------------------------------------------------------------
 
@@ -92,9 +92,7 @@ def code_mask(lines: list[str]) -> list[bool]:
             mask[i] = True
             in_fence = not in_fence
             continue
-        if in_fence:
-            mask[i] = True
-        elif line.strip() and _han_fraction(line) < 0.3 and _CODE_SHAPE.search(line):
+        if in_fence or (line.strip() and _han_fraction(line) < 0.3 and _CODE_SHAPE.search(line)):
             mask[i] = True
     if not any(mask):
         return mask
@@ -127,7 +125,8 @@ _MEDIA_PLACEHOLDER = re.compile(
     re.I,
 )
 _BREADCRUMB_PREFIX = re.compile(
-    r"^(?:当前位置|您的位置|您现在的位置|你的位置|你现在的位置|所在位置|现在位置|位置|you are here|location)\s*[:：]\s*",
+    r"^(?:当前位置|您的位置|您现在的位置|你的位置|你现在的位置|所在位置|现在位置|位置|you are here|location)"
+    r"\s*[:：]\s*",
     re.I,
 )
 _BREADCRUMB_SEP = re.compile(r"\s*(?:>>|>|＞|›|»|→|/|\\)\s*")
@@ -194,7 +193,9 @@ _COUNTER = (
 _UI_TERMS = re.compile(rf"{_COUNTER}|(?:{_UI_ZH})|(?<![A-Za-z])(?:{_UI_EN})(?![A-Za-z])", re.I)
 UI_MAX_CHARS = 100
 _PROSE = re.compile(r"[，。；]|[A-Za-z], |[a-z]\. [A-Z]")  # a clause or sentence boundary: not a widget
-_EN_FILLER = re.compile(r"(?<![A-Za-z])(?:the|a|an|to|for|on|of|with|and|or|us|our|your|this|via|in|at|by)(?![A-Za-z])", re.I)
+_EN_FILLER = re.compile(
+    r"(?<![A-Za-z])(?:the|a|an|to|for|on|of|with|and|or|us|our|your|this|via|in|at|by)(?![A-Za-z])", re.I
+)
 
 _CONTACT = re.compile(
     r"(?:客服|热线|电话|咨询|联系|传真|hotline|customer\s+(?:service|support)|call\s+us|phone|tel|fax)"
@@ -209,7 +210,8 @@ _PROMO = re.compile(
 )
 PROMO_MAX_CHARS = 80
 _CALL_TO_ACTION = re.compile(
-    r"(?:点个赞|点赞|关注|收藏|转发|分享|订阅|评论|留言|在看)(?:一下|我们|本号|支持)?[吧哦呀啦~～]+[！!]*$"  # imperative
+    # imperative: ends in a particle ("……就点个赞吧"), or opens with please / remember / click
+    r"(?:点个赞|点赞|关注|收藏|转发|分享|订阅|评论|留言|在看)(?:一下|我们|本号|支持)?[吧哦呀啦~～]+[！!]*$"
     r"|^(?:请|欢迎|记得|点击|扫码|长按|戳)(?:大家)?(?:关注|订阅|收藏|点赞|点个赞|分享|转发|下载|阅读原文|在看)"
     r"|^(?:pin|save|rate|tag|share|like|follow|bookmark)\s+(?:it|this|us|me|the)\b"
     r"|^(?:did\s+you\s+(?:make|try|like)\s+this|click|tap)\b",
@@ -302,7 +304,9 @@ _BLOCK_HEADING = re.compile(
     r"(?:\s*(?:更多|more)?\s*[>»›]*)?",
     re.I,
 )
-_SEO_SEP = re.compile(rf"\s*[_|｜]\s*|\s+[-–—]\s+|(?<=[{HAN}A-Za-z0-9])[-–—](?=[{HAN}])|(?<=[{HAN}])[-–—](?=[A-Za-z0-9])")
+_SEO_SEP = re.compile(
+    rf"\s*[_|｜]\s*|\s+[-–—]\s+|(?<=[{HAN}A-Za-z0-9])[-–—](?=[{HAN}])|(?<=[{HAN}])[-–—](?=[A-Za-z0-9])"
+)
 _SITE_SUFFIX = re.compile(
     r"(?:网|站|吧|百科|博客|论坛|社区|频道|在线|之家|官网|头条|日报|晚报|新闻|文库|知道|问答|资讯|门户)$"
     r"|\.(?:com|cn|net|org)$|(?:news|times|post|blog|wiki|wikipedia|online|magazine)$",
@@ -312,7 +316,7 @@ _SEO_SEP_CHARS = re.compile(r"[_|｜\-–—]")
 _DIGIT_RUN = re.compile(r"\d[\d\s()（）+-]{6,}")
 _TOKEN_SPLIT = re.compile(r"[\s,，、;；|/]+")
 _REPEATED_UNIT = re.compile(r"(\w{1,6}?)\1{4,}")
-_STOPWORDS_EN = frozenset("the be to of and that have with a an in is it for on as was are this".split())
+_STOPWORDS_EN = frozenset("the be to of and that have with a an in is it for on as was are this".split())  # noqa: SIM905
 
 # --- in-line noise ----------------------------------------------------------------------------------
 
@@ -370,7 +374,7 @@ def _ui_coverage(s: str) -> tuple[float, int]:
 
 
 def _breadcrumb(s: str) -> bool:
-    """"当前位置：A > B", "首页 > A > B", or three or more short parts joined by > › » → or a spaced "/"."""
+    """ "当前位置：A > B", "首页 > A > B", or three or more short parts joined by > › » → or a spaced "/"."""
     m = _BREADCRUMB_PREFIX.match(s)
     rest = s[m.end() :] if m else s
     parts = [p for p in _BREADCRUMB_SEP.split(rest) if p]
@@ -449,8 +453,10 @@ _SENTENCE_MARK = re.compile(r"[。！？!?；;…，,]|\.\s|\.$")
 _ROW_SEP = re.compile(r"\s*[|｜·•]\s*|\s{2,}")
 _ROW_SEP_HAN = re.compile(r"\s*[|｜•]\s*|\s{2,}")
 _LATIN_TOKEN = re.compile(r"^[A-Z][a-z]*$|^\d[\d.,]*[kKmM万]?$")
-_HAN_ITEM = re.compile(rf"^[{HAN}]{{1,5}}$|^[A-Za-z0-9.,+万]{{1,6}}$|^[{HAN}]{{1,4}}[A-Za-z0-9]{{1,4}}$|^[A-Za-z]{{1,6}}[{HAN}]{{1,4}}$")
-_STOPWORDS_SHORT = frozenset("a an the of to in on for and or with is are was by at from as it this that".split())
+_HAN_ITEM = re.compile(
+    rf"^[{HAN}]{{1,5}}$|^[A-Za-z0-9.,+万]{{1,6}}$|^[{HAN}]{{1,4}}[A-Za-z0-9]{{1,4}}$|^[A-Za-z]{{1,6}}[{HAN}]{{1,4}}$"
+)
+_STOPWORDS_SHORT = frozenset("a an the of to in on for and or with is are was by at from as it this that".split())  # noqa: SIM905
 
 
 def _nav_row(s: str) -> bool:
@@ -557,8 +563,10 @@ def classify_line(line: str) -> str | None:
             return "promo"
         if n <= 60 and _LOGIN_PROMPT.match(core):
             return "login-prompt"
-        if n <= CALL_TO_ACTION_MAX_CHARS + 20 and _CALL_TO_ACTION.search(core) and (
-            n <= CALL_TO_ACTION_MAX_CHARS or _ASCII_WORD.search(core)
+        if (
+            n <= CALL_TO_ACTION_MAX_CHARS + 20
+            and _CALL_TO_ACTION.search(core)
+            and (n <= CALL_TO_ACTION_MAX_CHARS or _ASCII_WORD.search(core))
         ):
             return "call-to-action"
         if n <= UI_MAX_CHARS and not _PROSE.search(s):
@@ -620,8 +628,11 @@ def clean_lines(lines: list[str]) -> list[LineVerdict]:
                 break
             verdicts[i] = LineVerdict(i, line, "related-block")
             j = i + 1
-            while j < n and not code[j] and lines[j].strip() and (
-                _is_title_like(lines[j]) or lines[j].rstrip().endswith(("…", "...")) or classify_line(lines[j])
+            while (
+                j < n
+                and not code[j]
+                and lines[j].strip()
+                and (_is_title_like(lines[j]) or lines[j].rstrip().endswith(("…", "...")) or classify_line(lines[j]))
             ):
                 verdicts[j] = LineVerdict(j, lines[j], "related-block")
                 j += 1
@@ -659,4 +670,3 @@ def _mark_page_titles(verdicts: list[LineVerdict]) -> list[LineVerdict]:
                     break
         out.append(v)
     return out
-

@@ -52,7 +52,7 @@ def _repeat_key(line: str) -> str:
     return " ".join(key.split()).rstrip("。.！!？?：:").lower()
 
 
-def clean_document(text: str, cfg: CleanConfig = CleanConfig()) -> CleanResult:  # noqa: B008 - frozen
+def clean_document(text: str, cfg: CleanConfig = CleanConfig()) -> CleanResult:
     fc = cfg.filters
     normalized, stats = normalize_text(text, t2s=cfg.t2s)
 
@@ -75,22 +75,37 @@ def clean_document(text: str, cfg: CleanConfig = CleanConfig()) -> CleanResult: 
     lang = detect_lang(prose_text if prose_text.strip() else "\n".join(t for _, t in kept))
     if lang == "other" or (fc.lang != "auto" and lang != fc.lang):
         return dropped("language", lang, kept, dropped_lines)
-    rule = repetition_rule(prose, fc)
-    if rule:
-        return dropped(rule, lang, kept, dropped_lines)
-
-    # keep the first copy of repeated paragraphs and titles (code repeats lines legitimately)
-    first_seen: dict[str, int] = {}
-    deduped: list[tuple[int, str, bool]] = []
-    position = 0  # among non-blank lines
-    for (i, t), c in zip(kept, is_code, strict=True):
-        key = _repeat_key(t) if not c else ""
-        if len(key) >= MIN_REPEAT_KEY_CHARS:
-            if key in first_seen and (len(key) >= REPEAT_PARAGRAPH_CHARS or first_seen[key] < REPEAT_TITLE_LINES):
+    # 1. a title repeated further down (as heading, breadcrumb, caption) is chrome: drop the copies
+    # 2. then Gopher's repetition rule: a page that is still mostly repeated lines is dropped whole
+    # 3. otherwise repeated paragraphs keep their first copy; short repeats further down are refrains
+    #    and list entries and stay (code repeats lines legitimately and is never touched)
+    keys = [_repeat_key(t) if not c else "" for (_, t), c in zip(kept, is_code, strict=True)]
+    titles = []
+    for key, (_, t) in zip(keys, kept, strict=True):
+        if t.strip():
+            titles.append(key)
+        if len(titles) == REPEAT_TITLE_LINES:
+            break
+    titles_seen: set[str] = set()
+    first: list[tuple[int, str, bool, str]] = []
+    for key, (i, t), c in zip(keys, kept, is_code, strict=True):
+        if len(key) >= MIN_REPEAT_KEY_CHARS and key in titles:
+            if key in titles_seen:
                 dropped_lines.append((i, "repeated-line", t))
                 continue
-            first_seen.setdefault(key, position)
-        position += bool(t.strip())
+            titles_seen.add(key)
+        first.append((i, t, c, key))
+    rule = repetition_rule([t for _, t, c, _ in first if not c], fc)
+    if rule:
+        return dropped(rule, lang, [(i, t) for i, t, _, _ in first], dropped_lines)
+    seen: set[str] = set()
+    deduped: list[tuple[int, str, bool]] = []
+    for i, t, c, key in first:
+        if len(key) >= REPEAT_PARAGRAPH_CHARS:
+            if key in seen:
+                dropped_lines.append((i, "repeated-line", t))
+                continue
+            seen.add(key)
         deduped.append((i, t, c))
     kept = [(i, t) for i, t, _ in deduped]
 

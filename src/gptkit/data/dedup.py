@@ -110,7 +110,9 @@ class MinHasher:
         start = 0
         while start < len(nonempty):  # batches of about BATCH_SHINGLES shingles
             end, total = start, 0
-            while end < len(nonempty) and (end == start or total + len(shingle_sets[nonempty[end]]) <= self.BATCH_SHINGLES):
+            while end < len(nonempty) and (
+                end == start or total + len(shingle_sets[nonempty[end]]) <= self.BATCH_SHINGLES
+            ):
                 total += len(shingle_sets[nonempty[end]])
                 end += 1
             docs = nonempty[start:end]

@@ -44,9 +44,11 @@ _HASHTAG = re.compile(r"#\w")
 _SPACE = re.compile(r"\s+")
 _BULLET = ("•", "-", "*", "·", "●", "▪", "◦", "‣", "⁃", "○", "■", "□", "►", "▶", "✓", "✔")
 # FineWeb counts lines ending in . ! ? " '; the Chinese forms and the ellipsis are the same punctuation.
-_LINE_END_PUNCT = tuple('.!?"\'…。！？；”’」』:：)）')
+_LINE_END_PUNCT = tuple(".!?\"'…。！？；”’」』:：)）")
 _ELLIPSIS = ("...", "…")
-_LIST_ITEM = re.compile(r"^\s*(?:[-*+•·●▪◦‣○■□►▶✓✔]|\d{1,3}[.)、．]|[a-zA-Z][.)]|[（(]\d{1,3}[)）]|[一二三四五六七八九十]+、)\s*")
+_LIST_ITEM = re.compile(
+    r"^\s*(?:[-*+•·●▪◦‣○■□►▶✓✔]|\d{1,3}[.)、．]|[a-zA-Z][.)]|[（(]\d{1,3}[)）]|[一二三四五六七八九十]+、)\s*"
+)
 
 GOPHER_STOPWORDS = frozenset(["the", "be", "to", "of", "and", "that", "have", "with"])
 MIN_LINES_FOR_LINE_RULES = 5
@@ -99,7 +101,7 @@ def count_han(text: str) -> int:
 
 
 def detect_lang(text: str) -> str:
-    """"zh", "en" or "other" from character scripts (no model): Chinese when CJK characters are at least as
+    """ "zh", "en" or "other" from character scripts (no model): Chinese when CJK characters are at least as
     many as Latin words (a character is about half a word, so this errs towards Chinese for mixed text);
     Japanese (kana) and Korean (hangul) are "other"; Latin text whose letters are mostly ASCII is "en"
     (other Latin-script languages also land here and usually fail the English stop-word rule)."""
@@ -254,7 +256,8 @@ def quality_rule(prose: str, lang: str, cfg: FilterConfig, *, mostly_code: bool 
             return "zh-repetition"  # CWT: 13-gram internal repetition <= 50%
         if is_chinese_verse(lines):
             return None
-        if lines and text_chars / len(lines) < cfg.cwt_min_mean_line_chars:
+        prose_lines = [ln for ln in lines if not _LIST_ITEM.match(ln)]  # list entries are short by design
+        if prose_lines and sum(len(ln.strip()) for ln in prose_lines) / len(prose_lines) < cfg.cwt_min_mean_line_chars:
             return "zh-mean-line-length"  # CWT: average line length >= 10
         return _line_rules(lines, lang, cfg)
     ws = words(prose)

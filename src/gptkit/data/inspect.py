@@ -54,7 +54,7 @@ def inspect_dataset(directory: str | Path, n_samples: int = 3, seed: int = 0, sa
         try:
             tok = Tokenizer.load(d)
             res.tokenizer = f"{tok.kind}, vocab {tok.vocab_size}, fingerprint {tok.fingerprint[:16]}..."
-        except Exception as e:  # noqa: BLE001 - any failure to load is reported, not raised
+        except Exception as e:
             res.problems.append(f"{d}: the tokenizer files cannot be loaded ({e})")
     else:
         res.problems.append(f"{d}: no tokenizer files (shards cannot be checked against a tokenizer)")

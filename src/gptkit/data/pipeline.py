@@ -152,7 +152,7 @@ def atomic_writer(path: Path, binary: bool = False, gz: bool = False) -> Iterato
     """Write NAME.tmp, rename it to NAME only if the block completes (a file with its final name is whole)."""
     tmp = path.with_name(path.name + ".tmp")
     if gz:
-        f = gzip.open(tmp, "wb" if binary else "wt", compresslevel=1, **({} if binary else {"encoding": "utf-8"}))
+        f = gzip.open(tmp, "wb" if binary else "wt", compresslevel=1, **({} if binary else {"encoding": "utf-8"}))  # noqa: SIM115
     else:
         f = open(tmp, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"}))  # noqa: SIM115
     try:
@@ -233,9 +233,7 @@ def work_dir(out: Path) -> Path:
     return out / "work"
 
 
-def clean_task(
-    split: dict, index: int, out: str, params: dict, progress: Callable[[int], None] | None = None
-) -> dict:
+def clean_task(split: dict, index: int, out: str, params: dict, progress: Callable[[int], None] | None = None) -> dict:
     """Clean one input split. Writes work/clean/NNNNN.{jsonl,ids,hash,sig} (kept documents, their ids, exact
     hashes (n, 2) uint64, MinHash signatures (n, num_perm) uint32) and rejected/{docs,lines}-NNNNN.jsonl.gz."""
     sp = InputSplit.from_json(split)
@@ -300,7 +298,9 @@ def clean_task(
                 st["doc_rules"][res.rule] += 1
                 st["doc_rule_bytes"][res.rule] += doc.n_bytes
                 rdoc_f.write(
-                    _jsonl({"id": doc.id, "source": doc.source, "lang": res.lang, "rule": res.rule, "text": res.normalized})
+                    _jsonl(
+                        {"id": doc.id, "source": doc.source, "lang": res.lang, "rule": res.rule, "text": res.normalized}
+                    )
                 )
             else:
                 n_bytes = len(res.text.encode())
@@ -361,7 +361,10 @@ def documents_task(index: int, out: str, params: dict, progress: Callable[[int],
     rejected/duplicates-NNNNN.jsonl.gz (with the id of the document kept in their place)."""
     outp = Path(out)
     stem = f"{index:05d}"
-    drops = {int(local): (rule, of) for local, rule, of in json.loads((work_dir(outp) / "dedup" / f"{stem}.json").read_text())}
+    drops = {
+        int(local): (rule, of)
+        for local, rule, of in json.loads((work_dir(outp) / "dedup" / f"{stem}.json").read_text())
+    }
     st: dict = {"docs": 0, "bytes": 0, "lang": Counter(), "sources": {}, "duplicates": Counter(), "seconds": 0.0}
     tick = _Ticker(progress)
     t0 = time.perf_counter()
@@ -412,16 +415,21 @@ def tokenizer_task(out: str, params: dict) -> dict:
     if params.get("tokenizer"):
         tok = Tokenizer.load(params["tokenizer"])
     else:
-        rate = min(1.0, params["sample_bytes"] / max(1, params["train_bytes"]))
+        # a char tokenizer can only encode characters it has seen: its vocabulary comes from every document
+        # (train and val, no sampling); BPE is byte-level and trains on a sample of the train documents
+        char = params["kind"] == "char"
+        rate = 1.0 if char else min(1.0, params["sample_bytes"] / max(1, params["train_bytes"]))
 
         def texts() -> Iterator[str]:
             nonlocal sampled
-            for d in iter_documents(outp, "train", params["val_fraction"]):
+            for d in iter_documents(outp, None if char else "train", params["val_fraction"]):
                 if rate >= 1.0 or _unit_hash(d["id"], b"tokenizer") < rate:
                     sampled += len(d["text"].encode())
                     yield d["text"]
 
-        tok = Tokenizer.train(texts(), params["vocab_size"], kind=params["kind"], progress=params.get("progress", False))
+        tok = Tokenizer.train(
+            texts(), params["vocab_size"], kind=params["kind"], progress=params.get("progress", False)
+        )
     scratch = work_dir(outp) / "tokenizer.tmp"
     shutil.rmtree(scratch, ignore_errors=True)
     tok.save(scratch)
@@ -575,7 +583,7 @@ class _Runner:
             while not stop.is_set() or not queue.empty():
                 try:
                     advance(queue.get(timeout=0.1), 0)
-                except Exception:  # noqa: BLE001 - queue.Empty, or the queue closing at shutdown
+                except Exception:
                     continue
 
         reader = threading.Thread(target=drain, daemon=True)
@@ -770,15 +778,21 @@ def build_report(cfg: PrepareConfig, runner: _Runner, splits: list[InputSplit], 
         "splits": len(splits),
         "config": {k: v for k, v in asdict(cfg).items() if k not in ("progress",)},
         "documents": {
-            "in": clean.get("docs_in", 0), "after_cleaning": clean.get("docs_out", 0), "out": docs.get("docs", 0),
-            "bytes_in": clean.get("bytes_in", 0), "bytes_after_cleaning": clean.get("bytes_out", 0),
+            "in": clean.get("docs_in", 0),
+            "after_cleaning": clean.get("docs_out", 0),
+            "out": docs.get("docs", 0),
+            "bytes_in": clean.get("bytes_in", 0),
+            "bytes_after_cleaning": clean.get("bytes_out", 0),
             "bytes_out": docs.get("bytes", 0),
-        },  # fmt: skip
+        },
         "sources": {
-            name: {**v, "docs_out": docs.get("sources", {}).get(name, {}).get("docs", 0),
-                   "bytes_out": docs.get("sources", {}).get(name, {}).get("bytes", 0)}
+            name: {
+                **v,
+                "docs_out": docs.get("sources", {}).get(name, {}).get("docs", 0),
+                "bytes_out": docs.get("sources", {}).get(name, {}).get("bytes", 0),
+            }
             for name, v in clean.get("sources", {}).items()
-        },  # fmt: skip
+        },
         "languages": docs.get("lang", {}),
         "dropped_documents": dict(sorted(clean.get("doc_rules", {}).items(), key=lambda kv: -kv[1])),
         "dropped_lines": dict(sorted(clean.get("line_rules", {}).items(), key=lambda kv: -kv[1])),
@@ -795,7 +809,9 @@ def build_report(cfg: PrepareConfig, runner: _Runner, splits: list[InputSplit], 
         for s in o["tokenize"].stats:
             _merge(tk, s)
         tok = o["tokenizer"].stats[0]
-        report["tokenizer"] = {k: tok.get(k) for k in ("kind", "vocab_size", "eot_id", "fingerprint", "trained_on_bytes")}
+        report["tokenizer"] = {
+            k: tok.get(k) for k in ("kind", "vocab_size", "eot_id", "fingerprint", "trained_on_bytes")
+        }
         report["tokens"] = tk.get("tokens", {})
         report["token_documents"] = tk.get("docs", {})
         report["shards"] = tk.get("shards", {})

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -138,8 +139,10 @@ def resolve_inputs(inputs: list[str], *, doc_per_line: bool = False) -> list[Inp
         if name.startswith(BUILTIN_PREFIX):
             corpus = name[len(BUILTIN_PREFIX) :]
             if corpus not in BUILTIN_CORPORA:
-                raise SourceError(f"unknown built-in corpus {name!r}; known: " + ", ".join(
-                    BUILTIN_PREFIX + k for k in BUILTIN_CORPORA))
+                raise SourceError(
+                    f"unknown built-in corpus {name!r}; known: "
+                    + ", ".join(BUILTIN_PREFIX + k for k in BUILTIN_CORPORA)
+                )
             for path, kind in BUILTIN_CORPORA[corpus]():
                 files.append(_stat(path, kind, name, f"{name}/{path.name}"))
             continue
@@ -187,7 +190,7 @@ def plan_splits(files: list[InputFile], split_bytes: int) -> list[InputSplit]:
             continue
         n = max(1, round(f.size / split_bytes))
         bounds = [f.size * i // n for i in range(n + 1)]
-        for a, b in zip(bounds, bounds[1:], strict=False):
+        for a, b in itertools.pairwise(bounds):
             splits.append(InputSplit(f.kind, f.source, f.label, path=f.path, start=a, end=b, n_bytes=b - a))
     flush_group()
     return splits
