@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
+import numpy as np
 import pytest
 
 from gptkit.data.boilerplate import classify_line, clean_inline, code_mask
@@ -200,6 +203,16 @@ def test_cwt_repetition_against_brute_force():
     expected = sum(1 for g in grams if grams.count(g) > 1) / len(grams)
     assert cwt_repeat_fraction(text, 13) == pytest.approx(expected)
     assert cwt_repeat_fraction("短文本", 13) == 0.0
+    rng = np.random.default_rng(0)  # a long text takes the numpy path
+    long = "".join(
+        rng.choice(list("的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动"))
+        for _ in range(900)
+    )
+    long += long[:300]
+    t = long.lower()
+    grams = [t[i : i + 13] for i in range(len(t) - 12)]
+    counts = Counter(grams)
+    assert cwt_repeat_fraction(long, 13) == pytest.approx(sum(c for c in counts.values() if c > 1) / len(grams))
 
 
 def test_gopher_line_repetition():

@@ -11,12 +11,15 @@ from datasketch import MinHash, MinHashLSH
 
 from gptkit.data.dedup import (
     NO_SIGNATURE,
+    RULES,
     DedupConfig,
     MinHasher,
     band_candidates,
     exact_hash,
     find_duplicates,
+    rows_to_band_major,
     shingles,
+    write_signatures,
 )
 
 CFG = DedupConfig()
@@ -97,7 +100,8 @@ def test_band_candidates_match_datasketch_lsh():
 def _write_split(directory: Path, i: int, texts: list[tuple[str, str]], hasher: MinHasher) -> None:
     (directory / f"{i:05d}.hash").write_bytes(b"".join(exact_hash(t) for t, _ in texts))
     sets = [shingles(t, lang, CFG.ngram) for t, lang in texts]
-    (directory / f"{i:05d}.sig").write_bytes(hasher.signatures(sets).tobytes())
+    with open(directory / f"{i:05d}.sig", "wb") as f:
+        write_signatures(f, hasher.signatures(sets), CFG.bands)
 
 
 def test_find_duplicates_across_splits(tmp_path):
@@ -116,9 +120,10 @@ def test_find_duplicates_across_splits(tmp_path):
     res = find_duplicates(
         [tmp_path / f"{i:05d}.sig" for i in range(3)], [tmp_path / f"{i:05d}.hash" for i in range(3)], CFG
     )
-    assert res.drops[0] == {}
-    assert res.drops[1] == {0: ("exact-duplicate", 0), 2: ("near-duplicate", 0)}
-    assert res.drops[2] == {0: ("exact-duplicate", 1), 1: ("near-duplicate", 4)}
+    drops = [{lo: (RULES[c], g) for lo, c, g in zip(*(a.tolist() for a in d), strict=True)} for d in res.drops]
+    assert drops[0] == {}
+    assert drops[1] == {0: ("exact-duplicate", 0), 2: ("near-duplicate", 0)}
+    assert drops[2] == {0: ("exact-duplicate", 1), 1: ("near-duplicate", 4)}
     assert (res.exact_removed, res.near_removed, res.clusters) == (2, 2, 3)
     off = find_duplicates(
         [tmp_path / f"{i:05d}.sig" for i in range(3)],
@@ -131,3 +136,17 @@ def test_find_duplicates_across_splits(tmp_path):
 def test_config_checks_bands():
     with pytest.raises(ValueError, match="bands x rows"):
         DedupConfig(bands=10, rows=8)
+
+
+def test_band_major_transposition(tmp_path):
+    rng = np.random.default_rng(3)
+    sigs = rng.integers(0, 2**32, (1000, CFG.num_perm), dtype=np.uint64).astype(np.uint32)
+    rows = tmp_path / "rows"
+    rows.write_bytes(sigs.tobytes())
+    with open(tmp_path / "a.sig", "wb") as f:
+        rows_to_band_major(rows, f, CFG.num_perm, CFG.bands, chunk=77)
+    with open(tmp_path / "b.sig", "wb") as f:
+        write_signatures(f, sigs, CFG.bands)
+    band_major = np.fromfile(tmp_path / "a.sig", dtype=np.uint32).reshape(CFG.bands, 1000, CFG.rows)
+    assert (tmp_path / "a.sig").read_bytes() == (tmp_path / "b.sig").read_bytes()
+    assert np.array_equal(band_major[3, 17], sigs[17, 3 * CFG.rows : 4 * CFG.rows])

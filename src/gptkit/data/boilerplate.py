@@ -431,8 +431,9 @@ def _spam(s: str) -> bool:
     compact = s.replace(" ", "")
     if len(compact) < 8:
         return False
-    # repetition leaves few distinct characters; Latin text has few anyway, so it is always checked
-    low_variety = len(set(compact)) <= 0.6 * len(compact)
+    # repetition leaves few distinct characters (prose keeps about half of them distinct); Latin text has
+    # few anyway, so it is always checked
+    low_variety = len(set(compact)) <= 0.4 * len(compact)
     if not low_variety and not _ASCII_WORD.search(s):
         return False
     tokens = [t for t in _TOKEN_SPLIT.split(s.lower()) if t]

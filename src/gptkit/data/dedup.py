@@ -13,10 +13,11 @@ punctuation removed, lower-cased), word 5-grams for English -- then LSH banding 
     order and drops the rest.
 A document shorter than 5 tokens is one shingle; one without any letter or digit takes no part.
 
-State: the per-split worker writes each kept document's signature (112 x uint32 = 448 bytes) and exact hash
-(16 bytes) to disk. The dedup task memory-maps them and works one band at a time: per band it holds the
-band's rows (32 B), a hash and sort order (16 B) per document, plus the union-find parents (8 B) and the
-exact-hash sort (24 B): about 80 B per document, ~80 MB per million documents, whatever the text size.
+State: the per-split worker writes each kept document's signature (112 x uint32 = 448 bytes, band-major) and
+exact hash (16 bytes) to disk. The dedup task reads one band at a time: per document the band's rows
+(32 B), its hash, sort order and group bookkeeping (~50 B), the union-find parents and flags (~25 B); the
+exact-hash sort before that peaks at ~65 B. Measured: ~150 MB of peak RSS per million documents
+(benchmarks/prepare.py prints it), whatever the size of the text.
 The banded sort gives the same candidates as datasketch's MinHashLSH with params=(14, 8) (tested), without
 its per-document Python objects (several KB each).
 """
@@ -135,10 +136,13 @@ NO_SIGNATURE = np.iinfo(np.uint32).max  # a row of these marks a document withou
 # --- the global task ------------------------------------------------------------------------------------
 
 
+RULES = {1: "exact-duplicate", 2: "near-duplicate"}
+
+
 @dataclass
 class DedupResult:
-    # per split: local index -> (rule, index of the kept document, global)
-    drops: list[dict[int, tuple[str, int]]]
+    # per split: (local indices of dropped documents, rule codes (see RULES), global index of the kept one)
+    drops: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
     exact_removed: int
     near_removed: int
     clusters: int  # duplicate clusters (groups of two or more documents, one kept)
@@ -173,59 +177,94 @@ class _UnionFind:
             p = q
 
 
-def _read_rows(path: Path, width: int, dtype: np.dtype) -> np.ndarray:
-    """A sidecar file of fixed-width rows as a read-only memory map ((0, width) when empty)."""
-    size = path.stat().st_size
-    itemsize = np.dtype(dtype).itemsize * width
-    if size % itemsize:
-        raise ValueError(f"{path}: size {size} is not a multiple of the row size {itemsize}")
-    if size == 0:
-        return np.zeros((0, width), dtype=dtype)
-    return np.memmap(path, dtype=dtype, mode="r", shape=(size // itemsize, width))
+def write_signatures(f, sigs: np.ndarray, bands: int) -> None:
+    """Write (n, num_perm) signatures band-major, as (bands, n, rows): the dedup task then reads one band of
+    every document (32 bytes each) without touching the rest of the file."""
+    n, p = sigs.shape
+    f.write(np.ascontiguousarray(sigs.reshape(n, bands, p // bands).transpose(1, 0, 2)).tobytes())
 
 
-class _Gather:
-    """Rows of several per-split memory maps addressed by global index."""
+def rows_to_band_major(rows_path: Path, f, num_perm: int, bands: int, chunk: int = 1 << 14) -> None:
+    """Transpose a row-major (n, num_perm) uint32 file (as the clean task streams it) into `f`, band-major."""
+    n = rows_path.stat().st_size // (4 * num_perm)
+    rows = num_perm // bands
+    base = f.tell()
+    mm = np.memmap(rows_path, dtype=np.uint32, mode="r", shape=(n, num_perm)) if n else np.zeros((0, num_perm))
+    for start in range(0, n, chunk):
+        block = np.asarray(mm[start : start + chunk]).reshape(-1, bands, rows)
+        for b in range(bands):
+            f.seek(base + (b * n + start) * rows * 4)
+            f.write(np.ascontiguousarray(block[:, b, :]).tobytes())
+    del mm
+    f.seek(base + n * num_perm * 4)
 
-    def __init__(self, arrays: Sequence[np.ndarray]) -> None:
-        self.arrays = arrays
-        self.offsets = np.concatenate([[0], np.cumsum([len(a) for a in arrays])]).astype(np.int64)
 
-    def __len__(self) -> int:
-        return int(self.offsets[-1])
+class _SignatureFiles:
+    """The per-split band-major signature files, addressed by global document index."""
 
-    def rows(self, idx: np.ndarray, cols: slice = slice(None)) -> np.ndarray:
-        width = self.arrays[0][:, cols].shape[1] if self.arrays else 0
-        out = np.empty((len(idx), width), dtype=self.arrays[0].dtype if self.arrays else np.uint32)
+    def __init__(self, paths: Sequence[Path], cfg: DedupConfig) -> None:
+        self.paths, self.cfg = list(paths), cfg
+        self.sizes = []
+        for p in self.paths:
+            size = p.stat().st_size
+            if size % (4 * cfg.num_perm):
+                raise ValueError(f"{p}: size {size} is not a whole number of {cfg.num_perm}-value signatures")
+            self.sizes.append(size // (4 * cfg.num_perm))
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(np.int64)
+
+    def band(self, b: int) -> np.ndarray:
+        """(N, rows) uint32: band b of every document, read into memory (not mapped: RSS stays honest)."""
+        r = self.cfg.rows
+        parts = [
+            np.fromfile(p, dtype=np.uint32, count=n * r, offset=b * n * r * 4).reshape(n, r)
+            for p, n in zip(self.paths, self.sizes, strict=True)
+        ]
+        return np.concatenate(parts) if parts else np.zeros((0, r), dtype=np.uint32)
+
+    def rows(self, idx: np.ndarray) -> np.ndarray:
+        """(len(idx), num_perm) full signatures of the given documents."""
+        cfg = self.cfg
+        out = np.empty((len(idx), cfg.num_perm), dtype=np.uint32)
         split = np.searchsorted(self.offsets, idx, side="right") - 1
         for s in np.unique(split):
             m = split == s
-            out[m] = self.arrays[s][idx[m] - self.offsets[s], cols]
+            mm = np.memmap(self.paths[s], dtype=np.uint32, mode="r", shape=(cfg.bands, self.sizes[s], cfg.rows))
+            local = idx[m] - self.offsets[s]
+            out[m] = np.asarray(mm[:, local, :]).transpose(1, 0, 2).reshape(len(local), cfg.num_perm)
+            del mm
         return out
 
-    def column_block(self, cols: slice) -> np.ndarray:
-        """All documents' values in these columns, (N, width)."""
-        parts = [np.asarray(a[:, cols]) for a in self.arrays]
-        return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.uint32)
+
+def _read_hashes(paths: Sequence[Path]) -> np.ndarray:
+    parts = []
+    for p in paths:
+        if p.stat().st_size % 16:
+            raise ValueError(f"{p}: size {p.stat().st_size} is not a whole number of 16-byte hashes")
+        parts.append(np.fromfile(p, dtype=np.uint64).reshape(-1, 2))
+    return np.concatenate(parts) if parts else np.zeros((0, 2), dtype=np.uint64)
 
 
 def band_candidates(band: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """(K, 2) int64 pairs (first, other) of valid documents whose rows in this band are identical; `first`
-    is the smallest index of the group of equal rows."""
+    is the smallest index of the group of equal rows. Memory: about 50 bytes per document on top of the
+    band itself (the rows are hashed column by column, never widened to a (N, rows) uint64 copy)."""
     idx = np.flatnonzero(valid)
     if len(idx) < 2:
         return np.zeros((0, 2), dtype=np.int64)
-    rows = band[idx].astype(np.uint64)
-    key = (rows * _BAND_C[: band.shape[1]]).sum(axis=1)  # wraps mod 2^64
+    key = np.zeros(len(idx), dtype=np.uint64)
+    for c in range(band.shape[1]):
+        key += band[idx, c].astype(np.uint64) * _BAND_C[c]  # wraps mod 2^64
     order = np.argsort(key, kind="stable")  # stable: equal keys stay in index order
-    skey = key[order]
+    key = key[order]
     starts = np.ones(len(order), dtype=bool)
-    starts[1:] = skey[1:] != skey[:-1]
-    group_first = order[np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))]
+    np.not_equal(key[1:], key[:-1], out=starts[1:])
+    del key
+    group = np.cumsum(starts) - 1  # group number of each sorted position
+    first = order[np.flatnonzero(starts)][group]
     member = ~starts
-    a, b = group_first[member], order[member]
-    same = (rows[a] == rows[b]).all(axis=1)  # drop the rare key collisions between different rows
-    return np.stack([idx[a[same]], idx[b[same]]], axis=1)
+    a, b = idx[first[member]], idx[order[member]]
+    same = (band[a] == band[b]).all(axis=1)  # drop the rare key collisions between different rows
+    return np.stack([a[same], b[same]], axis=1)
 
 
 def find_duplicates(
@@ -235,38 +274,39 @@ def find_duplicates(
     progress: Callable[[float], None] | None = None,
 ) -> DedupResult:
     """The global dedup task: read every split's signatures and exact hashes, return what each split drops."""
-    sigs = _Gather([_read_rows(p, cfg.num_perm, np.uint32) for p in sig_paths])
-    hashes = _Gather([_read_rows(p, 2, np.uint64) for p in hash_paths])
-    n = len(hashes)
-    if len(sigs) != n:
-        raise ValueError(f"{len(sigs)} signatures but {n} exact hashes")
+    sigs = _SignatureFiles(sig_paths, cfg)
+    h = _read_hashes(hash_paths)  # (N, 2) uint64
+    n = len(h)
+    if int(sigs.offsets[-1]) != n:
+        raise ValueError(f"{int(sigs.offsets[-1])} signatures but {n} exact hashes")
     uf = _UnionFind(n)
     reason = np.zeros(n, dtype=np.int8)  # 0 kept, 1 exact duplicate, 2 near duplicate
 
     if cfg.exact and n:
-        h = hashes.column_block(slice(None))
         order = np.lexsort((h[:, 1], h[:, 0]))  # stable: index order inside equal hashes
         hs = h[order]
         starts = np.ones(n, dtype=bool)
         starts[1:] = (hs[1:] != hs[:-1]).any(axis=1)
         first = order[np.maximum.accumulate(np.where(starts, np.arange(n), 0))]
-        for a, b in zip(first[~starts].tolist(), order[~starts].tolist(), strict=True):
-            uf.parent[b] = a  # a is the smallest index of its group, and a root
+        uf.parent[order[~starts]] = first[~starts]  # the first of each group is its smallest index, a root
         reason[order[~starts]] = 1
-    del_exact = int((reason == 1).sum())
+        del order, hs, starts, first
+    del h
+    n_exact = int((reason == 1).sum())
 
     n_pairs = 0
     if cfg.near and n:
         valid = reason == 0
-        # documents without shingles carry NO_SIGNATURE rows; they take no part
-        valid &= sigs.column_block(slice(0, 1))[:, 0] != NO_SIGNATURE
         pairs = []
         for b in range(cfg.bands):
-            band = sigs.column_block(slice(b * cfg.rows, (b + 1) * cfg.rows))
+            band = sigs.band(b)
+            if b == 0:  # documents without shingles carry NO_SIGNATURE rows; they take no part
+                valid &= band[:, 0] != NO_SIGNATURE
             pairs.append(band_candidates(band, valid))
+            del band
             if progress:
                 progress((b + 1) / cfg.bands)
-        cand = np.unique(np.concatenate(pairs), axis=0) if pairs else np.zeros((0, 2), dtype=np.int64)
+        cand = np.unique(np.concatenate(pairs), axis=0)
         n_pairs = len(cand)
         if n_pairs:
             similar = (sigs.rows(cand[:, 0]) == sigs.rows(cand[:, 1])).mean(axis=1) >= cfg.threshold
@@ -275,13 +315,11 @@ def find_duplicates(
     roots = uf.roots()
     dup = roots != np.arange(n)
     reason[dup & (reason == 0)] = 2
-    sizes = np.bincount(roots, minlength=n) if n else np.zeros(0, dtype=np.int64)
-    clusters = int((sizes >= 2).sum())
+    clusters = int((np.bincount(roots, minlength=n) >= 2).sum()) if n else 0
 
-    drops: list[dict[int, tuple[str, int]]] = [{} for _ in sig_paths]
-    split_of = np.searchsorted(hashes.offsets, np.arange(n), side="right") - 1
-    for g in np.flatnonzero(dup).tolist():
-        s = int(split_of[g])
-        rule = "exact-duplicate" if reason[g] == 1 else "near-duplicate"
-        drops[s][g - int(hashes.offsets[s])] = (rule, int(roots[g]))
-    return DedupResult(drops, del_exact, int((reason == 2).sum()), clusters, n_pairs)
+    drops = []
+    for s in range(len(sig_paths)):
+        lo, hi = int(sigs.offsets[s]), int(sigs.offsets[s + 1])
+        local = np.flatnonzero(dup[lo:hi])
+        drops.append((local, reason[lo:hi][local], roots[lo:hi][local]))
+    return DedupResult(drops, n_exact, int((reason == 2).sum()), clusters, n_pairs)

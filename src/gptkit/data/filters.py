@@ -29,11 +29,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gptkit.data.ngrams import ngram_hashes, word_tokens, words
+from gptkit.data.ngrams import codepoints, ngram_hashes, word_tokens, words
 
 HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _NOT_HAN = re.compile(f"[^{HAN}]+")
 _NOT_KANA = re.compile(r"[^\u3040-\u30ff]+")
+_KANA = re.compile(r"[\u3040-\u30ff]")
+_HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")
 _NOT_HANGUL = re.compile(r"[^\uac00-\ud7af\u1100-\u11ff]+")
 _NOT_LATIN = re.compile(r"[^A-Za-z]+")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
@@ -106,11 +108,13 @@ def detect_lang(text: str) -> str:
     Japanese (kana) and Korean (hangul) are "other"; Latin text whose letters are mostly ASCII is "en"
     (other Latin-script languages also land here and usually fail the English stop-word rule)."""
     han = count_han(text)
-    kana = _count(_NOT_KANA, text)
+    kana = _count(_NOT_KANA, text) if _KANA.search(text) else 0
     if kana >= 3 and kana >= 0.1 * (han + kana):
         return "other"
-    if _count(_NOT_HANGUL, text) > han:
+    if _HANGUL.search(text) and _count(_NOT_HANGUL, text) > han:
         return "other"
+    if han and 2 * han >= len(text):
+        return "zh"  # there cannot be more Latin words than the other half of the characters
     latin_words = len(_LATIN_WORD.findall(text))
     if han and han >= latin_words:
         return "zh"
@@ -199,10 +203,17 @@ def cwt_repeat_fraction(text: str, n: int) -> float:
     m = len(t) - n + 1
     if m < 2:
         return 0.0
-    grams = [t[i : i + n] for i in range(m)]
-    if len(set(grams)) == m:
-        return 0.0
-    return sum(c for c in Counter(grams).values() if c > 1) / m
+    if m < 400:  # short texts: Python slices beat numpy's per-call overhead
+        grams = [t[i : i + n] for i in range(m)]
+        if len(set(grams)) == m:
+            return 0.0
+        return sum(c for c in Counter(grams).values() if c > 1) / m
+    h = np.sort(ngram_hashes(codepoints(t), n))
+    same = h[1:] == h[:-1]
+    repeated = np.zeros(m, dtype=bool)  # occurrences of n-grams that occur more than once
+    repeated[1:] |= same
+    repeated[:-1] |= same
+    return float(repeated.sum()) / m
 
 
 def _line_rules(lines: list[str], lang: str, cfg: FilterConfig) -> str | None:

@@ -47,7 +47,16 @@ import numpy as np
 
 from gptkit.data import shards
 from gptkit.data.clean import RULES_VERSION, CleanConfig, CleanResult, clean_document
-from gptkit.data.dedup import NO_SIGNATURE, DedupConfig, MinHasher, exact_hash, find_duplicates, shingles
+from gptkit.data.dedup import (
+    NO_SIGNATURE,
+    RULES,
+    DedupConfig,
+    MinHasher,
+    exact_hash,
+    find_duplicates,
+    rows_to_band_major,
+    shingles,
+)
 from gptkit.data.filters import FilterConfig
 from gptkit.data.sources import (
     InputSplit,
@@ -60,7 +69,7 @@ from gptkit.data.sources import (
 )
 from gptkit.errors import GptkitError
 
-PIPELINE_VERSION = 1  # bump when an output format changes
+PIPELINE_VERSION = 3  # bump when an output or intermediate format changes
 STAGES = ("clean", "dedup", "documents", "tokenizer", "tokenize")
 CACHE_MAX_CHARS = 2000  # the clean task reuses results for exact repeats of documents up to this size ...
 CACHE_ENTRIES = 4096  # ... remembering this many (at most ~16 MB of text)
@@ -234,8 +243,9 @@ def work_dir(out: Path) -> Path:
 
 
 def clean_task(split: dict, index: int, out: str, params: dict, progress: Callable[[int], None] | None = None) -> dict:
-    """Clean one input split. Writes work/clean/NNNNN.{jsonl,ids,hash,sig} (kept documents, their ids, exact
-    hashes (n, 2) uint64, MinHash signatures (n, num_perm) uint32) and rejected/{docs,lines}-NNNNN.jsonl.gz."""
+    """Clean one input split. Writes work/clean/NNNNN.{jsonl,ids,hash,sig} (kept documents; per document a JSON
+    line [id, lang, source, text bytes]; exact hashes (n, 2) uint64; MinHash signatures (n, num_perm) uint32)
+    and rejected/{docs,lines}-NNNNN.jsonl.gz."""
     sp = InputSplit.from_json(split)
     outp = Path(out)
     cfg = CleanConfig(filters=FilterConfig(**params["filters"]), t2s=params["t2s"])
@@ -257,7 +267,7 @@ def clean_task(split: dict, index: int, out: str, params: dict, progress: Callab
         atomic_writer(cdir / f"{stem}.jsonl") as kept_f,
         atomic_writer(cdir / f"{stem}.ids") as ids_f,
         atomic_writer(cdir / f"{stem}.hash", binary=True) as hash_f,
-        atomic_writer(cdir / f"{stem}.sig", binary=True) as sig_f,
+        atomic_writer(cdir / f"{stem}.sig.rows", binary=True) as sig_f,
         atomic_writer(rdir / f"docs-{stem}.jsonl.gz", gz=True) as rdoc_f,
         atomic_writer(rdir / f"lines-{stem}.jsonl.gz", gz=True) as rline_f,
     ):
@@ -310,7 +320,7 @@ def clean_task(split: dict, index: int, out: str, params: dict, progress: Callab
                 src["bytes_out"] += n_bytes
                 st["lang"][res.lang] += 1
                 kept_f.write(_jsonl({"id": doc.id, "text": res.text, "source": doc.source, "lang": res.lang}))
-                ids_f.write(doc.id.replace("\n", " ") + "\n")
+                ids_f.write(_jsonl([doc.id, res.lang, doc.source, n_bytes]))
                 hash_f.write(exact_hash(res.text))
                 sh = shingles(res.text, res.lang, dcfg.ngram) if hasher else np.zeros(0, np.uint32)
                 pending.append(sh)
@@ -319,6 +329,10 @@ def clean_task(split: dict, index: int, out: str, params: dict, progress: Callab
                     flush_signatures()
             tick(doc.n_bytes)
         flush_signatures()
+    rows_path = cdir / f"{stem}.sig.rows"
+    with atomic_writer(cdir / f"{stem}.sig", binary=True) as f:  # band-major for the dedup task
+        rows_to_band_major(rows_path, f, dcfg.num_perm, dcfg.bands)
+    rows_path.unlink()
     tick.flush()
     st["seconds"] = time.perf_counter() - t0
     return json.loads(json.dumps(st))  # Counters -> plain dicts
@@ -336,7 +350,7 @@ def dedup_task(n_splits: int, out: str, params: dict, progress: Callable[[float]
         progress=progress,
     )  # fmt: skip
     # the ids of the kept documents that dropped ones point to: one streaming pass over the id files
-    wanted = {g for d in res.drops for _, g in d.values()}
+    wanted = set(np.concatenate([kept for _, _, kept in res.drops]).tolist()) if res.drops else set()
     ids: dict[int, str] = {}
     g = 0
     for i in range(n_splits):
@@ -345,10 +359,10 @@ def dedup_task(n_splits: int, out: str, params: dict, progress: Callable[[float]
         with open(cdir / f"{i:05d}.ids", encoding="utf-8") as f:
             for line in f:
                 if g in wanted:
-                    ids[g] = line.rstrip("\n")
+                    ids[g] = json.loads(line)[0]
                 g += 1
-    for i, drops in enumerate(res.drops):
-        rows = [[local, rule, ids[g]] for local, (rule, g) in sorted(drops.items())]
+    for i, (local, code, kept) in enumerate(res.drops):
+        rows = [[lo, RULES[c], ids[g]] for lo, c, g in zip(local.tolist(), code.tolist(), kept.tolist(), strict=True)]
         _write_json(ddir / f"{i:05d}.json", rows)
     return {
         "exact_duplicates": res.exact_removed, "near_duplicates": res.near_removed, "clusters": res.clusters,
@@ -368,23 +382,24 @@ def documents_task(index: int, out: str, params: dict, progress: Callable[[int],
     st: dict = {"docs": 0, "bytes": 0, "lang": Counter(), "sources": {}, "duplicates": Counter(), "seconds": 0.0}
     tick = _Ticker(progress)
     t0 = time.perf_counter()
+    cdir = work_dir(outp) / "clean"
     with (
-        open(work_dir(outp) / "clean" / f"{stem}.jsonl", encoding="utf-8") as src,
+        open(cdir / f"{stem}.jsonl", encoding="utf-8") as src,
+        open(cdir / f"{stem}.ids", encoding="utf-8") as meta,
         atomic_writer(outp / "documents" / f"{stem}.jsonl.gz", gz=True) as kept_f,
         atomic_writer(outp / "rejected" / f"duplicates-{stem}.jsonl.gz", gz=True) as dup_f,
     ):
-        for local, line in enumerate(src):
-            doc = json.loads(line)
+        for local, (line, info) in enumerate(zip(src, meta, strict=True)):
             if local in drops:
                 rule, of = drops[local]
                 st["duplicates"][rule] += 1
-                dup_f.write(_jsonl({**doc, "rule": rule, "duplicate_of": of}))
+                dup_f.write(_jsonl({**json.loads(line), "rule": rule, "duplicate_of": of}))
             else:
-                n = len(doc["text"].encode())
+                _, lang, source, n = json.loads(info)  # the kept line is copied without parsing its text
                 st["docs"] += 1
                 st["bytes"] += n
-                st["lang"][doc["lang"]] += 1
-                s = st["sources"].setdefault(doc["source"], {"docs": 0, "bytes": 0})
+                st["lang"][lang] += 1
+                s = st["sources"].setdefault(source, {"docs": 0, "bytes": 0})
                 s["docs"] += 1
                 s["bytes"] += n
                 kept_f.write(line)
