@@ -221,3 +221,16 @@ def test_gopher_line_repetition():
     assert repetition_rule(["第一行", "第二行", "第三行", "第一行"], cfg) == "gopher-dup-line-chars"  # 25% > 20%
     long = ["这是一个相当长的第二行内容，用来稀释字符比例。", "这是另一个相当长的第三行内容，也用来稀释比例。"]
     assert repetition_rule(["第一行", *long, "第一行"], cfg) is None  # 25% of lines, 8% of characters
+
+
+def test_character_counts_agree_between_regex_and_numpy_paths(monkeypatch):
+    from gptkit.data import filters
+
+    rng = np.random.default_rng(5)
+    alphabet = list("的一是在ABCxyz019 ，。\n\t㐀豈!é")
+    for n in (5, 399, 400, 3000):
+        text = "".join(rng.choice(alphabet, n))
+        monkeypatch.setattr(filters, "LONG_TEXT", 10**9)
+        by_regex = (filters._zh_counts(text), filters.count_han(text))
+        monkeypatch.setattr(filters, "LONG_TEXT", 0)
+        assert (filters._zh_counts(text), filters.count_han(text)) == by_regex

@@ -220,3 +220,19 @@ def test_cli_prepare_and_its_errors(corpus, tmp_path, capsys):
         prepare(_config(corpus, foreign))
     with pytest.raises(PrepareError, match="--val-fraction"):
         prepare(_config(corpus, tmp_path / "y", val_fraction=1.5))
+
+
+def test_given_tokenizer_reproduces_the_shards(corpus, prepared, tmp_path):
+    out = tmp_path / "out"
+    report = prepare(_config(corpus, out, vocab_size=None, tokenizer=str(prepared[0])))
+    assert report["tokenizer"]["fingerprint"] == prepared[1]["tokenizer"]["fingerprint"]
+    assert _fingerprint(out) == _fingerprint(prepared[0])
+
+
+def test_nothing_left_to_tokenize_is_a_clear_error(tmp_path):
+    src = tmp_path / "junk.jsonl"
+    src.write_text('{"text": "短"}\n{"text": "太短了"}\n', encoding="utf-8")
+    with pytest.raises(PrepareError, match="no document survived cleaning"):
+        prepare(_config([str(src)], tmp_path / "out"))
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["dropped_documents"] == {"too-short": 2}

@@ -98,8 +98,29 @@ def _count(not_pattern: re.Pattern, text: str) -> int:
     return len(not_pattern.sub("", text))
 
 
+LONG_TEXT = 400  # from this length on, character classes are counted with numpy over the code points
+
+
 def count_han(text: str) -> int:
+    if len(text) >= LONG_TEXT:
+        return int(_han_mask(codepoints(text)).sum())
     return _count(_NOT_HAN, text)
+
+
+def _han_mask(cp: np.ndarray) -> np.ndarray:
+    return ((cp >= 0x4E00) & (cp <= 0x9FFF)) | ((cp >= 0x3400) & (cp <= 0x4DBF)) | ((cp >= 0xF900) & (cp <= 0xFAFF))
+
+
+def _zh_counts(text: str) -> tuple[int, int, int]:
+    """(CJK + ASCII letters and digits, non-space characters, CJK characters) in one pass."""
+    if len(text) < LONG_TEXT:
+        return _count(_NOT_WORD_CHAR, text), len(_SPACE.sub("", text)), count_han(text)
+    cp = codepoints(text)
+    han = _han_mask(cp)
+    low = cp | np.uint64(0x20)  # ASCII letters fold to lower case
+    alnum = ((cp >= 0x30) & (cp <= 0x39)) | ((low >= 0x61) & (low <= 0x7A))
+    space = (cp == 0x20) | ((cp >= 0x09) & (cp <= 0x0D))
+    return int((han | alnum).sum()), int(len(cp) - space.sum()), int(han.sum())
 
 
 def detect_lang(text: str) -> str:
@@ -256,12 +277,12 @@ def quality_rule(prose: str, lang: str, cfg: FilterConfig, *, mostly_code: bool 
     """The first quality rule the document's prose (its non-code lines) breaks, or None."""
     lines = [ln for ln in prose.split("\n") if ln.strip()]
     if lang == "zh":
-        if _count(_NOT_WORD_CHAR, prose) < cfg.min_chars:
+        word_chars, text_chars, han = _zh_counts(prose)
+        if word_chars < cfg.min_chars:
             return "too-short"
         if mostly_code:
             return None
-        text_chars = len(_SPACE.sub("", prose))
-        if count_han(prose) < cfg.cwt_min_han_frac * text_chars:
+        if han < cfg.cwt_min_han_frac * text_chars:
             return "zh-han-ratio"  # CWT: Chinese characters >= 30%
         if cwt_repeat_fraction(prose, cfg.cwt_repeat_ngram) > cfg.cwt_max_repeat_frac:
             return "zh-repetition"  # CWT: 13-gram internal repetition <= 50%

@@ -717,10 +717,17 @@ def prepare(cfg: PrepareConfig) -> dict:
     h_docs = _hash({"dedup": h_dedup})
     clean_bytes = sum(s["bytes_out"] for s in runner.outcomes["clean"].stats)
     runner.run(
-        "documents", h_docs, [(documents_task, (i, str(out), {})) for i in range(len(splits))],
+        "documents",
+        h_docs, [(documents_task, (i, str(out), {})) for i in range(len(splits))],
         outputs=["documents/*", "rejected/duplicates-*"], total_bytes=clean_bytes,
     )  # fmt: skip
     if cfg.tokenizes:
+        if not any(st["docs"] for st in runner.outcomes["documents"].stats):
+            _write_json(out / "report.json", build_report(cfg, runner, splits, time.perf_counter() - t_start))
+            raise PrepareError(
+                f"no document survived cleaning and deduplication ({n_bytes / 1e6:.1f} MB in): nothing to tokenize; "
+                f"see {out / 'report.json'} and {out / 'rejected'} for what dropped them"
+            )
         tok_src = None
         if cfg.tokenizer:
             tdir = Path(cfg.tokenizer)
