@@ -138,6 +138,11 @@ def test_rerun_skips_finished_stages_and_a_changed_setting_reruns_what_follows(p
     again = prepare(cfg)
     assert all(s["skipped"] for s in again["stages"].values())
     assert _fingerprint(out) == before
+    damaged = shard_paths(out, "train")[0]
+    damaged.write_bytes(damaged.read_bytes()[:-8])  # damaged after the run: the next run rewrites it
+    repaired = prepare(cfg)
+    assert repaired["stages"]["tokenize"]["tasks_run"] == 1 and repaired["stages"]["clean"]["skipped"]
+    assert _fingerprint(out) == before
     changed = prepare(_config(cfg.inputs, out, val_fraction=0.5))
     skipped = {k: v["skipped"] for k, v in changed["stages"].items()}
     assert skipped == {"clean": True, "dedup": True, "documents": True, "tokenizer": False, "tokenize": False}

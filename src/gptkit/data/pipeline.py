@@ -406,7 +406,13 @@ def documents_task(index: int, out: str, params: dict, progress: Callable[[int],
             tick(len(line))
     tick.flush()
     st["seconds"] = time.perf_counter() - t0
+    st["outputs"] = _sizes(outp, [outp / "documents" / f"{stem}.jsonl.gz"])
     return json.loads(json.dumps(st))
+
+
+def _sizes(out: Path, paths: list[Path]) -> dict[str, int]:
+    """{path relative to out: size}: what a task wrote, checked before a finished stage is skipped."""
+    return {str(p.relative_to(out)): p.stat().st_size for p in paths}
 
 
 def iter_documents(out: Path, split: str | None = None, val_fraction: float = 0.0) -> Iterator[dict]:
@@ -471,6 +477,7 @@ def tokenize_task(index: int, out: str, params: dict, progress: Callable[[int], 
     t0 = time.perf_counter()
     tick = _Ticker(progress)
     batch = params.get("batch_docs", 512)
+    written_all: list[Path] = []
     for split in ("train", "val"):
 
         def encoded(split: str = split) -> Iterator[np.ndarray]:
@@ -503,8 +510,10 @@ def tokenize_task(index: int, out: str, params: dict, progress: Callable[[int], 
             tokenizer_fingerprint=tok.fingerprint, max_tokens=params["max_shard_tokens"],
         )  # fmt: skip
         st["shards"][split] = len(written)
+        written_all += written
     tick.flush()
     st["seconds"] = time.perf_counter() - t0
+    st["outputs"] = _sizes(outp, written_all)
     return st
 
 
@@ -548,9 +557,14 @@ class _Runner:
         tdir = self.state / name
         done = _read_json(marker)
         if done and done.get("hash") == h:
-            out = StageOutcome(name, done["stats"], done["seconds"], True, 0, len(tasks), done.get("bytes", 0))
-            self.outcomes[name] = out
-            return out
+            damaged = self._damaged_tasks(done["stats"])
+            if not damaged:
+                out = StageOutcome(name, done["stats"], done["seconds"], True, 0, len(tasks), done.get("bytes", 0))
+                self.outcomes[name] = out
+                return out
+            marker.unlink()  # an output was deleted or changed since: redo the tasks that wrote it
+            for i in damaged:
+                (tdir / f"{i:05d}.json").unlink(missing_ok=True)
         tdir.mkdir(parents=True, exist_ok=True)
         task_done = {p.stem: _read_json(p) for p in tdir.glob("*.json")}
         if marker.exists() or any(not m or m.get("hash") != h for m in task_done.values()):
@@ -588,6 +602,17 @@ class _Runner:
         out = StageOutcome(name, result, seconds, False, len(todo), len(tasks) - len(todo), total_bytes)
         self.outcomes[name] = out
         return out
+
+    def _damaged_tasks(self, stats: list[dict]) -> list[int]:
+        """Tasks whose recorded outputs ({relative path: size}) are missing or have another size."""
+        damaged = []
+        for i, st in enumerate(stats):
+            for rel, size in st.get("outputs", {}).items():
+                p = self.out / rel
+                if not p.is_file() or p.stat().st_size != size:
+                    damaged.append(i)
+                    break
+        return damaged
 
     def _run_parallel(self, tasks, todo, finish, advance) -> None:
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context("spawn")
@@ -823,7 +848,7 @@ def build_report(cfg: PrepareConfig, runner: _Runner, splits: list[InputSplit], 
         "stages": stages,
         "input_mb": round(mb, 3),
         "seconds": round(seconds, 3),
-        "mb_per_s": round(mb / seconds, 3) if seconds > 0 else None,
+        "mb_per_s": round(mb / seconds, 3) if seconds > 0 and not all(oc.skipped for oc in o.values()) else None,
         "peak_rss_mb": _peak_rss_mb(),
     }
     if "tokenize" in o:
