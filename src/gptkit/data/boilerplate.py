@@ -181,18 +181,38 @@ _UI_EN = (
     r"personal\s+tools|print\s+recipe|improve\s+this\s+(?:question|answer|post)|listen(?:\s+to\s+this\s+article)?|"
     r"edit\s+(?:this\s+page|on\s+github)|view\s+source|improve\s+this\s+page"
 )
-_COUNTER = (
-    r"(?:评论|阅读|浏览|点击|点赞|收藏|分享|转发|回复|关注|粉丝|赞|顶|踩|人气|热度|有用|没用|支持|反对|views?|comments?|likes?|shares?|"
-    r"replies|reads?|votes?|points?)\s*[:：(（\[]?\s*\d[\d,.]*\s*[万千kKwW+]?\s*[)）\]]?"
-    r"|\d[\d,.]*\s*[万千kKwW+]?\s*(?:条评论|条回复|人阅读|次阅读|次浏览|人浏览|人收藏|人点赞|人喜欢|人关注|人参与|"
-    r"views?|comments?|likes?|shares?|replies|responses|reads|upvotes?)"
+# counters: "评论(12)", "12条评论", "3 comments", "5 min read", "3小时前"
+_COUNTER_ZH = (
+    r"(?:评论|阅读|浏览|点击|点赞|收藏|分享|转发|回复|关注|粉丝|赞|顶|踩|人气|热度|有用|没用|支持|反对)"
+    r"\s*[:：(（\[]?\s*\d[\d,.]*\s*[万千kKwW+]?\s*[)）\]]?"
+    r"|\d[\d,.]*\s*[万千kKwW+]?\s*(?:条评论|条回复|人阅读|次阅读|次浏览|人浏览|人收藏|人点赞|人喜欢|人关注|人参与)"
     r"|\d[\d,.]*\s*[万千kKwW+]?\s*(?:个|条)?(?:回答|答案|评论|回复|赞同|浏览|关注者?)"
-    r"|\d[\d,.]*\s*[kKmM]?\s+(?:times|answers?|votes?|followers?)|\d+\s*min(?:ute)?s?(?:\s+read)?"
-    r"|\d+\s*(?:分钟|小时|天)前|\d+\s+(?:minutes?|hours?|days?)\s+ago|\d+\s*[楼#]"
+    r"|\d+\s*(?:分钟|小时|天)前|\d+\s*[楼#]"
 )
-_UI_TERMS = re.compile(rf"{_COUNTER}|(?:{_UI_ZH})|(?<![A-Za-z])(?:{_UI_EN})(?![A-Za-z])", re.I)
+_COUNTER_EN = (
+    r"(?:views?|comments?|likes?|shares?|replies|reads?|votes?|points?)\s*[:(\[]?\s*\d[\d,.]*\s*[kKmM+]?\s*[)\]]?"
+    r"|\d[\d,.]*\s*[kKmM+]?\s*(?:views?|comments?|likes?|shares?|replies|responses|reads|upvotes?)"
+    r"|\d[\d,.]*\s*[kKmM]?\s+(?:times|answers?|votes?|followers?)|\d+\s*min(?:ute)?s?(?:\s+read)?"
+    r"|\d+\s+(?:minutes?|hours?|days?)\s+ago"
+)
+# Chinese and English terms apart: IGNORECASE makes a pattern about twice as slow, and only English needs it
+_UI_TERMS_ZH = re.compile(rf"{_COUNTER_ZH}|(?:{_UI_ZH})")
+_UI_TERMS_EN = re.compile(rf"{_COUNTER_EN}|(?<![A-Za-z])(?:{_UI_EN})(?![A-Za-z])", re.I)
+
+
+def _ui_sub(s: str) -> tuple[str, int]:
+    """The line with interface terms and counters blanked out, and how many there were."""
+    rest, n = _UI_TERMS_ZH.subn(" ", s)
+    if _ASCII_LETTERS.search(rest):
+        rest, m = _UI_TERMS_EN.subn(" ", rest)
+        n += m
+    return rest, n
+
+
+_ASCII_LETTERS = re.compile(r"[A-Za-z]{2}")
 UI_MAX_CHARS = 100
 _PROSE = re.compile(r"[，。；]|[A-Za-z], |[a-z]\. [A-Z]")  # a clause or sentence boundary: not a widget
+_LETTER_OR_HAN_ALL = re.compile(rf"[A-Za-z{HAN}]")
 _EN_FILLER = re.compile(
     r"(?<![A-Za-z])(?:the|a|an|to|for|on|of|with|and|or|us|our|your|this|via|in|at|by)(?![A-Za-z])", re.I
 )
@@ -360,16 +380,9 @@ def _ui_coverage(s: str) -> tuple[float, int]:
     total = len(_WORDISH.findall(_EN_FILLER.sub("", s)))
     if total == 0:
         return 0.0, 0
-    n_terms = 0
-
-    def blank(m: re.Match) -> str:
-        nonlocal n_terms
-        n_terms += 1
-        return " "
-
-    rest = _UI_TERMS.sub(blank, s)
+    rest, n_terms = _ui_sub(s)
     rest = _EN_FILLER.sub(" ", rest)
-    left = len(re.findall(rf"[A-Za-z{HAN}]", rest))  # digits never count as content here
+    left = len(_LETTER_OR_HAN_ALL.findall(rest))  # digits never count as content here
     return 1.0 - left / total, n_terms
 
 
@@ -436,6 +449,8 @@ def _spam(s: str) -> bool:
     low_variety = len(set(compact)) <= 0.4 * len(compact)
     if not low_variety and not _ASCII_WORD.search(s):
         return False
+    if not low_variety and sum(map(s.count, " ,，、;；|/")) < 5:
+        return False  # too few separators for six tokens
     tokens = [t for t in _TOKEN_SPLIT.split(s.lower()) if t]
     if len(tokens) >= 6 and len(set(tokens)) <= len(tokens) // 2:
         return True
@@ -477,7 +492,7 @@ def _nav_row(s: str) -> bool:
     ):
         return True
     items = s.split()
-    n_terms = len(_UI_TERMS.findall(s))
+    n_terms = _ui_sub(s)[1]
     if not n_terms:
         return False
     if len(items) >= 4 and n_terms >= 2 and count_han(s) and all(_HAN_ITEM.match(x) for x in items):
@@ -511,7 +526,7 @@ def _timestamp(s: str) -> bool:
     "编辑于 2023-06-02 08:11", "Asked 5 years ago Modified 1 year ago")."""
     if len(s) > 60 or _SENTENCE_END_MARK.search(s) or not _DATE_TIME.search(s):
         return False
-    rest = _EVENT.sub(" ", _UI_TERMS.sub(" ", _DATE_TIME.sub(" ", s)))
+    rest = _EVENT.sub(" ", _ui_sub(_DATE_TIME.sub(" ", s))[0])
     letters = len(re.findall(r"[A-Za-z]", rest))
     return letters <= 3 and count_han(rest) <= 3  # a two- or three-character name may remain
 

@@ -20,7 +20,8 @@ from gptkit.data.boilerplate import clean_lines
 from gptkit.data.filters import FilterConfig, detect_lang, quality_rule, repetition_rule
 from gptkit.data.normalize import NormalizeStats, normalize_text
 
-RULES_VERSION = 1  # bump when a rule changes, so `prepare` re-runs the cleaning stage on old outputs
+RULES_VERSION = 2  # bump when a rule changes, so `prepare` re-runs the cleaning stage on old outputs
+_BLANK_RUNS = re.compile(r"\n{3,}")
 _MARKDOWN_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|>\s*)")
 MIN_REPEAT_KEY_CHARS = 4  # shorter repeated lines ("是", "否", "谢谢！") can be legitimate
 # A repeated line is dropped when it is a paragraph (this long) or repeats one of the page's first lines (a
@@ -75,6 +76,11 @@ def clean_document(text: str, cfg: CleanConfig = CleanConfig()) -> CleanResult:
     lang = detect_lang(prose_text if prose_text.strip() else "\n".join(t for _, t in kept))
     if lang == "other" or (fc.lang != "auto" and lang != fc.lang):
         return dropped("language", lang, kept, dropped_lines)
+    if len(kept) == 1:  # one line (a review, a post): nothing can repeat
+        rule = quality_rule(prose_text, lang, fc, mostly_code=is_code[0])
+        if rule:
+            return dropped(rule, lang, kept, dropped_lines)
+        return CleanResult(kept[0][1].strip("\n"), lang, None, kept, dropped_lines, normalized, stats)
     # 1. a title repeated further down (as heading, breadcrumb, caption) is chrome: drop the copies
     # 2. then Gopher's repetition rule: a page that is still mostly repeated lines is dropped whole
     # 3. otherwise repeated paragraphs keep their first copy; short repeats further down are refrains
@@ -115,6 +121,6 @@ def clean_document(text: str, cfg: CleanConfig = CleanConfig()) -> CleanResult:
     rule = quality_rule(prose_text, lang, fc, mostly_code=n_code >= 0.5 * n_nonblank)
     if rule:
         return dropped(rule, lang, kept, dropped_lines)
-    out = re.sub(r"\n{3,}", "\n\n", "\n".join(t for _, t in kept)).strip("\n")
+    out = _BLANK_RUNS.sub("\n\n", "\n".join(t for _, t in kept)).strip("\n")
     dropped_lines.sort()
     return CleanResult(out, lang, None, kept, dropped_lines, normalized, stats)

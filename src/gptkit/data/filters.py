@@ -16,7 +16,10 @@ Where gptkit departs from a published rule it says so next to the rule. The main
     to documents of at least MIN_LINES_FOR_LINE_RULES lines: over one or two lines they are a yes/no test
     of a single line (a one-line review ending in "……" would be dropped).
   - code lines are left out of the prose statistics (punctuation, word length, language), since code lacks
-    sentence punctuation by nature; a document that is mostly code skips the prose rules.
+    sentence punctuation by nature; a document that is mostly code skips the prose rules. Documents that
+    are mostly list entries, and Chinese verse, skip the line-shape rules (FineWeb punctuation and short
+    lines, CWT mean line length), which target pages of link fragments; list entries are left out of
+    FineWeb's two ratios.
   - Gopher's n-gram repetition rules run on documents of >= 50 words (their own minimum length); on a
     ten-word text one repeated bigram already exceeds the 20% threshold.
 """
@@ -246,7 +249,7 @@ def _line_rules(lines: list[str], lang: str, cfg: FilterConfig) -> str | None:
     if sum(ln.rstrip().endswith(_ELLIPSIS) for ln in lines) / n > cfg.gopher_max_ellipsis_lines:
         return "gopher-ellipsis"
     # FineWeb's two line-shape rules target pages of link fragments; list entries ("- 3 ripe bananas") are
-    # short and unpunctuated by design, so, like code, they are left out of both ratios.
+    # short and unpunctuated by design, so, like code, they are left out of both ratios
     prose = [ln for ln in lines if not _LIST_ITEM.match(ln)]
     if len(prose) < MIN_LINES_FOR_LINE_RULES:
         return None
@@ -273,6 +276,13 @@ def is_chinese_verse(lines: list[str]) -> bool:
     return verse >= 0.6 * len(lines)
 
 
+def is_mostly_list(lines: list[str]) -> bool:
+    """Half or more of the lines are list entries ("- 3 ripe bananas", "1. 先查看洗标"): short and unpunctuated
+    by design, so the line-shape rules (FineWeb punctuation and short lines, CWT mean line length), which
+    target pages of link fragments, would drop recipes, specifications and checklists."""
+    return len(lines) >= 2 and sum(bool(_LIST_ITEM.match(ln)) for ln in lines) >= 0.5 * len(lines)
+
+
 def quality_rule(prose: str, lang: str, cfg: FilterConfig, *, mostly_code: bool = False) -> str | None:
     """The first quality rule the document's prose (its non-code lines) breaks, or None."""
     lines = [ln for ln in prose.split("\n") if ln.strip()]
@@ -288,8 +298,9 @@ def quality_rule(prose: str, lang: str, cfg: FilterConfig, *, mostly_code: bool 
             return "zh-repetition"  # CWT: 13-gram internal repetition <= 50%
         if is_chinese_verse(lines):
             return None
-        prose_lines = [ln for ln in lines if not _LIST_ITEM.match(ln)]  # list entries are short by design
-        if prose_lines and sum(len(ln.strip()) for ln in prose_lines) / len(prose_lines) < cfg.cwt_min_mean_line_chars:
+        if is_mostly_list(lines):
+            return None
+        if lines and text_chars / len(lines) < cfg.cwt_min_mean_line_chars:
             return "zh-mean-line-length"  # CWT: average line length >= 10
         return _line_rules(lines, lang, cfg)
     ws = words(prose)

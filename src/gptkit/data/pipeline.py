@@ -71,8 +71,8 @@ from gptkit.errors import GptkitError
 
 PIPELINE_VERSION = 3  # bump when an output or intermediate format changes
 STAGES = ("clean", "dedup", "documents", "tokenizer", "tokenize")
-CACHE_MAX_CHARS = 2000  # the clean task reuses results for exact repeats of documents up to this size ...
-CACHE_ENTRIES = 4096  # ... remembering this many (at most ~16 MB of text)
+CACHE_MAX_CHARS = 1000  # the clean task reuses results for exact repeats of documents up to this size ...
+CACHE_ENTRIES = 32768  # ... remembering this many (tens of MB at most)
 
 
 class PrepareError(GptkitError):
@@ -254,6 +254,7 @@ def clean_task(split: dict, index: int, out: str, params: dict, progress: Callab
     pending: list[np.ndarray] = []  # shingles of kept documents whose signatures are not written yet
     pending_size = 0
     cache: OrderedDict[str, CleanResult] = OrderedDict()  # exact repeats of short documents are common
+    seen_hashes: set[bytes] = set()  # exact hashes of this split's kept documents (16 B + overhead each)
     stem = f"{index:05d}"
     cdir, rdir = work_dir(outp) / "clean", outp / "rejected"
     tick = _Ticker(progress)
@@ -321,8 +322,13 @@ def clean_task(split: dict, index: int, out: str, params: dict, progress: Callab
                 st["lang"][res.lang] += 1
                 kept_f.write(_jsonl({"id": doc.id, "text": res.text, "source": doc.source, "lang": res.lang}))
                 ids_f.write(_jsonl([doc.id, res.lang, doc.source, n_bytes]))
-                hash_f.write(exact_hash(res.text))
-                sh = shingles(res.text, res.lang, dcfg.ngram) if hasher else np.zeros(0, np.uint32)
+                eh = exact_hash(res.text)
+                hash_f.write(eh)
+                # an exact repeat of a document earlier in this split is dropped by exact dedup and never
+                # compared by MinHash: it needs no signature
+                repeat = dcfg.exact and eh in seen_hashes
+                seen_hashes.add(eh)
+                sh = shingles(res.text, res.lang, dcfg.ngram) if hasher and not repeat else np.zeros(0, np.uint32)
                 pending.append(sh)
                 pending_size += len(sh)
                 if pending_size >= MinHasher.BATCH_SHINGLES:
