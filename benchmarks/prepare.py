@@ -170,29 +170,34 @@ def run_datatrove(input_dir: str, work: str, workers: int, n_files: int) -> dict
     return result
 
 
-def run_dedup_memory(work: str, n_docs: int) -> dict:
-    """Peak memory of the dedup task alone on n_docs synthetic signatures (2% duplicated)."""
+def write_dedup_input(work: str, n_docs: int) -> list[tuple[str, str]]:
+    """n_docs synthetic signatures and exact hashes (2% of signatures duplicated), in files of 100k."""
     import numpy as np
 
-    from gptkit.data.dedup import DedupConfig, find_duplicates, write_signatures
+    from gptkit.data.dedup import DedupConfig, write_signatures
 
     cfg, rng, w = DedupConfig(), np.random.default_rng(0), Path(work)
     w.mkdir(parents=True, exist_ok=True)
-    per = 100_000
-    paths = []
+    per, paths = 100_000, []
     for s in range((n_docs + per - 1) // per):
         n = min(per, n_docs - s * per)
         sig = rng.integers(0, 2**32, (n, cfg.num_perm), dtype=np.uint64).astype(np.uint32)
         sig[1::50] = sig[::50][: len(sig[1::50])]
-        h = rng.integers(0, 2**63, (n, 2), dtype=np.uint64)
         with open(w / f"{s:05d}.sig", "wb") as f:
             write_signatures(f, sig, cfg.bands)
-        h.tofile(w / f"{s:05d}.hash")
-        paths.append((w / f"{s:05d}.sig", w / f"{s:05d}.hash"))
-        del sig, h
+        rng.integers(0, 2**63, (n, 2), dtype=np.uint64).tofile(w / f"{s:05d}.hash")
+        paths.append((str(w / f"{s:05d}.sig"), str(w / f"{s:05d}.hash")))
+    return paths
+
+
+def run_dedup_memory(work: str, n_docs: int) -> dict:
+    """Peak memory of the dedup task alone (this process only runs it: the input is written beforehand)."""
+    from gptkit.data.dedup import DedupConfig, find_duplicates
+
+    paths = json.loads((Path(work) / "paths.json").read_text())
     before = _rss_mb()["main"]
     t0 = time.perf_counter()
-    res = find_duplicates([p for p, _ in paths], [h for _, h in paths], cfg)
+    res = find_duplicates([Path(p) for p, _ in paths], [Path(h) for _, h in paths], DedupConfig())
     return {
         "documents": n_docs,
         "seconds": time.perf_counter() - t0,
@@ -386,6 +391,8 @@ def main() -> None:
                           f"{g['rss_mb_with_tokenizer']['main']:.0f} MB")  # fmt: skip
 
     if args.dedup_docs:
+        paths = write_dedup_input(str(work / "dedup_memory"), args.dedup_docs)
+        (work / "dedup_memory" / "paths.json").write_text(json.dumps(paths))
         m = _subprocess(
             ["--run", "dedup-memory", "--out", str(work / "dedup_memory"), "--dedup-docs", str(args.dedup_docs)],
             work / "dedup_memory.log",

@@ -15,6 +15,7 @@ from gptkit.data.dedup import (
     DedupConfig,
     MinHasher,
     band_candidates,
+    batch_shingles,
     exact_hash,
     find_duplicates,
     rows_to_band_major,
@@ -23,6 +24,7 @@ from gptkit.data.dedup import (
 )
 
 CFG = DedupConfig()
+ENGLISH_TEXT = "The quick brown fox jumps over the lazy dog near the river bank today."
 TEXTS = [
     ("今天天气很好，我们一起去公园散步吧。公园里的花都开了，非常漂亮。", "zh"),
     ("机器学习是人工智能的一个分支，研究计算机如何从数据中学习规律。", "zh"),
@@ -42,6 +44,17 @@ def test_batched_signatures_equal_datasketch():
         ref = MinHash(num_perm=CFG.num_perm, seed=CFG.seed, hashfunc=lambda x: x)
         ref.update_batch(sh.tolist())
         assert np.array_equal(ref.hashvalues.astype(np.uint32), row)
+
+
+def test_batched_shingles_equal_one_at_a_time():
+    rng = np.random.default_rng(4)
+    texts, langs = [], []
+    for k in range(60):
+        n = int(rng.integers(0, 40))
+        texts.append("".join(rng.choice(list("的一是在不了有和人这中大为，。 AbC"), n)) if k % 5 else ENGLISH_TEXT)
+        langs.append("zh" if k % 5 else "en")
+    for got, text, lang in zip(batch_shingles(texts, langs, 5), texts, langs, strict=True):
+        assert np.array_equal(got, shingles(text, lang, 5))
 
 
 def test_shingles_ignore_punctuation_and_case():

@@ -623,6 +623,12 @@ def clean_inline(line: str) -> str:
 
 def clean_lines(lines: list[str]) -> list[LineVerdict]:
     """Judge every line; block headings in the second half of a page cut everything after them."""
+    if len(lines) == 1:  # a one-line document (a review, a post): the same verdicts, without the page logic
+        line = lines[0]
+        if not line.strip() or code_mask(lines)[0]:
+            return [LineVerdict(0, line, None, bool(line.strip()))]
+        rule = "related-block" if _block_heading(line) else classify_line(line)
+        return [LineVerdict(0, line, rule) if rule else LineVerdict(0, clean_inline(line), None)]
     code = code_mask(lines)
     verdicts: list[LineVerdict | None] = [None] * len(lines)
     sizes = [len(x) for x in lines]

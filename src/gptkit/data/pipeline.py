@@ -52,10 +52,10 @@ from gptkit.data.dedup import (
     RULES,
     DedupConfig,
     MinHasher,
+    batch_shingles,
     exact_hash,
     find_duplicates,
     rows_to_band_major,
-    shingles,
 )
 from gptkit.data.filters import FilterConfig
 from gptkit.data.sources import (
@@ -244,15 +244,15 @@ def work_dir(out: Path) -> Path:
 
 def clean_task(split: dict, index: int, out: str, params: dict, progress: Callable[[int], None] | None = None) -> dict:
     """Clean one input split. Writes work/clean/NNNNN.{jsonl,ids,hash,sig} (kept documents; per document a JSON
-    line [id, lang, source, text bytes]; exact hashes (n, 2) uint64; MinHash signatures (n, num_perm) uint32)
-    and rejected/{docs,lines}-NNNNN.jsonl.gz."""
+    line [id, lang, source, text bytes]; exact hashes (n, 2) uint64; MinHash signatures band-major
+    (bands, n, rows) uint32) and rejected/{docs,lines}-NNNNN.jsonl.gz."""
     sp = InputSplit.from_json(split)
     outp = Path(out)
     cfg = CleanConfig(filters=FilterConfig(**params["filters"]), t2s=params["t2s"])
     dcfg = DedupConfig(**params["dedup"])
     hasher = MinHasher(dcfg) if dcfg.near else None
-    pending: list[np.ndarray] = []  # shingles of kept documents whose signatures are not written yet
-    pending_size = 0
+    pending: list[tuple[str, str]] = []  # (text, lang) of kept documents whose signatures are not written yet
+    pending_size = 0  # their characters: about one shingle each
     cache: OrderedDict[str, CleanResult] = OrderedDict()  # exact repeats of short documents are common
     seen_hashes: set[bytes] = set()  # exact hashes of this split's kept documents (16 B + overhead each)
     stem = f"{index:05d}"
@@ -277,7 +277,8 @@ def clean_task(split: dict, index: int, out: str, params: dict, progress: Callab
             nonlocal pending_size
             if pending:
                 if hasher:
-                    sig_f.write(hasher.signatures(pending).tobytes())
+                    texts, langs = zip(*pending, strict=True)
+                    sig_f.write(hasher.signatures(batch_shingles(texts, langs, dcfg.ngram)).tobytes())
                 else:
                     sig_f.write(np.full((len(pending), dcfg.num_perm), NO_SIGNATURE, dtype=np.uint32).tobytes())
                 pending.clear()
@@ -328,9 +329,8 @@ def clean_task(split: dict, index: int, out: str, params: dict, progress: Callab
                 # compared by MinHash: it needs no signature
                 repeat = dcfg.exact and eh in seen_hashes
                 seen_hashes.add(eh)
-                sh = shingles(res.text, res.lang, dcfg.ngram) if hasher and not repeat else np.zeros(0, np.uint32)
-                pending.append(sh)
-                pending_size += len(sh)
+                pending.append(("", "zh") if repeat else (res.text, res.lang))  # "" has no shingles
+                pending_size += len(res.text)
                 if pending_size >= MinHasher.BATCH_SHINGLES:
                     flush_signatures()
             tick(doc.n_bytes)
