@@ -61,11 +61,9 @@ def _cpu_seconds() -> float:
 
 
 def _rss_mb() -> dict:
-    scale = 1 / 1024
-    return {
-        "main": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale,
-        "children": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale,
-    }
+    from gptkit.data.pipeline import peak_rss_mb
+
+    return peak_rss_mb()
 
 
 # --- the runs (each in its own process) -----------------------------------------------------------------

@@ -800,13 +800,19 @@ def _tokenizer_as_task(out: str, params: dict, progress=None) -> dict:
     return tokenizer_task(out, params)
 
 
-def _peak_rss_mb() -> dict:
-    # ru_maxrss is in KiB on Linux (bytes on macOS)
-    scale = 1 / 1024 if sys.platform != "darwin" else 1 / (1 << 20)
-    return {
-        "main": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale, 1),
-        "largest_worker": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale, 1),
-    }
+def peak_rss_mb() -> dict:
+    """Peak resident memory of this process (VmHWM: unlike ru_maxrss it does not carry over the peak of the
+    process that exec'd us) and of the largest finished worker process."""
+    scale = 1 / 1024 if sys.platform != "darwin" else 1 / (1 << 20)  # ru_maxrss: KiB on Linux, bytes on macOS
+    main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                main = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale
+    return {"main": round(main, 1), "largest_worker": round(workers, 1)}
 
 
 def build_report(cfg: PrepareConfig, runner: _Runner, splits: list[InputSplit], seconds: float) -> dict:
@@ -855,7 +861,7 @@ def build_report(cfg: PrepareConfig, runner: _Runner, splits: list[InputSplit], 
         "input_mb": round(mb, 3),
         "seconds": round(seconds, 3),
         "mb_per_s": round(mb / seconds, 3) if seconds > 0 and not all(oc.skipped for oc in o.values()) else None,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
     }
     if "tokenize" in o:
         tk: dict = {}
