@@ -265,8 +265,9 @@ def test_train_reads_txt_jsonl_gz_directories_and_generators(tmp_path, corpus):
             f.write(json.dumps({"text": line, "id": 1}) + "\n")
     (tmp_path / "d" / "ignored.bin").write_bytes(b"\xff")
     from_dir = Tokenizer.train([tmp_path / "d"], vocab_size=600)
-    from_strings = Tokenizer.train(lines, vocab_size=600)
-    from_generator = Tokenizer.train((line for line in lines), vocab_size=600)
+    texts = ["".join(lines[:half]), *lines[half:]]  # what the files hold: one .txt (< 1 MB), jsonl lines
+    from_strings = Tokenizer.train(texts, vocab_size=600)
+    from_generator = Tokenizer.train((t for t in texts), vocab_size=600)
     from_str_paths = Tokenizer.train(
         [str(tmp_path / "d" / "a.txt"), str(tmp_path / "d" / "b.jsonl.gz")], vocab_size=600
     )
@@ -288,3 +289,21 @@ def test_train_input_errors(tmp_path):
         Tokenizer.train(["abc"], vocab_size=500, kind="wordpiece")
     with pytest.raises(TokenizerError, match="unknown pretokenizer 'gpt5'"):
         Tokenizer.train(["abc"], vocab_size=500, pretokenizer="gpt5")
+
+
+def test_load_refuses_tokenizers_gptkit_cannot_run(tmp_path):
+    from tokenizers import Tokenizer as HFTokenizer
+    from tokenizers import models
+
+    (tmp_path / "wp").mkdir()
+    HFTokenizer(models.WordPiece({"[UNK]": 0, "a": 1}, unk_token="[UNK]")).save(str(tmp_path / "wp/tokenizer.json"))
+    with pytest.raises(TokenizerError, match=r"wp/tokenizer.json: model type 'WordPiece' is not BPE"):
+        Tokenizer.load(tmp_path / "wp")
+    (tmp_path / "chars").mkdir()  # a BPE over characters, not bytes: "中" is not a byte-level symbol
+    HFTokenizer(models.BPE({"a": 0, "中": 1, EOT: 2}, [])).save(str(tmp_path / "chars/tokenizer.json"))
+    with pytest.raises(TokenizerError, match="token '中' .* is not made of byte-level characters"):
+        Tokenizer.load(tmp_path / "chars")
+    (tmp_path / "noeot").mkdir()
+    HFTokenizer(models.BPE({"a": 0, "b": 1}, [])).save(str(tmp_path / "noeot/tokenizer.json"))
+    with pytest.raises(TokenizerError, match=r"noeot/tokenizer.json: no <\|endoftext\|> token"):
+        Tokenizer.load(tmp_path / "noeot")

@@ -339,6 +339,8 @@ class BPETokenizer(Tokenizer):
                 )
         self._tokens = tokens
         specials = {name: vocab[name] for name in SPECIAL_TOKENS if name in vocab}
+        if EOT not in specials:
+            raise TokenizerError(f"{source}: no {EOT} token in the vocabulary (gptkit needs it to separate documents)")
         super().__init__(token_bytes, specials)
 
     # ---- construction -------------------------------------------------------------------------
