@@ -5,7 +5,7 @@ Each processor maps logits (B, V) to logits (B, V); a token it removes gets -inf
 n-gram, temperature, top-k, top-p, min-p. The processors that only look at tensors (all but no-repeat
 n-gram) use fixed shapes and no host syncs, so they can run inside a CUDA graph.
 
-Random draws come from a counter-based hash of (seed, step, row, token) rather than a generator's state:
+Random draws come from a counter-based hash of (seed, step, row) rather than a generator's state:
 the same seed gives the same tokens whether rows are dropped along the way or the step is replayed as a
 CUDA graph, and nothing needs the RNG state of a device.
 """
@@ -241,10 +241,14 @@ def uniform(seed: int | torch.Tensor, step: int | torch.Tensor, rows: torch.Tens
 def sample(
     logits: torch.Tensor, seed: int | torch.Tensor, step: int | torch.Tensor, rows: torch.Tensor
 ) -> torch.Tensor:
-    """One token per row (B,), drawn from softmax(logits), by the Gumbel-max trick:
-    argmax(logits - log(-log U)) is distributed as softmax(logits); -inf logits are never drawn."""
-    gumbel = -torch.log(-torch.log(uniform(seed, step, rows, logits.shape[-1])))
-    return torch.argmax(logits.float() + gumbel, dim=-1)
+    """One token per row (B,) drawn from softmax(logits) by inverting its CDF at one uniform per row:
+    the first token whose cumulative probability exceeds u * total. -inf logits (probability 0) are never
+    drawn: the CDF does not rise at them. Fixed shapes, no host sync."""
+    cdf = torch.softmax(logits.float(), dim=-1).cumsum(dim=-1)  # (B, V)
+    total = cdf[:, -1:]  # 1 up to rounding
+    # Keep the target strictly below the total, so that rounding never walks off the end.
+    target = torch.minimum(uniform(seed, step, rows, 1) * total, total * (1 - 2**-23))
+    return torch.searchsorted(cdf, target, right=True).squeeze(-1)
 
 
 __all__ = [
