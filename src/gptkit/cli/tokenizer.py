@@ -1,0 +1,103 @@
+"""`gptkit tokenizer train` and `gptkit tokenizer report`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from gptkit.tokenizer import DEFAULT_PRETOKENIZER, PRETOKENIZERS
+
+    tok = subparsers.add_parser("tokenizer", help="train a tokenizer, or report how one does on some text")
+    sub = tok.add_subparsers(dest="tokenizer_command", metavar="ACTION", required=True)
+
+    train = sub.add_parser("train", help="train a byte-level BPE (or character) tokenizer and save it to a directory")
+    train.add_argument(
+        "--input", nargs="+", required=True, metavar="PATH", help=".txt, .jsonl(.gz) with a 'text' field, directories"
+    )
+    train.add_argument(
+        "--vocab-size",
+        type=int,
+        default=None,
+        help="vocabulary size including the 3 special tokens (required for bpe; for char, the default keeps "
+        "every character seen)",
+    )
+    train.add_argument("--out", required=True, help="directory to write (e.g. a checkpoint directory)")
+    train.add_argument("--kind", choices=("bpe", "char"), default="bpe")
+    train.add_argument(
+        "--pretokenizer",
+        choices=tuple(PRETOKENIZERS),
+        default=DEFAULT_PRETOKENIZER,
+        help=f"bpe pre-tokenization rule (default {DEFAULT_PRETOKENIZER}; see docs/tokenizer.md)",
+    )
+    train.add_argument("--min-frequency", type=int, default=2, help="bpe: merge only pairs seen this often")
+    train.set_defaults(func=cmd_train)
+
+    report = sub.add_parser(
+        "report", help="tokens, bytes/token and characters/token by script (Han, Latin, other), encode speed"
+    )
+    report.add_argument("dir", help="tokenizer or checkpoint directory (gptkit or HF GPT-2 files)")
+    report.add_argument("--input", nargs="+", required=True, metavar="PATH", help="text to measure (as for train)")
+    report.add_argument("--max-chars", type=int, default=None, help="measure only the first N characters")
+    report.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
+    report.set_defaults(func=cmd_report)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from gptkit.tokenizer import HF_FILES, META_FILE, Tokenizer, TokenizerError
+
+    if args.kind == "bpe" and args.vocab_size is None:
+        raise TokenizerError("--vocab-size is required for a bpe tokenizer")
+    start = time.perf_counter()
+    tok = Tokenizer.train(
+        [Path(p) for p in args.input],
+        vocab_size=args.vocab_size,
+        kind=args.kind,
+        pretokenizer=args.pretokenizer,
+        min_frequency=args.min_frequency,
+        progress=True,
+    )
+    seconds = time.perf_counter() - start
+    out = tok.save(args.out)
+    asked = f" ({args.vocab_size:,} asked)" if args.vocab_size and args.vocab_size != tok.vocab_size else ""
+    print(f"trained {tok.kind} tokenizer in {seconds:.1f} s: vocab_size {tok.vocab_size:,}{asked}")
+    print(f"special tokens: {tok.special_tokens}")
+    print(f"fingerprint: {tok.fingerprint}")
+    written = [name for name in (*HF_FILES, META_FILE) if (Path(out) / name).is_file()]
+    print(f"wrote {', '.join(written)} to {out}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from gptkit.tokenizer import Tokenizer
+    from gptkit.tokenizer_report import tokenizer_report
+
+    tok = Tokenizer.load(args.dir)
+    report = tokenizer_report(tok, [Path(p) for p in args.input], max_chars=args.max_chars, progress=True)
+    table = Table(title=f"{args.dir}: {tok.kind}, vocab_size {tok.vocab_size:,}, {report.n_texts:,} texts")
+    for col in ("script", "tokens", "bytes", "chars", "bytes/token", "chars/token"):
+        table.add_column(col, justify="left" if col == "script" else "right")
+    for row in report.rows:
+        table.add_row(
+            row.script,
+            f"{row.tokens:,}",
+            f"{row.bytes:,}",
+            f"{row.chars:,}",
+            f"{row.bytes_per_token:.2f}",
+            f"{row.chars_per_token:.2f}",
+        )
+    Console(width=120).print(table)
+    print(
+        f"encode throughput (encode_batch): {report.encode_mb_s_one_thread:.2f} MB/s on 1 thread, "
+        f"{report.encode_mb_s_all_threads:.2f} MB/s on all {report.threads} cores"
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+    return 0
