@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gptkit import GPT, KVCache, ModelConfig, load_model
-from gptkit.generate.engine import GenerationError, generate, stream_generate
+from gptkit import GPT, KVCache, ModelConfig, load_model, save_model
+from gptkit.generate.engine import GenerationError, cpu_decode_layout, generate, stream_generate
 from gptkit.interop.hf import import_hf
 from tests.hf_helpers import tiny_hf_gpt2
 
@@ -245,3 +245,28 @@ def test_bad_prompts_are_errors(models, bad, where):
     _, model = models
     with pytest.raises(GenerationError, match=where):
         generate(model, bad, max_new_tokens=2)
+
+
+def test_cpu_decode_layout_keeps_values_and_outputs(models, prompts, tmp_path):
+    _, model = models
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    expected = generate(model, prompts[:4], max_new_tokens=MAX_NEW, eos_token_id=EOS, strategy="beam", num_beams=3)
+    idx = torch.tensor([prompts[0]])
+    with torch.no_grad():
+        logits = model(idx)
+    cpu_decode_layout(model)
+    try:
+        assert not model.h[0].mlp.c_fc.weight.is_contiguous()  # (in, out) in memory, same shape
+        assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+        with torch.no_grad():
+            torch.testing.assert_close(model(idx), logits, rtol=0, atol=1e-5)
+        assert (
+            generate(model, prompts[:4], max_new_tokens=MAX_NEW, eos_token_id=EOS, strategy="beam", num_beams=3)
+            == expected
+        )
+        save_model(model, tmp_path / "ckpt")
+        assert all(torch.equal(before[k], v) for k, v in load_model(tmp_path / "ckpt").state_dict().items())
+    finally:
+        for m in model.modules():
+            if isinstance(m, torch.nn.Linear):
+                m.weight.data = m.weight.data.contiguous()

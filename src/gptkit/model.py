@@ -141,7 +141,7 @@ class CausalSelfAttention(nn.Module):
             # A plain causal mask is passed as is_causal, which lets SDPA pick its flash kernels.
             # With a KV cache the key length changes every step, and cuDNN's attention builds a new plan
             # per shape (3 ms of CPU per call on an H100, measured): decode uses the other kernels.
-            with sdpa_kernel(_DECODE_BACKENDS) if kv_cache is not None else contextlib.nullcontext():
+            with sdpa_kernel(_DECODE_BACKENDS) if kv_cache is not None and q.is_cuda else contextlib.nullcontext():
                 y = F.scaled_dot_product_attention(
                     q,
                     k,

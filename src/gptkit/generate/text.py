@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 import torch
 
 from gptkit.checkpoint import load_model
-from gptkit.generate.engine import GenerationError, GenerationSettings, stream_generate
+from gptkit.generate.engine import GenerationError, GenerationSettings, cpu_decode_layout, stream_generate
 from gptkit.model import GPT
 
 DEFAULT_MAX_NEW_TOKENS = 128
@@ -86,10 +86,12 @@ class Generator:
         dtype: torch.dtype | None = None,
         add_bos: bool = True,
     ) -> Generator:
-        """A checkpoint directory: config.json + model.safetensors + the tokenizer files."""
+        """A checkpoint directory: config.json + model.safetensors + the tokenizer files. On CPU the weights
+        are laid out for fast decoding (`cpu_decode_layout`)."""
         from gptkit.tokenizer import Tokenizer
 
-        return cls(load_model(path, device=device, dtype=dtype), Tokenizer.load(path), add_bos=add_bos)
+        model = cpu_decode_layout(load_model(path, device=device, dtype=dtype))
+        return cls(model, Tokenizer.load(path), add_bos=add_bos)
 
     def encode_prompt(self, text: str) -> list[int]:
         if not isinstance(text, str):
