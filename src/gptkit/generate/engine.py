@@ -408,7 +408,7 @@ class StaticDecoder:
         self.rows = torch.arange(B, device=device)
         self.eos = torch.zeros(max(1, len(s.eos_ids)), dtype=torch.long, device=device)
         self.has_eos = bool(s.eos_ids)
-        self._fn = torch.compile(self._step, fullgraph=True, dynamic=False) if compile else self._step
+        self._fn = torch.compile(self._step, dynamic=False) if compile else self._step
         self.graph: torch.cuda.CUDAGraph | None = None
         if capture:
             self._capture(model)
