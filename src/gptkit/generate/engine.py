@@ -62,7 +62,7 @@ class GenerationSettings:
     seed: int | None = None
     truncate_prompt: bool = False
     static_cache: bool | None = None
-    compile: bool = False
+    compile: bool | str = False
 
     @property
     def sampling(self) -> SamplingSettings:
@@ -137,6 +137,8 @@ class GenerationSettings:
             )
         if self.compile and self.static_cache is False:
             raise GenerationError("compile=True compiles the static-cache step; it cannot go with static_cache=False")
+        if not isinstance(self.compile, (bool, str)):
+            raise GenerationError(f"compile: expected True, False or a torch.compile mode name, got {self.compile!r}")
 
 
 class TokenStream:
@@ -190,7 +192,7 @@ def generate(
     seed: int | None = None,
     truncate_prompt: bool = False,
     static_cache: bool | None = None,
-    compile: bool = False,
+    compile: bool | str = False,
 ) -> list[list[int]]:
     """Continue each prompt (a list of token ids); returns the new tokens of each row, ending with the EOS
     token when one was generated. With num_return_sequences n, prompt i's sequences are rows i*n .. i*n+n-1.
@@ -204,7 +206,8 @@ def generate(
     num_return_sequences hypotheses. eos_token_id: an id or ids that end a row. seed: same seed, same
     tokens (None draws one from torch's global RNG). truncate_prompt: cut prompts from the left to fit
     the context instead of failing. static_cache (default: on CUDA): fixed-shape decode replayed as a
-    CUDA graph; compile: also torch.compile that step (slow to start, fastest per token).
+    CUDA graph; compile: also torch.compile that step (slow to start, fastest per token); a string is
+    passed as torch.compile's mode (e.g. "max-autotune-no-cudagraphs"; the graph is gptkit's own).
     """
     settings = GenerationSettings(
         max_new_tokens=max_new_tokens,
@@ -391,7 +394,7 @@ class StaticDecoder:
     """
 
     def __init__(
-        self, model: GPT, batch_size: int, max_len: int, s: GenerationSettings, *, capture: bool, compile: bool
+        self, model: GPT, batch_size: int, max_len: int, s: GenerationSettings, *, capture: bool, compile: bool | str
     ) -> None:
         device, cfg = _device(model), model.config
         B, V = batch_size, cfg.vocab_size
@@ -408,7 +411,10 @@ class StaticDecoder:
         self.rows = torch.arange(B, device=device)
         self.eos = torch.zeros(max(1, len(s.eos_ids)), dtype=torch.long, device=device)
         self.has_eos = bool(s.eos_ids)
-        self._fn = torch.compile(self._step, dynamic=False) if compile else self._step
+        self._fn = self._step
+        if compile:
+            mode = compile if isinstance(compile, str) else None
+            self._fn = torch.compile(self._step, dynamic=False, mode=mode)
         self.graph: torch.cuda.CUDAGraph | None = None
         if capture:
             self._capture(model)
