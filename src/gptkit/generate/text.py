@@ -23,7 +23,7 @@ DEFAULT_MAX_NEW_TOKENS = 128
 
 
 class StopStrings:
-    """Cuts streamed text at the first stop string. push(text) -> (text safe to emit, stopped)."""
+    """Cuts streamed text at the first stop string to complete. push(text) -> (text safe to emit, stopped)."""
 
     def __init__(self, stops: Sequence[str]) -> None:
         if isinstance(stops, str):
@@ -36,9 +36,11 @@ class StopStrings:
 
     def push(self, text: str) -> tuple[str, bool]:
         self.pending += text
-        hits = [i for i in (self.pending.find(s) for s in self.stops) if i >= 0]
+        # The stop string that completes first, as if the text came one character at a time (of two that
+        # end on the same character, the longer): the result does not depend on how text is split up.
+        hits = [(i + len(s), i) for s, i in ((s, self.pending.find(s)) for s in self.stops) if i >= 0]
         if hits:
-            out, self.pending = self.pending[: min(hits)], ""
+            out, self.pending = self.pending[: min(hits)[1]], ""
             return out, True
         hold = self._longest_partial_stop()
         out, self.pending = self.pending[: len(self.pending) - hold], self.pending[len(self.pending) - hold :]
