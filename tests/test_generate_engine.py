@@ -206,6 +206,13 @@ def test_generation_restores_training_mode(models, prompts):
     assert generate(model, prompts[:1], max_new_tokens=4) == a  # dropout was off while generating
 
 
+def test_tensor_prompts_are_rows(models, prompts):
+    _, model = models
+    assert generate(model, torch.tensor([prompts[3][:5], prompts[4][:5]]), max_new_tokens=6) == generate(
+        model, [prompts[3][:5], prompts[4][:5]], max_new_tokens=6
+    )
+
+
 def test_context_overflow_is_an_error_naming_both_numbers(models):
     _, model = models  # block_size 64
     with pytest.raises(GenerationError, match=r"60 prompt tokens \+ max_new_tokens 10 = 70 .* context of 64"):

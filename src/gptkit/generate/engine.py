@@ -280,8 +280,10 @@ def check_prompts(
 ) -> list[list[int]]:
     """Prompts as lists of ints, checked against the vocabulary and the context (cut from the left when
     s.truncate_prompt)."""
-    if isinstance(prompts, torch.Tensor) or not isinstance(prompts, Sequence) or isinstance(prompts, str):
-        raise GenerationError("prompts: expected a list of prompts, each a list of token ids")
+    if isinstance(prompts, torch.Tensor) and prompts.dim() == 2:
+        prompts = prompts.tolist()  # (B, T): B prompts of T tokens each
+    if not isinstance(prompts, Sequence) or isinstance(prompts, str):
+        raise GenerationError("prompts: expected a list of prompts, each a list of token ids (or a (B, T) tensor)")
     if not prompts:
         raise GenerationError("prompts: the list is empty")
     room = block_size - s.max_new_tokens
