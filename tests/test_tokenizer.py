@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from gptkit import Tokenizer, TokenizerError
 from gptkit.text_inputs import TextInputError
 from gptkit.tokenizer import EOT, PRETOKENIZERS, SPECIAL_TOKENS, BPETokenizer, CharTokenizer
-from tests.tokenizer_helpers import mixed_corpus, reference_bpe_encode
+from tests.tokenizer_helpers import any_text, mixed_corpus, reference_bpe_encode
 
 VOCAB = 1000
 
@@ -28,28 +28,6 @@ def bpe(corpus) -> BPETokenizer:
 @pytest.fixture(scope="module")
 def char(corpus) -> CharTokenizer:
     return Tokenizer.train(corpus["train"], vocab_size=None, kind="char")
-
-
-# ---- strategies: every valid Unicode string, with extra weight on the hard parts --------------------
-_han = st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF)
-_emoji = st.one_of(
-    st.characters(min_codepoint=0x1F300, max_codepoint=0x1FAFF),
-    st.sampled_from(["\u200d", "\ufe0f", "\U0001f3fd", "\U0001f1e8", "\U0001f1f3"]),  # ZWJ, VS16, skin, flag
-)
-_combining = st.characters(categories=["Mn", "Me", "Mc"])
-_space = st.sampled_from([" ", "  ", "\t", "\n", "\n\n", "\r\n", "\r", "\u3000", "\u00a0", "\x0b", "\x0c", "\u2028"])
-_control = st.characters(categories=["Cc", "Cf", "Co"])  # NUL and the other controls, format chars, private use
-_pieces = st.one_of(
-    st.text(),  # any code point except lone surrogates
-    st.text(alphabet=_han),
-    st.text(alphabet=st.one_of(_han, st.sampled_from("，。！？《》“”、：；（）0123456789abcXYZ "))),
-    st.text(alphabet=_emoji),
-    st.text(alphabet=st.one_of(_combining, st.characters(max_codepoint=0x24F))),
-    st.lists(_space).map("".join),
-    st.text(alphabet=_control),
-    st.sampled_from([*SPECIAL_TOKENS, "<|", "|>", "<|endoftext", "'s", "'LL", "1234567", "１９９８年", "👩\u200d💻"]),
-)
-any_text = st.lists(_pieces, max_size=8).map("".join)
 
 
 # ---- BPE ---------------------------------------------------------------------------------------
@@ -245,9 +223,9 @@ def test_char_vocab_size_keeps_the_most_frequent_characters():
 
 
 def test_fingerprint_tells_tokenizers_apart(bpe, char, corpus):
-    other = Tokenizer.train(corpus["train"][:2000], vocab_size=VOCAB)
+    other = Tokenizer.train(corpus["train"][::10], vocab_size=VOCAB)
     assert len({bpe.fingerprint, char.fingerprint, other.fingerprint}) == 3
-    assert Tokenizer.train(corpus["train"][:2000], vocab_size=VOCAB).fingerprint == other.fingerprint
+    assert Tokenizer.train(corpus["train"][::10], vocab_size=VOCAB).fingerprint == other.fingerprint
 
 
 def test_load_refuses_edited_files(bpe, tmp_path):
@@ -278,16 +256,18 @@ def test_saving_char_over_bpe_removes_the_bpe_files(bpe, char, tmp_path):
 
 # ---- training inputs ---------------------------------------------------------------------------
 def test_train_reads_txt_jsonl_gz_directories_and_generators(tmp_path, corpus):
-    lines = corpus["train"][:3000]
+    lines = corpus["train"][::8]
+    half = len(lines) // 2
     (tmp_path / "d").mkdir()
-    (tmp_path / "d" / "a.txt").write_text("".join(lines[:1500]), encoding="utf-8")
+    (tmp_path / "d" / "a.txt").write_text("".join(lines[:half]), encoding="utf-8")
     with gzip.open(tmp_path / "d" / "b.jsonl.gz", "wt", encoding="utf-8") as f:
-        for line in lines[1500:]:
+        for line in lines[half:]:
             f.write(json.dumps({"text": line, "id": 1}) + "\n")
     (tmp_path / "d" / "ignored.bin").write_bytes(b"\xff")
     from_dir = Tokenizer.train([tmp_path / "d"], vocab_size=600)
-    from_strings = Tokenizer.train(lines, vocab_size=600)
-    from_generator = Tokenizer.train((line for line in lines), vocab_size=600)
+    texts = ["".join(lines[:half]), *lines[half:]]  # what the files hold: one .txt (< 1 MB), jsonl lines
+    from_strings = Tokenizer.train(texts, vocab_size=600)
+    from_generator = Tokenizer.train((t for t in texts), vocab_size=600)
     from_str_paths = Tokenizer.train(
         [str(tmp_path / "d" / "a.txt"), str(tmp_path / "d" / "b.jsonl.gz")], vocab_size=600
     )
@@ -309,3 +289,21 @@ def test_train_input_errors(tmp_path):
         Tokenizer.train(["abc"], vocab_size=500, kind="wordpiece")
     with pytest.raises(TokenizerError, match="unknown pretokenizer 'gpt5'"):
         Tokenizer.train(["abc"], vocab_size=500, pretokenizer="gpt5")
+
+
+def test_load_refuses_tokenizers_gptkit_cannot_run(tmp_path):
+    from tokenizers import Tokenizer as HFTokenizer
+    from tokenizers import models
+
+    (tmp_path / "wp").mkdir()
+    HFTokenizer(models.WordPiece({"[UNK]": 0, "a": 1}, unk_token="[UNK]")).save(str(tmp_path / "wp/tokenizer.json"))
+    with pytest.raises(TokenizerError, match=r"wp/tokenizer.json: model type 'WordPiece' is not BPE"):
+        Tokenizer.load(tmp_path / "wp")
+    (tmp_path / "chars").mkdir()  # a BPE over characters, not bytes: "中" is not a byte-level symbol
+    HFTokenizer(models.BPE({"a": 0, "中": 1, EOT: 2}, [])).save(str(tmp_path / "chars/tokenizer.json"))
+    with pytest.raises(TokenizerError, match="token '中' .* is not made of byte-level characters"):
+        Tokenizer.load(tmp_path / "chars")
+    (tmp_path / "noeot").mkdir()
+    HFTokenizer(models.BPE({"a": 0, "b": 1}, [])).save(str(tmp_path / "noeot/tokenizer.json"))
+    with pytest.raises(TokenizerError, match=r"noeot/tokenizer.json: no <\|endoftext\|> token"):
+        Tokenizer.load(tmp_path / "noeot")

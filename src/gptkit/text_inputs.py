@@ -1,9 +1,9 @@
 """Text for tokenizer training: paths (.txt, .jsonl, .jsonl.gz, directories of them) or strings.
 
 `iter_texts(inputs)` yields pieces of text in input order. A .txt file is yielded in chunks of whole
-lines (about 1 MB each: BPE training only counts pre-tokens, which never span a line end, so chunking is
-invisible to it); a .jsonl(.gz) file yields the "text" field of each line. With `progress=True` a rich
-progress bar counts the bytes read from disk.
+lines of about 1 MB (a file is not one document, and BPE training only counts pre-tokens, so chunking
+changes its counts only where a pre-token would span a chunk boundary); a .jsonl(.gz) file yields the
+"text" field of each line. With `progress=True` a rich progress bar counts the bytes read from disk.
 """
 
 from __future__ import annotations

@@ -52,17 +52,21 @@ META_FORMAT = "gptkit-tokenizer"
 META_VERSION = 1
 HF_FILES = ("tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json")
 
-# Pre-tokenization: BPE merges never cross the boundaries these regexes draw.
-# gpt2: GPT-2's rule (letters of any script glue together: "用Python写" is one piece).
-# gptkit: Han runs stand alone (never glued to Latin letters or punctuation), other letters may take one
-# leading non-letter (as in GPT-4's rule: " the", "(the"), digits go in groups of at most 3, punctuation
-# runs take a leading space and trailing newlines, newlines group with the whitespace before them.
+# Pre-tokenization: BPE merges never cross the boundaries these regexes draw (Oniguruma syntax).
+# gpt2: GPT-2's rule: letters of every script run together ("用Python写" is one piece), digits too.
+# cl100k: GPT-4's rule: a letter run may take one leading non-letter (" the", "(the"), digits in groups
+#   of at most 3, punctuation runs take trailing newlines, newlines group with the whitespace before them.
+# gptkit (default): cl100k, but Han runs stand apart from other letters (never glued to Latin words) and,
+#   like letter runs, may take one leading non-letter ("，我"). Chosen by measurement on held-out Chinese and
+#   English (docs/tokenizer.md: `python benchmarks/tokenizer.py --study`).
+_CONTRACTIONS = r"'(?i:[sdmt]|ll|ve|re)"
+_PUNCT_AND_SPACE = r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 PRETOKENIZERS = {
     "gpt2": r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""",
-    "gptkit": (
-        r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?(?:(?!\p{Han})\p{L})+|\p{Han}+|\p{N}{1,3}"""
-        r"""| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
-    ),
+    "cl100k": _CONTRACTIONS + r"|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}" + _PUNCT_AND_SPACE,
+    "gptkit": _CONTRACTIONS
+    + r"|[^\r\n\p{L}\p{N}]?(?:(?!\p{Han})\p{L})+|[^\r\n\p{L}\p{N}]?\p{Han}+|\p{N}{1,3}"
+    + _PUNCT_AND_SPACE,
 }
 DEFAULT_PRETOKENIZER = "gptkit"
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -335,6 +339,8 @@ class BPETokenizer(Tokenizer):
                 )
         self._tokens = tokens
         specials = {name: vocab[name] for name in SPECIAL_TOKENS if name in vocab}
+        if EOT not in specials:
+            raise TokenizerError(f"{source}: no {EOT} token in the vocabulary (gptkit needs it to separate documents)")
         super().__init__(token_bytes, specials)
 
     # ---- construction -------------------------------------------------------------------------

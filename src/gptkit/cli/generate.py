@@ -1,0 +1,155 @@
+"""`gptkit generate`: complete text with a checkpoint (greedy, sampling or beam search; streaming; batches)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from gptkit.errors import GptkitError
+
+STRATEGIES = ("greedy", "sample", "beam")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "generate",
+        help="complete text with a checkpoint (greedy, sampling, beam search; --stream; --prompt-file)",
+        description="Complete text with a gptkit checkpoint (config.json + model.safetensors + tokenizer files).",
+    )
+    p.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--prompt", metavar="TEXT", help="the text to continue ('' starts from <|endoftext|>)")
+    src.add_argument(
+        "--prompt-file",
+        metavar="FILE",
+        help="many prompts, generated as one batch: one per line, or .jsonl with a string or "
+        '{"prompt": ...} per line; output is JSON lines',
+    )
+    p.add_argument("--strategy", choices=STRATEGIES, help="default: beam if --num-beams > 1, sample if any "
+                   "of --temperature/--top-k/--top-p/--min-p is given, else greedy")  # fmt: skip
+    p.add_argument("--max-new-tokens", type=int, default=128, metavar="N", help="default 128")
+    p.add_argument("--temperature", type=float, help="sampling temperature (0: most likely token)")
+    p.add_argument("--top-k", type=int, help="sample from the k most likely tokens")
+    p.add_argument("--top-p", type=float, help="sample from the smallest set holding this probability")
+    p.add_argument("--min-p", type=float, help="drop tokens below min-p times the top token's probability")
+    p.add_argument("--repetition-penalty", type=float, default=1.0, help="> 1 discourages repeats (default 1)")
+    p.add_argument("--no-repeat-ngram-size", type=int, default=0, metavar="N", help="forbid repeated n-grams")
+    p.add_argument("--num-beams", type=int, default=1, help="beam search width")
+    p.add_argument("--length-penalty", type=float, default=1.0, help="beam score = log p / length ** this")
+    p.add_argument("--early-stopping", choices=("true", "false", "never"), default="false", help="beam search")
+    p.add_argument("--num-return-sequences", type=int, default=1, metavar="N", help="completions per prompt")
+    p.add_argument(
+        "--stop", action="append", default=[], metavar="TEXT", help="stop string, not returned (repeatable; \\n ok)"
+    )
+    p.add_argument("--seed", type=int, help="same seed, same text")
+    p.add_argument("--stream", action="store_true", help="print the text as it is generated")
+    p.add_argument("--no-eos", action="store_true", help="do not stop at <|endoftext|>")
+    p.add_argument("--no-bos", action="store_true", help="do not start the prompt with <|endoftext|>")
+    p.add_argument("--truncate-prompt", action="store_true", help="cut long prompts from the left to fit")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    p.add_argument("--dtype", choices=DTYPES, default="auto", help="default: bfloat16 on CUDA, else float32")
+    p.add_argument("--compile", action="store_true", help="CUDA: torch.compile the decode step (slow start)")
+    p.set_defaults(func=cmd_generate)
+
+
+def unescape(text: str) -> str:
+    r"""Turn \n, \t, \r and \\ into the characters (a shell cannot easily pass a newline)."""
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in _ESCAPES:
+            out.append(_ESCAPES[text[i + 1]])
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def read_prompt_file(path: str | Path) -> list[str]:
+    """Prompts from a file: .jsonl (a JSON string or an object with "prompt" or "text" per line), else one
+    prompt per line (\\n escapes allowed); blank lines are skipped."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise GptkitError(f"{path}: cannot be read ({e})") from None
+    prompts = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        if path.suffix != ".jsonl":
+            prompts.append(unescape(line))
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise GptkitError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+        if isinstance(item, dict):
+            item = item.get("prompt", item.get("text"))
+        if not isinstance(item, str):
+            raise GptkitError(f'{path}:{n}: expected a JSON string or an object with a "prompt" string')
+        prompts.append(item)
+    if not prompts:
+        raise GptkitError(f"{path}: has no prompts")
+    return prompts
+
+
+def options_from_args(args: argparse.Namespace, eos_token_id: int) -> dict:
+    options = dict(
+        max_new_tokens=args.max_new_tokens,
+        strategy=args.strategy,
+        repetition_penalty=args.repetition_penalty,
+        no_repeat_ngram_size=args.no_repeat_ngram_size,
+        num_beams=args.num_beams,
+        length_penalty=args.length_penalty,
+        early_stopping={"true": True, "false": False, "never": "never"}[args.early_stopping],
+        num_return_sequences=args.num_return_sequences,
+        eos_token_id=None if args.no_eos else eos_token_id,
+        seed=args.seed,
+        truncate_prompt=args.truncate_prompt,
+        compile=args.compile,
+    )
+    for name in ("temperature", "top_k", "top_p", "min_p"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    return options
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    import torch
+
+    from gptkit.generate.text import Generator
+
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype_name = args.dtype if args.dtype != "auto" else ("bfloat16" if device.startswith("cuda") else "float32")
+    prompts = read_prompt_file(args.prompt_file) if args.prompt_file else [unescape(args.prompt)]
+    if args.stream and (args.prompt_file or args.num_return_sequences > 1):
+        raise GptkitError("--stream prints one completion: use it with --prompt and one return sequence")
+    generator = Generator.load(args.model, device=device, dtype=getattr(torch, dtype_name), add_bos=not args.no_bos)
+    options = options_from_args(args, generator.tokenizer.eot_id)
+    stop = [unescape(s) for s in args.stop]
+    if args.stream:
+        print(prompts[0], end="", flush=True)
+        for piece in generator.stream(prompts[0], stop=stop, **options):
+            print(piece, end="", flush=True)
+        print()
+        return 0
+    texts = generator.complete_batch(prompts, stop=stop, **options)
+    n = args.num_return_sequences
+    if args.prompt_file:
+        for i, text in enumerate(texts):
+            record = {"prompt": prompts[i // n], "completion": text}
+            if n > 1:
+                record["sequence"] = i % n
+            print(json.dumps(record, ensure_ascii=False))
+    else:
+        for i, text in enumerate(texts):
+            if i:
+                print("-" * 40)
+            print(prompts[0] + text)
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,126 @@
+"""Cleaning one document: normalise characters, remove boilerplate lines, then keep or drop the document.
+
+    normalize.normalize_text     encoding damage, mojibake, entities, invisible characters, widths, (t2s)
+    boilerplate.clean_lines      site chrome, notices, related blocks, SEO titles, spam; in-line annotations
+    filters.repetition_rule      Gopher: pages that are mostly repeated lines / paragraphs are dropped
+    (repeated lines)             otherwise repeated lines and titles keep their first copy
+    filters.detect_lang          zh / en / other
+    filters.quality_rule         length, Gopher quality, FineWeb line rules, ChineseWebText character rules
+
+`clean_document` is a pure function of the text and the config, so it runs the same in a worker process,
+a test, or a cluster task.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from gptkit.data.boilerplate import clean_lines
+from gptkit.data.filters import FilterConfig, detect_lang, quality_rule, repetition_rule
+from gptkit.data.normalize import NormalizeStats, normalize_text
+
+RULES_VERSION = 2  # bump when a rule changes, so `prepare` re-runs the cleaning stage on old outputs
+_BLANK_RUNS = re.compile(r"\n{3,}")
+_MARKDOWN_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|>\s*)")
+MIN_REPEAT_KEY_CHARS = 4  # shorter repeated lines ("是", "否", "谢谢！") can be legitimate
+# A repeated line is dropped when it is a paragraph (this long) or repeats one of the page's first lines (a
+# title repeated as heading and breadcrumb); shorter repeats further down are refrains and list entries.
+REPEAT_PARAGRAPH_CHARS = 20
+REPEAT_TITLE_LINES = 3
+
+
+@dataclass(frozen=True)
+class CleanConfig:
+    filters: FilterConfig = field(default_factory=FilterConfig)
+    t2s: bool = False
+
+
+@dataclass
+class CleanResult:
+    text: str | None  # the cleaned document, or None when it was dropped
+    lang: str
+    rule: str | None  # why the document was dropped (None: kept)
+    kept_lines: list[tuple[int, str]]  # (line index in the normalised text, cleaned line)
+    dropped_lines: list[tuple[int, str, str]]  # (line index, rule, line)
+    normalized: str  # the text after character normalisation (line indices refer to it)
+    stats: NormalizeStats
+
+
+def _repeat_key(line: str) -> str:
+    """Lines count as repeats when equal up to spacing, markdown markers and trailing punctuation."""
+    key = _MARKDOWN_PREFIX.sub("", line)
+    return " ".join(key.split()).rstrip("。.！!？?：:").lower()
+
+
+def clean_document(text: str, cfg: CleanConfig = CleanConfig()) -> CleanResult:
+    fc = cfg.filters
+    normalized, stats = normalize_text(text, t2s=cfg.t2s)
+
+    def dropped(rule: str, lang: str, kept: list, lines_dropped: list) -> CleanResult:
+        return CleanResult(None, lang, rule, kept, lines_dropped, normalized, stats)
+
+    if stats.replacement_chars > fc.max_damaged_fraction * max(1, len(text)):
+        return dropped("encoding-damage", "other", [], [])
+    lines = normalized.split("\n")
+    verdicts = clean_lines(lines)
+    dropped_lines = [(v.index, v.rule, v.text) for v in verdicts if v.rule]
+    kept_v = [v for v in verdicts if not v.rule]
+    kept = [(v.index, v.text) for v in kept_v]
+    if not any(t.strip() for _, t in kept):
+        return dropped("no-content", "other", [], dropped_lines)
+
+    is_code = [v.code for v in kept_v]
+    prose = [t for (_, t), c in zip(kept, is_code, strict=True) if not c]
+    prose_text = "\n".join(prose)
+    lang = detect_lang(prose_text if prose_text.strip() else "\n".join(t for _, t in kept))
+    if lang == "other" or (fc.lang != "auto" and lang != fc.lang):
+        return dropped("language", lang, kept, dropped_lines)
+    if len(kept) == 1:  # one line (a review, a post): nothing can repeat
+        rule = quality_rule(prose_text, lang, fc, mostly_code=is_code[0])
+        if rule:
+            return dropped(rule, lang, kept, dropped_lines)
+        return CleanResult(kept[0][1].strip("\n"), lang, None, kept, dropped_lines, normalized, stats)
+    # 1. a title repeated further down (as heading, breadcrumb, caption) is chrome: drop the copies
+    # 2. then Gopher's repetition rule: a page that is still mostly repeated lines is dropped whole
+    # 3. otherwise repeated paragraphs keep their first copy; short repeats further down are refrains
+    #    and list entries and stay (code repeats lines legitimately and is never touched)
+    keys = [_repeat_key(t) if not c else "" for (_, t), c in zip(kept, is_code, strict=True)]
+    titles = []
+    for key, (_, t) in zip(keys, kept, strict=True):
+        if t.strip():
+            titles.append(key)
+        if len(titles) == REPEAT_TITLE_LINES:
+            break
+    titles_seen: set[str] = set()
+    first: list[tuple[int, str, bool, str]] = []
+    for key, (i, t), c in zip(keys, kept, is_code, strict=True):
+        if len(key) >= MIN_REPEAT_KEY_CHARS and key in titles:
+            if key in titles_seen:
+                dropped_lines.append((i, "repeated-line", t))
+                continue
+            titles_seen.add(key)
+        first.append((i, t, c, key))
+    rule = repetition_rule([t for _, t, c, _ in first if not c], fc)
+    if rule:
+        return dropped(rule, lang, [(i, t) for i, t, _, _ in first], dropped_lines)
+    seen: set[str] = set()
+    deduped: list[tuple[int, str, bool]] = []
+    for i, t, c, key in first:
+        if len(key) >= REPEAT_PARAGRAPH_CHARS:
+            if key in seen:
+                dropped_lines.append((i, "repeated-line", t))
+                continue
+            seen.add(key)
+        deduped.append((i, t, c))
+    kept = [(i, t) for i, t, _ in deduped]
+
+    n_code = sum(c for _, _, c in deduped)
+    n_nonblank = sum(1 for _, t in kept if t.strip()) or 1
+    prose_text = "\n".join(t for _, t, c in deduped if not c)
+    rule = quality_rule(prose_text, lang, fc, mostly_code=n_code >= 0.5 * n_nonblank)
+    if rule:
+        return dropped(rule, lang, kept, dropped_lines)
+    out = _BLANK_RUNS.sub("\n\n", "\n".join(t for _, t in kept)).strip("\n")
+    dropped_lines.sort()
+    return CleanResult(out, lang, None, kept, dropped_lines, normalized, stats)

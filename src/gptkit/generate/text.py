@@ -1,0 +1,165 @@
+"""Text in, text out, over the token-level engine: `Generator.load(ckpt).complete(text)` / `.stream(text)`.
+
+Prompts are encoded with the checkpoint's tokenizer and, by default, start with <|endoftext|> as BOS (every
+document gptkit trains on starts with it; GPT-2 saw it between documents too). Generation ends at
+<|endoftext|>, which is not returned. Streaming goes through the tokenizer's incremental decoder, so a
+character split across tokens is never emitted half. Stop strings are found in the decoded text, also
+when one spans several tokens, and are not returned: text that might be the start of a stop string is
+held back until it is clear.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+
+import torch
+
+from gptkit.checkpoint import load_model
+from gptkit.generate.engine import GenerationError, GenerationSettings, cpu_decode_layout, stream_generate
+from gptkit.model import GPT
+
+DEFAULT_MAX_NEW_TOKENS = 128
+
+
+class StopStrings:
+    """Cuts streamed text at the first stop string to complete. push(text) -> (text safe to emit, stopped)."""
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        if isinstance(stops, str):
+            stops = [stops]
+        for s in stops:
+            if not isinstance(s, str) or not s:
+                raise GenerationError(f"stop: {s!r} is not a non-empty string")
+        self.stops = list(stops)
+        self.pending = ""  # decoded text not emitted yet: it may begin a stop string
+
+    def push(self, text: str) -> tuple[str, bool]:
+        self.pending += text
+        # The stop string that completes first, as if the text came one character at a time (of two that
+        # end on the same character, the longer): the result does not depend on how text is split up.
+        hits = [(i + len(s), i) for s, i in ((s, self.pending.find(s)) for s in self.stops) if i >= 0]
+        if hits:
+            out, self.pending = self.pending[: min(hits)[1]], ""
+            return out, True
+        hold = self._longest_partial_stop()
+        out, self.pending = self.pending[: len(self.pending) - hold], self.pending[len(self.pending) - hold :]
+        return out, False
+
+    def flush(self) -> str:
+        out, self.pending = self.pending, ""
+        return out
+
+    def _longest_partial_stop(self) -> int:
+        """Length of the longest end of `pending` that is the beginning of some stop string."""
+        best = 0
+        for s in self.stops:
+            for n in range(min(len(s) - 1, len(self.pending)), best, -1):
+                if self.pending.endswith(s[:n]):
+                    best = n
+                    break
+        return best
+
+
+class Generator:
+    """A model and its tokenizer: text completion with the engine's options (see `gptkit.generate`).
+
+    Options for complete / complete_batch / stream: every keyword of `gptkit.generate` (max_new_tokens
+    defaults to 128, eos_token_id to the tokenizer's <|endoftext|>; None turns EOS off), plus `stop`: a
+    string or list of strings that end a completion (beam search: applied to the finished hypotheses).
+    """
+
+    def __init__(self, model: GPT, tokenizer, *, add_bos: bool = True) -> None:
+        if tokenizer.vocab_size != model.config.vocab_size:
+            raise GenerationError(
+                f"the tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is "
+                f"{model.config.vocab_size}; they do not belong together"
+            )
+        self.model = model
+        self.tokenizer = tokenizer
+        self.add_bos = add_bos
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike,
+        *,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype | None = None,
+        add_bos: bool = True,
+    ) -> Generator:
+        """A checkpoint directory: config.json + model.safetensors + the tokenizer files. On CPU the weights
+        are laid out for fast decoding (`cpu_decode_layout`)."""
+        from gptkit.tokenizer import Tokenizer
+
+        model = cpu_decode_layout(load_model(path, device=device, dtype=dtype))
+        return cls(model, Tokenizer.load(path), add_bos=add_bos)
+
+    def encode_prompt(self, text: str) -> list[int]:
+        if not isinstance(text, str):
+            raise GenerationError(f"prompt: expected a string, got {type(text).__name__}")
+        ids = self.tokenizer.encode(text)
+        return [self.tokenizer.eot_id, *ids] if self.add_bos else ids
+
+    def complete(self, prompt: str, *, stop: str | Sequence[str] = (), **options) -> str:
+        """The completion of `prompt` (without the prompt, the EOS token or the stop string)."""
+        if options.get("num_return_sequences", 1) != 1:
+            raise GenerationError("complete returns one text; use complete_batch for num_return_sequences > 1")
+        return self.complete_batch([prompt], stop=stop, **options)[0]
+
+    def complete_batch(self, prompts: Sequence[str], *, stop: str | Sequence[str] = (), **options) -> list[str]:
+        """Completions of several prompts, generated as one batch; with num_return_sequences n, prompt i's
+        completions are items i*n ... i*n + n - 1."""
+        texts: dict[int, list[str]] = {}
+        for row, piece in self.pieces(prompts, stop, options):
+            texts.setdefault(row, []).append(piece)
+        n_rows = len(prompts) * options.get("num_return_sequences", 1)
+        return ["".join(texts.get(row, [])) for row in range(n_rows)]
+
+    def stream(self, prompt: str, *, stop: str | Sequence[str] = (), **options) -> Iterator[str]:
+        """Pieces of the completion as they are generated (whole characters only)."""
+        if options.get("num_return_sequences", 1) != 1:
+            raise GenerationError("stream yields one completion; num_return_sequences must be 1")
+        for _, piece in self.pieces([prompt], stop, options):
+            yield piece
+
+    def pieces(self, prompts: Sequence[str], stop: str | Sequence[str], options: dict) -> Iterator[tuple[int, str]]:
+        """(row, text) pieces as generated, rows as in `gptkit.generate`."""
+        if isinstance(prompts, str):
+            raise GenerationError("prompts: expected a list of strings (use complete() for one prompt)")
+        ids = [self.encode_prompt(p) for p in prompts]
+        options = {"max_new_tokens": DEFAULT_MAX_NEW_TOKENS, "eos_token_id": self.tokenizer.eot_id, **options}
+        stream = stream_generate(self.model, ids, **options)  # checks the options
+        eos = set(GenerationSettings(**options).eos_ids)
+        decoders = [self.tokenizer.stream_decoder() for _ in range(stream.n_rows)]
+        stops = [StopStrings(stop) for _ in range(stream.n_rows)]
+        ended = [False] * stream.n_rows
+
+        def finish(row: int) -> str:
+            ended[row] = True
+            return stops[row].push(decoders[row].flush())[0] + stops[row].flush()
+
+        try:
+            for events in stream:
+                for row, token in events:
+                    if ended[row]:
+                        continue  # beam search hands over whole hypotheses: the rest of a stopped one
+                    if token in eos:
+                        text = finish(row)
+                    else:
+                        text, stopped = stops[row].push(decoders[row].push(token))
+                        if stopped:
+                            ended[row] = True
+                            stream.stop(row)
+                    if text:
+                        yield row, text
+            for row in range(stream.n_rows):
+                if not ended[row]:
+                    text = finish(row)
+                    if text:
+                        yield row, text
+        finally:
+            stream.close()
+
+
+__all__ = ["DEFAULT_MAX_NEW_TOKENS", "Generator", "StopStrings"]

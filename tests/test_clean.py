@@ -1,0 +1,236 @@
+"""Cleaning: character normalisation, boilerplate lines (the labelled set), document filters, languages."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from gptkit.data.boilerplate import classify_line, clean_inline, code_mask
+from gptkit.data.clean import clean_document
+from gptkit.data.filters import FilterConfig, cwt_repeat_fraction, detect_lang, quality_rule, repetition_rule
+from gptkit.data.normalize import normalize_text
+from tests.labelled import load_pages, score_pages
+
+# --- the labelled set (tests/data/boilerplate) --------------------------------------------------------
+
+
+def test_labelled_pages_meet_the_goals():
+    pages = load_pages()
+    assert len(pages) >= 20 and {p.name.split("_")[1] for p in pages} == {"zh", "en"}
+    scores = score_pages(pages)
+    s = scores["all"]
+    assert s.boilerplate_lines >= 200 and s.content_chars >= 8000  # a set big enough to mean something
+    assert s.removed_fraction >= 0.90, f"boilerplate removed {s.removed_fraction:.3f}; missed:\n" + "\n".join(s.missed)
+    assert s.kept_fraction >= 0.97, f"content kept {s.kept_fraction:.4f}; lost:\n" + "\n".join(s.lost)
+    for lang in ("zh", "en"):
+        assert scores[lang].removed_fraction >= 0.85 and scores[lang].kept_fraction >= 0.97, lang
+    assert s.noisy_lines_fixed == s.noisy_lines  # every in-line annotation / entity case comes out exactly
+
+
+# --- normalisation ------------------------------------------------------------------------------------
+
+
+def test_normalize_repairs_encoding_damage_and_invisible_characters():
+    text, st = normalize_text("è¿™æ˜¯ä¸€ä¸ªæµ‹è¯•")  # UTF-8 read as cp1252
+    assert text == "这是一个测试" and st.mojibake_fixed
+    text, st = normalize_text("苹果&amp;香蕉&#xff0c;价格&amp;#x4e2d;&nbsp;好")
+    assert text == "苹果&香蕉，价格中 好" and st.entities >= 3
+    text, st = normalize_text("零\u200b宽\u200d字\ufeff符\x07控制\ufffd")
+    assert text == "零宽字符控制" and st.replacement_chars == 1 and st.removed_chars == 4
+    assert normalize_text("１９９８年，ＡＢＣ（测试）")[0] == "1998年，ABC（测试）"  # "，" and "（" stay fullwidth
+    assert normalize_text("　　第一段。\n    code()\r\nx")[0] == "第一段。\n    code()\nx"  # CJK indent, not code's
+    assert normalize_text("漢字與體", t2s=True)[0] == "汉字与体"
+
+
+def test_mostly_damaged_document_is_dropped_and_lightly_damaged_one_kept():
+    bad = clean_document("好" * 20 + "\ufffd" * 5)
+    assert bad.text is None and bad.rule == "encoding-damage"
+    ok = clean_document("这家酒店的服务很好，房间也很干净，下次还会再来。\ufffd")
+    assert ok.text == "这家酒店的服务很好，房间也很干净，下次还会再来。"
+
+
+# --- line rules ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line, rule",
+    [
+        ("当前位置：首页 > 体育 > 足球", "breadcrumb"),
+        ("Home › Science › Space", "breadcrumb"),
+        ("上一页 1 2 3 4 下一页 尾页", "page-nav"),
+        ("第 3 页 共 12 页", "page-nav"),
+        ("photo_0012.JPG", "image-file"),
+        ("转载请注明出处：某某博客", "notice"),
+        ("All rights reserved.", "notice"),
+        ("分享到：微信 微博 QQ空间 豆瓣", "ui-chrome"),
+        ("评论（12）  点赞 35", "ui-chrome"),
+        ("Read more »", "ui-chrome"),
+        ("Follow us on Twitter", "call-to-action"),
+        ("标签：旅游 美食 攻略", "tags"),
+        ("首页_新闻_体育新闻_足球_某某网", "seo-title"),
+        ("哈哈哈哈哈哈哈哈哈哈哈哈", "spam"),
+        ("上一篇：如何学习Python", "prev-next"),
+        ("责任编辑：张三", "metadata"),
+        ("▲▲▲", "symbol-only"),
+        ("编辑于 2023-06-02 08:11", "timestamp"),
+        ("World | Business | Tech | Science", "nav-menu"),
+    ],
+)
+def test_boilerplate_line_rules(line, rule):
+    assert classify_line(line) == rule
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "第一章 总则",  # heading
+        "1. 先查看洗标，确认是否可以水洗；",  # list item
+        "- 电池：5000 mAh，支持 66W 快充",
+        "E = mc^2",  # formula
+        "设 f(x) = x² + 1，求 f(2)。",
+        "记者：您认为本届评出的作品最大的特点是什么？",  # an interview question, not a byline
+        "他在网上发表评论说，这项政策很有必要。",  # UI words inside prose
+        "Next, think about cushioning and how far you run.",
+        "北京 上海 广州",  # short list without interface words
+        "外观漂亮 全铝机身 做工精细 散热好",  # a review in fragments
+        "让·雅克·卢梭",  # "·" in a foreign name
+        "| 名称 | 数量 |",  # markdown table row
+    ],
+)
+def test_content_lines_are_not_boilerplate(line):
+    assert classify_line(line) is None
+
+
+def test_code_is_protected_and_detected():
+    lines = ["用普通循环写：", "result = []", "for x in range(10):", "    if x % 2 == 0:", "        result.append(x)",
+             "注意缩进。", "```", "SELECT * FROM t", "```"]  # fmt: skip
+    assert code_mask(lines) == [False, True, True, True, True, False, True, True, True]
+    text = "\n".join(["# 例子"] + lines * 1)
+    r = clean_document(text)
+    assert r.text is not None and "    if x % 2 == 0:" in r.text and "SELECT * FROM t" in r.text
+
+
+def test_inline_annotations_are_removed():
+    assert clean_inline("长(cháng)城(chéng)很长") == "长城很长"
+    assert clean_inline("中(zhong)国(guo)人(ren)民") == "中国人民"  # three bare syllables in a row
+    assert clean_inline("他(ㄊㄚ)来了") == "他来了"
+    assert clean_inline("北京是首都。[1] 上海是城市[2][3]。") == "北京是首都。 上海是城市。"
+    assert clean_inline("长城（Great Wall）很长") == "长城（Great Wall）很长"  # an English gloss stays
+    assert clean_inline("a[1] = 2") == "a[1] = 2"  # code-like indexing after a Latin letter stays
+
+
+def test_related_block_near_the_end_goes_with_everything_after():
+    body = [
+        "城市交通拥堵是许多大城市共同面临的难题，早晚高峰尤其明显。",
+        "过去十年，地铁建设大大缩短了市民的通勤时间。",
+        "研究人员统计了五条线路开通前后的客流变化。",
+        "结果显示，沿线居民平均每天节省约二十分钟。",
+        "票价调整对客流也有影响，但远小于线路覆盖的作用。",
+        "专家建议继续完善公交接驳，让地铁站周边的出行更加便利。",
+    ]
+    page = "\n".join([*body, "相关阅读", "地铁票价调整方案公布", "公交线路优化意见征集", "城市交通的未来在哪里？"])
+    r = clean_document(page)
+    assert r.text is not None and "相关阅读" not in r.text and "地铁票价" not in r.text
+    early = "\n".join(["推荐阅读", "一篇别的文章的标题", *body])  # near the top: only the heading and its titles
+    r = clean_document(early)
+    assert "一篇别的文章的标题" not in r.text and all(line in r.text for line in body)
+
+
+def test_repeated_title_and_paragraph_keep_first_copy_but_refrains_stay():
+    page = "\n".join(
+        [
+            "第十二章 山雨欲来",
+            "第十二章 山雨欲来",
+            "天色渐暗，山间起了风，李青站在崖边望着远处翻滚的乌云。",
+            "雪落在黄河石上",
+            "立马就融化了",
+            "雪落在六盘山诗碑",
+            "立马就融化了",
+            "天色渐暗，山间起了风，李青站在崖边望着远处翻滚的乌云。",
+        ]
+    )
+    r = clean_document(page)
+    assert r.text.count("第十二章 山雨欲来") == 1 and r.text.count("天色渐暗") == 1
+    assert r.text.count("立马就融化了") == 2  # a refrain further down is not a repeated title
+    assert sorted(rule for _, rule, _ in r.dropped_lines) == ["repeated-line", "repeated-line"]
+
+
+# --- document filters ---------------------------------------------------------------------------------
+
+
+def test_detect_lang():
+    assert detect_lang("这本书写得很好，推荐大家阅读。") == "zh"
+    assert detect_lang("THINKPAD的品质还是非常不错的，屏幕完美") == "zh"
+    assert detect_lang("I visited 北京 last year and loved it.") == "en"
+    assert detect_lang("これは日本語の文章です。漢字もあります。") == "other"
+    assert detect_lang("Это русский текст без латиницы") == "other"
+
+
+def test_gopher_quality_rules_on_english():
+    cfg = FilterConfig()
+    good = "The cat sat on the mat and looked at the garden with great interest for a while."
+    assert quality_rule(good, "en", cfg) is None
+    assert quality_rule("Too short to keep.", "en", cfg) == "too-short"
+    assert quality_rule(" ".join(["supercalifragilisticexpialidocious"] * 12), "en", cfg) == "gopher-word-length"
+    assert quality_rule("buy cheap pills online now best price fast shipping discount deals", "en", cfg) == (
+        "gopher-stopwords"
+    )
+    hashtags = "#love #food #travel the best of trip to the sea with #friends #sun #fun #beach"
+    assert quality_rule(hashtags, "en", cfg) == "gopher-symbols"
+    repeated = " ".join(["the quick brown fox jumps over"] * 12)
+    assert quality_rule(repeated, "en", cfg).startswith("gopher-")
+
+
+def test_chinese_rules_keep_short_reviews_poems_and_lists():
+    cfg = FilterConfig()
+    assert quality_rule("很后悔，不怎么样的一本书，千万别买", "zh", cfg) is None  # a short review
+    assert quality_rule("性价比很高", "zh", cfg) == "too-short"
+    poem = "\n".join(["春之歌", "当时间的脚步", "跨过岁末的最后一道门槛", "城市与乡村", "一齐鼓起热情的手掌",
+                      "家家户户的大门", "都映着你绯红的脸庞"])  # fmt: skip
+    assert quality_rule(poem, "zh", cfg) is None
+    recipe = "\n".join(["用料", "- 五花肉 500克", "- 冰糖 30克", "- 生抽 2勺", "- 姜片 适量", "- 八角 两颗",
+                        "五花肉切块焯水后，小火炒糖色，加调料炖一小时即可。"])  # fmt: skip
+    assert quality_rule(recipe, "zh", cfg) is None
+    assert quality_rule("网卡是分intel marvell realtek和broadcom的", "zh", cfg) == "zh-han-ratio"  # CWT 30%
+
+
+def test_cwt_repetition_against_brute_force():
+    text = "还没有发现什么不足。" * 4 + "其他都还不错"
+    t = "".join(text.lower().split())
+    grams = [t[i : i + 13] for i in range(len(t) - 12)]
+    expected = sum(1 for g in grams if grams.count(g) > 1) / len(grams)
+    assert cwt_repeat_fraction(text, 13) == pytest.approx(expected)
+    assert cwt_repeat_fraction("短文本", 13) == 0.0
+    rng = np.random.default_rng(0)  # a long text takes the numpy path
+    long = "".join(
+        rng.choice(list("的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动"))
+        for _ in range(900)
+    )
+    long += long[:300]
+    t = long.lower()
+    grams = [t[i : i + 13] for i in range(len(t) - 12)]
+    counts = Counter(grams)
+    assert cwt_repeat_fraction(long, 13) == pytest.approx(sum(c for c in counts.values() if c > 1) / len(grams))
+
+
+def test_gopher_line_repetition():
+    cfg = FilterConfig()
+    assert repetition_rule(["同一行内容重复出现"] * 4 + ["别的内容"], cfg) == "gopher-dup-lines"
+    assert repetition_rule(["第一行", "第二行", "第三行", "第一行"], cfg) == "gopher-dup-line-chars"  # 25% > 20%
+    long = ["这是一个相当长的第二行内容，用来稀释字符比例。", "这是另一个相当长的第三行内容，也用来稀释比例。"]
+    assert repetition_rule(["第一行", *long, "第一行"], cfg) is None  # 25% of lines, 8% of characters
+
+
+def test_character_counts_agree_between_regex_and_numpy_paths(monkeypatch):
+    from gptkit.data import filters
+
+    rng = np.random.default_rng(5)
+    alphabet = list("的一是在ABCxyz019 ，。\n\t㐀豈!é")
+    for n in (5, 399, 400, 3000):
+        text = "".join(rng.choice(alphabet, n))
+        monkeypatch.setattr(filters, "LONG_TEXT", 10**9)
+        by_regex = (filters._zh_counts(text), filters.count_han(text))
+        monkeypatch.setattr(filters, "LONG_TEXT", 0)
+        assert (filters._zh_counts(text), filters.count_han(text)) == by_regex
