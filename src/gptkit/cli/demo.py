@@ -12,7 +12,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     demo.add_argument("--out", default="gptkit-demo", help="directory for everything (default ./gptkit-demo)")
     demo.add_argument(
-        "--minutes", type=float, default=5.0, help="training time to size the run for (default 5; about 10 in all)"
+        "--minutes", type=float, default=4.0, help="training time to size the run for (default 4; about 6 in all)"
     )
     demo.set_defaults(func=cmd_demo)
 
