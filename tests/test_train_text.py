@@ -82,3 +82,14 @@ def test_sample_prompt_is_checked_before_training(text_file, tmp_path):
     cfg = config(path, "train.sample_tokens=20", f'train.sample_prompt="{"a" * 40}"')
     with pytest.raises(ConfigError, match=r"train\.sample_prompt: 41 tokens leave no room in block_size 32"):
         train(cfg, tmp_path / "run2", quiet=True)
+
+
+def test_evaluations_print_a_generated_sample(text_file, tmp_path, capsys):
+    path, _ = text_file
+    cfg = config(
+        path, "train.max_steps=10", "train.eval_interval=10", "train.sample_tokens=20", 'train.sample_prompt="ROMEO:"'
+    )
+    train(cfg, tmp_path / "run")
+    out = capsys.readouterr().out
+    samples = [line for line in out.splitlines() if line.startswith("  sample: ")]
+    assert len(samples) == 2 and all(line.startswith("  sample: ROMEO:") for line in samples)  # steps 0 and 10
