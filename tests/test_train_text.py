@@ -4,6 +4,7 @@ shakespeare_char; reused on resume."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,3 +94,30 @@ def test_evaluations_print_a_generated_sample(text_file, tmp_path, capsys):
     out = capsys.readouterr().out
     samples = [line for line in out.splitlines() if line.startswith("  sample: ")]
     assert len(samples) == 2 and all(line.startswith("  sample: ROMEO:") for line in samples)  # steps 0 and 10
+
+
+def test_builtin_corpora_go_through_prepare(tmp_path, monkeypatch):
+    """builtin:NAME runs `gptkit prepare` into RUN_DIR/data (stubbed here: the real one takes a minute)."""
+    import gptkit.data.pipeline as pipeline
+    from gptkit.errors import ConfigError
+    from gptkit.train.config import DataConfig
+    from gptkit.train.data import resolve_data
+    from tests.train_helpers import make_shards
+
+    seen = []
+
+    def fake_prepare(cfg):
+        seen.append(cfg)
+        make_shards(Path(cfg.out))
+
+    monkeypatch.setattr(pipeline, "prepare", fake_prepare)
+    data = resolve_data(DataConfig(path="builtin:zh-news"), tmp_path)
+    assert data.data_dir == tmp_path / "data" and data.train_paths
+    (cfg,) = seen
+    assert cfg.inputs == ("builtin:zh-news",) and cfg.out == str(tmp_path / "data") and cfg.vocab_size == 8000
+    resolve_data(DataConfig(path="builtin:zh-news", tokenizer="bpe:300"), tmp_path)
+    assert seen[-1].vocab_size == 300
+    resolve_data(DataConfig(path="builtin:zh-news", tokenizer=str(tmp_path)), tmp_path)
+    assert seen[-1].tokenizer == str(tmp_path) and seen[-1].vocab_size is None
+    with pytest.raises(ConfigError, match="data.tokenizer: char is for text files"):
+        resolve_data(DataConfig(path="builtin:zh-news", tokenizer="char"), tmp_path)
