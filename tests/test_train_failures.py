@@ -127,3 +127,9 @@ def test_tensorboard_writes_events_or_names_the_missing_package(data, tmp_path):
     else:
         train(cfg, tmp_path / "run", quiet=True)
         assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_without_clipping_no_grad_norm_is_logged(data, tmp_path):
+    train(tiny_config(data, "train.max_steps=3", "train.grad_clip=0"), tmp_path / "run", quiet=True)
+    records = [r for r in read_metrics(tmp_path / "run") if "train_loss" in r]
+    assert [r["step"] for r in records] == [1, 2, 3] and all(r["grad_norm"] is None for r in records)

@@ -459,18 +459,15 @@ class Trainer:
             interrupted=interrupted,
         )
 
-    def _read_back(
-        self, pending: list[tuple[int, torch.Tensor, torch.Tensor | None]]
-    ) -> list[tuple[int, float, float | None]]:
+    def _read_back(self, pending: list[Pending]) -> list[tuple[int, float, float | None]]:
         """Bring the pending per-step losses to the host (averaged over ranks); stop at a non-finite one."""
         losses = torch.stack([loss for _, loss, _ in pending]).float()
         losses = (D.all_reduce_sum(losses, self.dist) / self.dist.world_size).tolist()
-        norms = [None if n is None else n for _, _, n in pending]
-        norm_values = (
-            torch.stack(norms).float().tolist() if norms and all(n is not None for n in norms) else [None] * len(norms)
-        )
+        norms: list[float | None] = [None] * len(pending)
+        if self.tc.grad_clip > 0:  # the norm is computed while clipping (global, so the same on every rank)
+            norms = torch.stack([norm for _, _, norm in pending]).float().tolist()
         out = []
-        for (step, _, _), loss, norm in zip(pending, losses, norm_values, strict=True):
+        for (step, _, _), loss, norm in zip(pending, losses, norms, strict=True):
             if not math.isfinite(loss):
                 last = self.last_checkpoint
                 where = (
