@@ -27,7 +27,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from gptkit.checkpoint import CONFIG_FILE, atomic_write_bytes, save_model_state, update_config_json
+from gptkit.checkpoint import atomic_write_bytes, save_model_state, update_config_json
 from gptkit.config import ModelConfig
 from gptkit.errors import CheckpointError
 
@@ -218,9 +218,3 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def read_training_section(ckpt_dir: str | os.PathLike) -> dict[str, Any]:
-    """The "training" section of a checkpoint's config.json (empty if the checkpoint was not trained here)."""
-    data = json.loads((Path(ckpt_dir) / CONFIG_FILE).read_text(encoding="utf-8"))
-    return data.get("training", {})
