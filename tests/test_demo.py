@@ -6,12 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+import snownlp
 
 from tests.train_helpers import one_thread  # noqa: F401
-
-pytest.importorskip("gptkit.data.pipeline")
-pytest.importorskip("gptkit.generate.text")
-snownlp = pytest.importorskip("snownlp")
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

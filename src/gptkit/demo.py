@@ -96,7 +96,7 @@ def run_demo(
     """Run (or continue) the demo into `out`. The keyword arguments exist for tests (a smaller job)."""
     from gptkit.cli.data import print_report
     from gptkit.data.pipeline import PrepareConfig, prepare
-    from gptkit.generate import Generator
+    from gptkit.generation import Generator
     from gptkit.train.metrics import plot_losses, read_metrics
 
     out = Path(out)

@@ -19,13 +19,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from gptkit.demo import run_demo
-    from gptkit.errors import GptkitError
 
-    try:
-        import gptkit.data.pipeline
-        import gptkit.generate.text  # noqa: F401
-    except ImportError as e:
-        missing = f"gptkit prepare and gptkit generate, missing from this build ({e})"
-        raise GptkitError(f"gptkit demo needs {missing}") from None
     run_demo(args.out, budget_s=60 * args.minutes)
     return 0

@@ -27,9 +27,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from gptkit.checkpoint import atomic_write_bytes, save_model_state, update_config_json
+from gptkit.checkpoint import save_model_state, update_config_json
 from gptkit.config import ModelConfig
 from gptkit.errors import CheckpointError
+from gptkit.files import atomic_write_bytes
 
 CHECKPOINTS = "checkpoints"
 OPTIMIZER_FILE = "optimizer.safetensors"
