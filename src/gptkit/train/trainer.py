@@ -527,7 +527,10 @@ def ckpt_step(path: Path | None) -> int | None:
 
 def train(config: RunConfig, run_dir: str | os.PathLike, *, resume: bool = False, quiet: bool = False) -> TrainResult:
     """Train per `config` into `run_dir` (or continue its newest checkpoint with `resume`)."""
+    finished = False
     try:
-        return Trainer(config, run_dir, resume=resume, quiet=quiet).run()
+        result = Trainer(config, run_dir, resume=resume, quiet=quiet).run()
+        finished = True
+        return result
     finally:
-        D.shutdown()
+        D.shutdown(wait_for_peers=finished)
