@@ -33,8 +33,10 @@ TEXTS = [
 ]
 
 
-def test_batched_signatures_equal_datasketch():
+@pytest.mark.parametrize("batch_shingles", [MinHasher.BATCH_SHINGLES, 16])  # one batch; many batches
+def test_batched_signatures_equal_datasketch(batch_shingles):
     hasher = MinHasher(CFG)
+    hasher.BATCH_SHINGLES = batch_shingles
     sets = [shingles(t, lang, CFG.ngram) for t, lang in TEXTS] + [np.zeros(0, np.uint32)]
     sigs = hasher.signatures(sets)
     for sh, row in zip(sets, sigs, strict=True):

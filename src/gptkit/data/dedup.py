@@ -119,7 +119,7 @@ class MinHasher:
     result is bit-identical to `datasketch.MinHash(num_perm, seed, hashfunc=identity).update_batch(shingles)`
     (tested); batching removes datasketch's per-document overhead, which dominates on short documents."""
 
-    BATCH_SHINGLES = 1 << 15  # (32768, 112) uint32 = 14 MB of work space per batch
+    BATCH_SHINGLES = 1 << 14  # (112, 16384) uint32 = 7 MB of work space per batch (measured: 2x or 4x no faster)
 
     def __init__(self, cfg: DedupConfig) -> None:
         self.cfg = cfg
@@ -143,9 +143,13 @@ class MinHasher:
                 end += 1
             docs = nonempty[start:end]
             hv = fmix32(np.concatenate([shingle_sets[i] for i in docs]).astype(np.uint32))
-            phv = hv[:, None] * self.a[None, :] + self.b[None, :]  # (shingles, num_perm), wraps mod 2^32
+            # (num_perm, shingles), wrapping mod 2^32: a document's minimum per permutation is then a reduction
+            # over contiguous memory, numpy's fast path (several times faster than down the columns of the
+            # (shingles, num_perm) layout); outer + in-place add also beats broadcasting a[None] * hv[:, None]
+            phv = np.multiply.outer(self.a, hv)
+            phv += self.b[:, None]
             offsets = np.cumsum([0] + [len(shingle_sets[i]) for i in docs[:-1]])
-            out[docs] = np.minimum.reduceat(phv, offsets, axis=0)
+            out[docs] = np.minimum.reduceat(phv, offsets, axis=1).T
             start = end
         return out
 
