@@ -103,6 +103,52 @@ def test_content_lines_are_not_boilerplate(line):
     assert classify_line(line) is None
 
 
+@pytest.mark.parametrize(
+    "pattern, hint",
+    [
+        ("_NOTICE_ZH", "_NOTICE_ZH_HINT"),
+        ("_PROMO", "_PROMO_HINT"),
+        ("_CALL_TO_ACTION", "_CALL_TO_ACTION_HINT"),
+        ("_DATE_TIME", "_DATE_TIME_HINT"),
+    ],
+)
+def test_hints_are_necessary_for_their_patterns(pattern, hint):
+    """A hint gates its pattern, so every string the pattern matches must contain the hint; hypothesis
+    generates strings holding a match of the pattern (of every alternative) to check it."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from gptkit.data import boilerplate
+
+    full, gate = getattr(boilerplate, pattern), getattr(boilerplate, hint)
+
+    @settings(max_examples=300, deadline=None, derandomize=True)
+    @given(st.from_regex(full))
+    def check(text):
+        if full.search(text):  # from_regex may place a match where an anchor does not hold
+            assert gate.search(text), text
+
+    check()
+
+
+@pytest.mark.parametrize("pattern", ["_UI_TERMS_ZH", "_UI_TERMS_EN"])
+def test_interface_terms_hold_only_the_han_characters_the_coverage_bound_knows(pattern):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from gptkit.data import boilerplate
+
+    terms = getattr(boilerplate, pattern)
+
+    @settings(max_examples=200, deadline=None, derandomize=True)
+    @given(st.from_regex(terms))
+    def check(text):
+        for m in terms.finditer(text):
+            assert all(boilerplate._UI_HAN.match(c) for c in boilerplate._HAN_RE.findall(m.group())), m.group()
+
+    check()
+
+
 def test_code_is_protected_and_detected():
     lines = ["用普通循环写：", "result = []", "for x in range(10):", "    if x % 2 == 0:", "        result.append(x)",
              "注意缩进。", "```", "SELECT * FROM t", "```"]  # fmt: skip

@@ -210,6 +210,9 @@ def _ui_sub(s: str) -> tuple[str, int]:
 
 
 _ASCII_LETTERS = re.compile(r"[A-Za-z]{2}")
+# the Han characters interface terms and counters are made of (English terms hold none): any other Han character
+# of a line stays uncovered, which bounds the coverage without running the term patterns
+_UI_HAN = re.compile("[" + "".join(sorted(set(_HAN_RE.findall(_UI_ZH + _COUNTER_ZH)))) + "]")
 UI_MAX_CHARS = 100
 _PROSE = re.compile(r"[，。；]|[A-Za-z], |[a-z]\. [A-Z]")  # a clause or sentence boundary: not a widget
 _LETTER_OR_HAN_ALL = re.compile(rf"[A-Za-z{HAN}]")
@@ -228,6 +231,7 @@ _PROMO = re.compile(
     r"|(?:扫一扫|扫码|扫描二维码|长按识别).{0,12}(?:手机|微信|app|客户端|公众号|打开|阅读|关注|下载)",
     re.I,
 )
+_PROMO_HINT = re.compile(r"[.扫识端众]|app", re.I)
 PROMO_MAX_CHARS = 80
 _CALL_TO_ACTION = re.compile(
     # imperative: ends in a particle ("……就点个赞吧"), or opens with please / remember / click
@@ -237,6 +241,7 @@ _CALL_TO_ACTION = re.compile(
     r"|^(?:did\s+you\s+(?:make|try|like)\s+this|click|tap)\b",
     re.I,
 )
+_CALL_TO_ACTION_HINT = re.compile(r"[吧哦呀啦~～][！!]*$|^[请欢记点扫长戳a-z]", re.I)
 CALL_TO_ACTION_MAX_CHARS = 40
 _LOGIN_PROMPT = re.compile(
     r"^(?:请)?(?:先)?(?:登录|登陆|注册)[^。！？]{0,8}?(?:后|才能|即可|查看|下载|回复|评论|发表|看)"
@@ -266,9 +271,19 @@ _NOTICE_EN = re.compile(
 )
 _ASCII_WORD = re.compile(r"[A-Za-z]{3}")
 
+# Hints: cheap necessary conditions for the costly patterns. Each alternative of a pattern needs one of its hint's
+# characters or words (the rarest one its match must contain), so a line without a hint cannot match and the
+# pattern is skipped; most prose lines have none. tests/test_clean.py checks with hypothesis that every string a
+# pattern matches contains its hint: keep them in step when a pattern changes.
+_NOTICE_ZH_HINT = re.compile(
+    "[版著©留载未侵删备档剩券巴丁库]|本[文站网平资]|代表本|转自|原创|免责|仅代|仅供|ICP|增值电信|许可证|图片来|图源|继续阅读|VIP"
+    "|上传|doc|book118"
+)
+
 
 def _notice(s: str) -> re.Match | None:
-    return _NOTICE_ZH.search(s) or (_NOTICE_EN.search(s) if _ASCII_WORD.search(s) else None)
+    m = _NOTICE_ZH.search(s) if _NOTICE_ZH_HINT.search(s) else None
+    return m or (_NOTICE_EN.search(s) if _ASCII_WORD.search(s) else None)
 
 
 NOTICE_SHORT_CHARS = 80
@@ -373,6 +388,15 @@ def _is_title_like(line: str) -> bool:
     han = len(_HAN_RE.findall(s))
     short = len(s) <= 40 if han * 2 >= len(s) else len(s.split()) <= 15
     return short and s[-1] not in SENTENCE_END
+
+
+def _ui_chrome(s: str) -> bool:
+    """Interface terms and counters cover at least 75% of the line's letters and Han characters."""
+    han = count_han(s)
+    if han and 4 * (han - len(_UI_HAN.findall(s))) > len(s):
+        return False  # over a quarter of the line is Han characters that no interface term contains
+    coverage, n_terms = _ui_coverage(s)
+    return n_terms > 0 and coverage >= 0.75
 
 
 def _ui_coverage(s: str) -> tuple[float, int]:
@@ -492,16 +516,16 @@ def _nav_row(s: str) -> bool:
     ):
         return True
     items = s.split()
-    n_terms = _ui_sub(s)[1]
-    if not n_terms:
-        return False
-    if len(items) >= 4 and n_terms >= 2 and count_han(s) and all(_HAN_ITEM.match(x) for x in items):
-        return True
-    return (
+    han_items = len(items) >= 4 and count_han(s) > 0 and all(_HAN_ITEM.match(x) for x in items)
+    latin_items = (
         len(items) >= 3
         and all(_LATIN_TOKEN.match(x) for x in items)
         and not any(x.lower() in _STOPWORDS_SHORT for x in items)
     )
+    if not (han_items or latin_items):  # the shapes first: they are cheaper than the interface terms
+        return False
+    n_terms = _ui_sub(s)[1]
+    return (han_items and n_terms >= 2) or (latin_items and n_terms >= 1)
 
 
 _DATE_TIME = re.compile(
@@ -513,6 +537,7 @@ _DATE_TIME = re.compile(
     r"|(?:星期|周)[一二三四五六日天]|(?:mon|tues|wednes|thurs|fri|satur|sun)day",
     re.I,
 )
+_DATE_TIME_HINT = re.compile(r"\d|[星周]|day", re.I)
 _SENTENCE_END_MARK = re.compile(r"[。！？!?；;]")
 _EVENT = re.compile(
     r"(?<![A-Za-z])(?:asked|answered|modified|edited|viewed|posted|updated|published|created|commented|replied|"
@@ -524,7 +549,7 @@ _EVENT = re.compile(
 def _timestamp(s: str) -> bool:
     """A line that is a date or time with at most a verb or two around it ("answered Mar 3, 2019 at 10:12",
     "编辑于 2023-06-02 08:11", "Asked 5 years ago Modified 1 year ago")."""
-    if len(s) > 60 or _SENTENCE_END_MARK.search(s) or not _DATE_TIME.search(s):
+    if len(s) > 60 or _SENTENCE_END_MARK.search(s) or not _DATE_TIME_HINT.search(s) or not _DATE_TIME.search(s):
         return False
     rest = _EVENT.sub(" ", _ui_sub(_DATE_TIME.sub(" ", s))[0])
     letters = len(re.findall(r"[A-Za-z]", rest))
@@ -575,19 +600,19 @@ def classify_line(line: str) -> str | None:
             m = _CONTACT.search(s)
             if m and (n <= 50 or m.start() <= 4):
                 return "contact"
-        if n <= PROMO_MAX_CHARS and _PROMO.search(s):
+        if n <= PROMO_MAX_CHARS and _PROMO_HINT.search(s) and _PROMO.search(s):
             return "promo"
         if n <= 60 and _LOGIN_PROMPT.match(core):
             return "login-prompt"
         if (
             n <= CALL_TO_ACTION_MAX_CHARS + 20
+            and _CALL_TO_ACTION_HINT.search(core)
             and _CALL_TO_ACTION.search(core)
             and (n <= CALL_TO_ACTION_MAX_CHARS or _ASCII_WORD.search(core))
         ):
             return "call-to-action"
         if n <= UI_MAX_CHARS and not _PROSE.search(s):
-            coverage, n_terms = _ui_coverage(core)
-            if n_terms and coverage >= 0.75:
+            if _ui_chrome(core):
                 return "ui-chrome"
             if _nav_row(s):
                 return "nav-menu"

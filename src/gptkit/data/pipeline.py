@@ -174,8 +174,11 @@ def atomic_writer(path: Path, binary: bool = False, gz: bool = False) -> Iterato
     os.replace(tmp, path)
 
 
-def _jsonl(obj: dict) -> str:
-    return json.dumps(obj, ensure_ascii=False) + "\n"
+_JSON_ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps would build an encoder per call
+
+
+def _jsonl(obj: dict | list) -> str:
+    return _JSON_ENCODE(obj) + "\n"
 
 
 def _unit_hash(doc_id: str, salt: bytes) -> float:
