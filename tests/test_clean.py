@@ -243,12 +243,28 @@ def test_chinese_rules_keep_short_reviews_poems_and_lists():
 
 
 def test_cwt_repetition_against_brute_force():
+    def brute_force(t: str) -> float:
+        grams = [t[i : i + 13] for i in range(len(t) - 12)]
+        return sum(1 for g in grams if grams.count(g) > 1) / len(grams)
+
     text = "还没有发现什么不足。" * 4 + "其他都还不错"
     t = "".join(text.lower().split())
     grams = [t[i : i + 13] for i in range(len(t) - 12)]
     expected = sum(1 for g in grams if grams.count(g) > 1) / len(grams)
     assert cwt_repeat_fraction(text, 13) == pytest.approx(expected)
     assert cwt_repeat_fraction("短文本", 13) == 0.0
+    # short texts of distinct characters with one 13-gram repeated (apart, or overlapping itself with period p)
+    # at every offset: the anchor shortcut must find every repeat
+    unique = "".join(chr(0x4E00 + k) for k in range(200))
+    for i in range(20):
+        for gap in (0, 1, 5, 13):
+            x = unique[100:113]
+            t = unique[:i] + x + unique[50 : 50 + gap] + x + unique[150:160]
+            assert cwt_repeat_fraction(t, 13) == pytest.approx(brute_force(t)), (i, gap)
+        for period in (1, 2, 6, 12):
+            t = unique[:i] + (unique[120 : 120 + period] * 26)[: 13 + period] + unique[150:160]
+            assert cwt_repeat_fraction(t, 13) == pytest.approx(brute_force(t)), (i, period)
+    assert cwt_repeat_fraction(unique[:80], 13) == 0.0
     rng = np.random.default_rng(0)  # a long text takes the numpy path
     long = "".join(
         rng.choice(list("的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动"))

@@ -40,13 +40,13 @@ _NOT_KANA = re.compile(r"[^\u3040-\u30ff]+")
 _KANA = re.compile(r"[\u3040-\u30ff]")
 _HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")
 _NOT_HANGUL = re.compile(r"[^\uac00-\ud7af\u1100-\u11ff]+")
+_KANA_OR_HANGUL = re.compile(r"[\u3040-\u30ff\uac00-\ud7af\u1100-\u11ff]")
 _NOT_LATIN = re.compile(r"[^A-Za-z]+")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 _OTHER_LETTER = re.compile(rf"[^\W\d_A-Za-z{HAN}\u3040-\u30ff\uac00-\ud7af\u1100-\u11ff]")
 _NOT_WORD_CHAR = re.compile(rf"[^A-Za-z0-9{HAN}]+")
 _ASCII_ALNUM = re.compile(r"[A-Za-z0-9]")
 _HASHTAG = re.compile(r"#\w")
-_SPACE = re.compile(r"\s+")
 _BULLET = ("•", "-", "*", "·", "●", "▪", "◦", "‣", "⁃", "○", "■", "□", "►", "▶", "✓", "✔")
 # FineWeb counts lines ending in . ! ? " '; the Chinese forms and the ellipsis are the same punctuation.
 _LINE_END_PUNCT = tuple(".!?\"'…。！？；”’」』:：)）")
@@ -117,7 +117,8 @@ def _han_mask(cp: np.ndarray) -> np.ndarray:
 def _zh_counts(text: str) -> tuple[int, int, int]:
     """(CJK + ASCII letters and digits, non-space characters, CJK characters) in one pass."""
     if len(text) < LONG_TEXT:
-        return _count(_NOT_WORD_CHAR, text), len(_SPACE.sub("", text)), count_han(text)
+        han = count_han(text)  # word characters are Han + ASCII letters and digits; str.split is faster than \s
+        return han + len(_ASCII_ALNUM.findall(text)), len("".join(text.split())), han
     cp = codepoints(text)
     han = _han_mask(cp)
     low = cp | np.uint64(0x20)  # ASCII letters fold to lower case
@@ -132,11 +133,12 @@ def detect_lang(text: str) -> str:
     Japanese (kana) and Korean (hangul) are "other"; Latin text whose letters are mostly ASCII is "en"
     (other Latin-script languages also land here and usually fail the English stop-word rule)."""
     han = count_han(text)
-    kana = _count(_NOT_KANA, text) if _KANA.search(text) else 0
-    if kana >= 3 and kana >= 0.1 * (han + kana):
-        return "other"
-    if _HANGUL.search(text) and _count(_NOT_HANGUL, text) > han:
-        return "other"
+    if _KANA_OR_HANGUL.search(text):  # one scan rules both out for most text
+        kana = _count(_NOT_KANA, text) if _KANA.search(text) else 0
+        if kana >= 3 and kana >= 0.1 * (han + kana):
+            return "other"
+        if _HANGUL.search(text) and _count(_NOT_HANGUL, text) > han:
+            return "other"
     if han and 2 * han >= len(text):
         return "zh"  # there cannot be more Latin words than the other half of the characters
     latin_words = len(_LATIN_WORD.findall(text))
@@ -220,14 +222,26 @@ def _gopher_ngram_rule(ws: list[str], cfg: FilterConfig) -> str | None:
     return None
 
 
+def _may_repeat_ngram(t: str, n: int) -> bool:
+    """False when no n-gram occurs twice in t (overlapping occurrences count), found without building every
+    n-gram; True when one may. Each n-gram window holds a whole "anchor" k-gram starting at a multiple of k
+    (k = (n + 1) // 2, as 2k - 1 <= n); if the n-gram at i occurs again at j > i, its anchor occurs again at
+    the same offset after j. So if no anchor occurs again after itself, no n-gram repeats. That takes
+    len(t) / k lookups (str.find, in C)."""
+    k = (n + 1) // 2
+    return any(t.find(t[p : p + k], p + 1) >= 0 for p in range(0, len(t) - k + 1, k))
+
+
 def cwt_repeat_fraction(text: str, n: int) -> float:
     """ChineseWebText's internal repetition: the share of character n-gram occurrences (whitespace removed,
     lower-cased) whose n-gram occurs more than once in the document."""
-    t = _SPACE.sub("", text.lower())
+    t = "".join(text.lower().split())  # whitespace removed (str.split: the same characters as \s, faster)
     m = len(t) - n + 1
     if m < 2:
         return 0.0
     if m < 400:  # short texts: Python slices beat numpy's per-call overhead
+        if not _may_repeat_ngram(t, n):
+            return 0.0
         grams = [t[i : i + n] for i in range(m)]
         if len(set(grams)) == m:
             return 0.0
