@@ -71,7 +71,7 @@ from gptkit.errors import GptkitError
 
 PIPELINE_VERSION = 3  # bump when an output or intermediate format changes
 STAGES = ("clean", "dedup", "documents", "tokenizer", "tokenize")
-CACHE_MAX_CHARS = 1000  # the clean task reuses results for exact repeats of documents up to this size ...
+CACHE_MAX_CHARS = 1000  # the clean tasks reuse results for exact repeats of documents up to this size ...
 CACHE_ENTRIES = 32768  # ... remembering this many (tens of MB at most)
 
 
@@ -241,6 +241,38 @@ def _init_worker(queue) -> None:
 # --- the tasks ------------------------------------------------------------------------------------------
 
 
+class _CleanCache:
+    """Clean results for exact repeats of short documents, which are common (web pages, review sets). It lives at
+    module level so that it outlives a task: a worker process runs many splits, and repeats often fall into
+    different ones. `clean_document` is a pure function of the text and the settings, so a settings change
+    empties it."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.cfg: CleanConfig | None = None
+        self.results: OrderedDict[str, CleanResult] = OrderedDict()
+
+    def clean(self, text: str, cfg: CleanConfig) -> CleanResult:
+        if cfg != self.cfg:
+            self.clear()
+            self.cfg = cfg
+        res = self.results.get(text)
+        if res is not None:
+            self.results.move_to_end(text)
+            return res
+        res = clean_document(text, cfg)
+        if len(text) <= CACHE_MAX_CHARS:
+            self.results[text] = res
+            if len(self.results) > CACHE_ENTRIES:
+                self.results.popitem(last=False)
+        return res
+
+
+_CLEAN_CACHE = _CleanCache()
+
+
 def work_dir(out: Path) -> Path:
     return out / "work"
 
@@ -256,7 +288,6 @@ def clean_task(split: dict, index: int, out: str, params: dict, progress: Callab
     hasher = MinHasher(dcfg) if dcfg.near else None
     pending: list[tuple[str, str]] = []  # (text, lang) of kept documents whose signatures are not written yet
     pending_size = 0  # their characters: about one shingle each
-    cache: OrderedDict[str, CleanResult] = OrderedDict()  # exact repeats of short documents are common
     seen_hashes: set[bytes] = set()  # exact hashes of this split's kept documents (16 B + overhead each)
     stem = f"{index:05d}"
     cdir, rdir = work_dir(outp) / "clean", outp / "rejected"
@@ -288,15 +319,7 @@ def clean_task(split: dict, index: int, out: str, params: dict, progress: Callab
                 pending_size = 0
 
         for doc in read_split(sp):
-            res = cache.get(doc.text)
-            if res is None:
-                res = clean_document(doc.text, cfg)
-                if len(doc.text) <= CACHE_MAX_CHARS:
-                    cache[doc.text] = res
-                    if len(cache) > CACHE_ENTRIES:
-                        cache.popitem(last=False)
-            else:
-                cache.move_to_end(doc.text)
+            res = _CLEAN_CACHE.clean(doc.text, cfg)
             src = st["sources"].setdefault(doc.source, {"docs_in": 0, "bytes_in": 0, "docs_out": 0, "bytes_out": 0})
             st["docs_in"] += 1
             st["bytes_in"] += doc.n_bytes
@@ -735,13 +758,16 @@ def prepare(cfg: PrepareConfig) -> dict:
     base = {"pipeline": PIPELINE_VERSION, "rules": RULES_VERSION}
     h_clean = _hash({**base, "plan": plan_hash, "filters": clean_params["filters"], "t2s": cfg.t2s,
                      "sig": [dcfg.near, dcfg.num_perm, dcfg.ngram, dcfg.seed]})  # fmt: skip
-    runner.run(
-        "clean",
-        h_clean,
-        [(clean_task, (s.to_json(), i, str(out), clean_params)) for i, s in enumerate(splits)],
-        outputs=["work/clean/*", "rejected/docs-*", "rejected/lines-*"],
-        total_bytes=n_bytes,
-    )
+    try:
+        runner.run(
+            "clean",
+            h_clean,
+            [(clean_task, (s.to_json(), i, str(out), clean_params)) for i, s in enumerate(splits)],
+            outputs=["work/clean/*", "rejected/docs-*", "rejected/lines-*"],
+            total_bytes=n_bytes,
+        )
+    finally:
+        _CLEAN_CACHE.clear()  # tasks that ran in this process (one worker) leave their results behind
     h_dedup = _hash({"clean": h_clean, "dedup": asdict(dcfg)})
     dedup_params = {"dedup": asdict(dcfg)}
     runner.run(
