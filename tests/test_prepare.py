@@ -241,3 +241,14 @@ def test_nothing_left_to_tokenize_is_a_clear_error(tmp_path):
         prepare(_config([str(src)], tmp_path / "out"))
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["dropped_documents"] == {"too-short": 2}
+
+
+def test_jsonl_lines_are_what_json_dumps_writes():
+    for obj in (
+        {"id": "a:1", "text": '引号"反斜杠\\换行\n制表\t\x01 \u2028 😀', "source": "x/y.jsonl", "lang": "zh"},
+        ["id", "zh", "builtin:zh-news", 1234],
+        {"id": "b", "line": 0, "rule": "notice", "text": ""},
+        {"nested": {"k": [1, 2.5, None, True]}, "n": -3},
+    ):
+        line = pipeline._jsonl(obj)
+        assert line == json.dumps(obj, ensure_ascii=False) + "\n" and json.loads(line) == obj

@@ -174,11 +174,20 @@ def atomic_writer(path: Path, binary: bool = False, gz: bool = False) -> Iterato
     os.replace(tmp, path)
 
 
-_JSON_ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps would build an encoder per call
+_JSON_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+_JSON_STR = json.encoder.encode_basestring  # a JSON string literal, in C (as ensure_ascii=False writes it)
+
+
+def _json_value(v: object) -> str:
+    return _JSON_STR(v) if type(v) is str else str(v) if type(v) is int else _JSON_ENCODE(v)
 
 
 def _jsonl(obj: dict | list) -> str:
-    return _JSON_ENCODE(obj) + "\n"
+    """One JSON line, the same text as json.dumps(obj, ensure_ascii=False). Strings and ints, the values of the
+    per-document lines, are written directly: json.dumps sets up an encoder per call, which costs more than this."""
+    if isinstance(obj, dict):
+        return "{" + ", ".join([_JSON_STR(k) + ": " + _json_value(v) for k, v in obj.items()]) + "}\n"
+    return "[" + ", ".join([_json_value(v) for v in obj]) + "]\n"
 
 
 def _unit_hash(doc_id: str, salt: bytes) -> float:
@@ -255,7 +264,7 @@ class _CleanCache:
         self.results: OrderedDict[str, CleanResult] = OrderedDict()
 
     def clean(self, text: str, cfg: CleanConfig) -> CleanResult:
-        if cfg != self.cfg:
+        if cfg is not self.cfg and cfg != self.cfg:  # identity first: a task passes the same object each time
             self.clear()
             self.cfg = cfg
         res = self.results.get(text)
