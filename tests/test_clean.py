@@ -149,6 +149,18 @@ def test_interface_terms_hold_only_the_han_characters_the_coverage_bound_knows(p
     check()
 
 
+def test_low_variety_agrees_with_the_set_of_characters():
+    from gptkit.data.boilerplate import _low_variety
+
+    rng = np.random.default_rng(3)
+    same_low_byte = [chr(0x4E00 + 256 * k) for k in range(12)]  # the cheap bound cannot tell these apart
+    pools = [list("的一是在不了有和人这中大为上个国我以"), list("abcdefghij"), list("😀😃😄😁😆😅🤣😂"), same_low_byte]
+    for _ in range(400):
+        pool = pools[int(rng.integers(len(pools)))]
+        text = "".join(rng.choice(pool, int(rng.integers(1, 60))))
+        assert _low_variety(text) == (len(set(text)) <= 0.4 * len(text)), text
+
+
 def test_code_is_protected_and_detected():
     lines = ["用普通循环写：", "result = []", "for x in range(10):", "    if x % 2 == 0:", "        result.append(x)",
              "注意缩进。", "```", "SELECT * FROM t", "```"]  # fmt: skip
