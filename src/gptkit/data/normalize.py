@@ -47,7 +47,9 @@ def _translation_table() -> dict[int, str | None]:
 
 
 _TABLE = _translation_table()
-_NEEDS_TABLE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_TABLE)) + "]")
+# runs of characters the table changes: translating only those is ~4x faster than str.translate over the whole
+# text, which takes a slow path per character on CJK text
+_NEEDS_TABLE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_TABLE)) + "]+")
 
 
 @dataclass
@@ -109,7 +111,7 @@ def normalize_text(text: str, *, t2s: bool = False) -> tuple[str, NormalizeStats
     stats.replacement_chars = text.count("\ufffd")
     if _NEEDS_TABLE.search(text):
         n = len(text)
-        text = text.translate(_TABLE)
+        text = _NEEDS_TABLE.sub(lambda m: m.group().translate(_TABLE), text)
         stats.removed_chars = n - len(text) - stats.replacement_chars
     if not text.isascii() and not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)

@@ -425,9 +425,9 @@ def documents_task(index: int, out: str, params: dict, progress: Callable[[int],
     t0 = time.perf_counter()
     cdir = work_dir(outp) / "clean"
     with (
-        open(cdir / f"{stem}.jsonl", encoding="utf-8") as src,
+        open(cdir / f"{stem}.jsonl", "rb") as src,  # bytes: kept lines are copied without decoding them
         open(cdir / f"{stem}.ids", encoding="utf-8") as meta,
-        atomic_writer(outp / "documents" / f"{stem}.jsonl.gz", gz=True) as kept_f,
+        atomic_writer(outp / "documents" / f"{stem}.jsonl.gz", binary=True, gz=True) as kept_f,
         atomic_writer(outp / "rejected" / f"duplicates-{stem}.jsonl.gz", gz=True) as dup_f,
     ):
         for local, (line, info) in enumerate(zip(src, meta, strict=True)):
