@@ -105,6 +105,10 @@ def test_outputs_documents_rejected_and_report(prepared):
     for name in ("clean", "dedup", "documents", "tokenizer", "tokenize"):
         assert report["stages"][name]["seconds"] >= 0 and not report["stages"][name]["skipped"]
     assert not list(out.rglob("*.tmp"))
+    clean_dir = out / "work" / "clean"
+    for path in [*clean_dir.glob("*.jsonl"), *clean_dir.glob("*.ids")]:  # formatted by hand, as json.dumps would
+        for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
+            assert line == json.dumps(json.loads(line), ensure_ascii=False) + "\n"
 
 
 def test_shards_hold_exactly_the_documents(prepared):
