@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import numpy as np
@@ -42,6 +43,8 @@ def test_normalize_repairs_encoding_damage_and_invisible_characters():
     assert normalize_text("１９９８年，ＡＢＣ（测试）")[0] == "1998年，ABC（测试）"  # "，" and "（" stay fullwidth
     assert normalize_text("　　第一段。\n    code()\r\nx")[0] == "第一段。\n    code()\nx"  # CJK indent, not code's
     assert normalize_text("漢字與體", t2s=True)[0] == "汉字与体"
+    text, st = normalize_text(json.loads('"坏\\ud800的代理对\\udfff"'))  # lone surrogates from JSON escapes
+    assert text == "坏的代理对" and st.removed_chars == 2 and text.encode()
 
 
 def test_mostly_damaged_document_is_dropped_and_lightly_damaged_one_kept():

@@ -59,6 +59,18 @@ def test_batched_shingles_equal_one_at_a_time():
         assert np.array_equal(got, shingles(text, lang, 5))
 
 
+def test_alnum_mask_keeps_what_removing_non_word_characters_keeps():
+    import re
+
+    from gptkit.data.dedup import alnum_mask
+    from gptkit.data.ngrams import codepoints
+
+    bmp = [*range(0xD800), *range(0xE000, 0x10000)]  # every BMP character but surrogates (normalisation drops them)
+    text = "".join(map(chr, bmp)) + "😀𝟘𠀀\U000e0001𝔸_"  # and some astral ones
+    expected = [re.fullmatch(r"[\W_]", c) is None for c in text]
+    assert alnum_mask(codepoints(text)).tolist() == expected
+
+
 def test_shingles_ignore_punctuation_and_case():
     a = shingles("今天天气很好，我们去公园。", "zh", 5)
     b = shingles("今天天气很好 我们去公园！", "zh", 5)
