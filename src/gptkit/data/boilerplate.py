@@ -38,9 +38,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+from gptkit.data.filters import HAN, count_han
+
 _HAN_RE = re.compile(f"[{HAN}]")
-_NON_HAN_RUNS = re.compile(f"[^{HAN}]+")
 _WORDISH = re.compile(rf"[A-Za-z0-9{HAN}]")
 # Sentence-final punctuation (Chinese and Western); a line ending in one is prose, not a title or a widget.
 SENTENCE_END = '。！？!?…；;．."”’』」:：'
@@ -67,10 +67,6 @@ _CODE_SHAPE = re.compile(
     """,
     re.X,
 )
-
-
-def count_han(text: str) -> int:
-    return len(_NON_HAN_RUNS.sub("", text))
 
 
 def _han_fraction(line: str) -> float:
