@@ -276,9 +276,10 @@ _NOTICE_ZH_HINT = re.compile(  # rare characters first: a line without any is sc
 )
 
 
-def _notice(s: str) -> re.Match | None:
+def _notice(s: str, latin: bool = True) -> re.Match | None:
+    """latin=False: s holds no run of three Latin letters, so no English notice."""
     m = _NOTICE_ZH.search(s) if _NOTICE_ZH_HINT.search(s) else None
-    return m or (_NOTICE_EN.search(s) if _ASCII_WORD.search(s) else None)
+    return m or (_NOTICE_EN.search(s) if latin and _ASCII_WORD.search(s) else None)
 
 
 NOTICE_SHORT_CHARS = 80
@@ -428,8 +429,7 @@ def _breadcrumb(s: str) -> bool:
 def _metadata(s: str) -> bool:
     """Field lines ("来源：新华社", "作者：李明 发布时间：2023-09-12"): two or more fields, or one field whose
     value is short and not a sentence. "记者：您认为……？" (an interview) and "时间：……。" are content."""
-    fields = _META_ANY.findall(s)
-    if len(fields) >= 2:
+    if (s.count(":") + s.count("：") >= 2) and len(_META_ANY.findall(s)) >= 2:  # each field ends in a colon
         return True
     m = _META_START.match(s)
     if not m:
@@ -466,18 +466,17 @@ def _low_variety(s: str) -> bool:
     return len(set(s.encode("utf-32-le")[::4])) <= limit and len(set(s)) <= limit
 
 
-def _spam(s: str) -> bool:
-    """A token repeated over most of the line, or one keyword stuffed into it, or a short unit repeated."""
+def _spam(s: str, latin: bool) -> bool:
+    """A token repeated over most of the line, or one keyword stuffed into it, or a short unit repeated.
+    latin: whether s holds a run of three Latin letters."""
     compact = s.replace(" ", "")
     if len(compact) < 8:
         return False
     # repetition leaves few distinct characters (prose keeps about half of them distinct); Latin text has
-    # few anyway, so it is always checked
+    # few anyway, so it is always checked, if it has the separators six tokens need
     low_variety = _low_variety(compact)
-    if not low_variety and not _ASCII_WORD.search(s):
+    if not low_variety and (not latin or sum(map(s.count, " ,，、;；|/")) < 5):
         return False
-    if not low_variety and sum(map(s.count, " ,，、;；|/")) < 5:
-        return False  # too few separators for six tokens
     tokens = [t for t in _TOKEN_SPLIT.split(s.lower()) if t]
     if len(tokens) >= 6 and len(set(tokens)) <= len(tokens) // 2:
         return True
@@ -573,9 +572,10 @@ def classify_line(line: str) -> str | None:
     if not _WORDISH.search(s):
         return None if "|" in s else "symbol-only"
     n = len(s)
+    latin = _ASCII_WORD.search(s) is not None  # three Latin letters in a row: English rules may apply
     if n <= 300:
         core = _strip_decoration(s) or s
-        if n <= 150 and _IMAGE_FILE.match(core):
+        if n <= 150 and "." in core and _IMAGE_FILE.match(core):
             return "image-file"
         if n <= 20 and _MEDIA_PLACEHOLDER.match(s):
             return "media-placeholder"
@@ -589,15 +589,15 @@ def classify_line(line: str) -> str | None:
         if _PREV_NEXT.match(core):
             return "prev-next"
         # a long line only counts when it opens with the notice: look at its start only
-        m = _notice(s if n <= NOTICE_SHORT_CHARS else s[: NOTICE_MAX_START + 60])
+        m = _notice(s if n <= NOTICE_SHORT_CHARS else s[: NOTICE_MAX_START + 60], latin)
         if m and (n <= NOTICE_SHORT_CHARS or (n <= NOTICE_MAX_CHARS and m.start() <= NOTICE_MAX_START)):
             return "notice"
         colon = ":" in s or "：" in s
         if n <= 150 and ((colon and _metadata(core)) or (n <= 100 and _BYLINE.match(core))):
             return "metadata"
-        if n <= 200 and _TAGS.match(core):
+        if n <= 200 and (colon or core[0] in "fFpP") and _TAGS.match(core):  # "标签：", "Filed under"
             return "tags"
-        if n <= 120 and _RELATED_LINK.match(core):
+        if n <= 120 and colon and _RELATED_LINK.match(core):
             return "related-link"
         if n <= 100 and _DIGIT_RUN.search(s):
             m = _CONTACT.search(s)
@@ -611,7 +611,7 @@ def classify_line(line: str) -> str | None:
             n <= CALL_TO_ACTION_MAX_CHARS + 20
             and _CALL_TO_ACTION_HINT.search(core)
             and _CALL_TO_ACTION.search(core)
-            and (n <= CALL_TO_ACTION_MAX_CHARS or _ASCII_WORD.search(core))
+            and (n <= CALL_TO_ACTION_MAX_CHARS or latin)
         ):
             return "call-to-action"
         if n <= UI_MAX_CHARS and not _PROSE.search(s):
@@ -623,7 +623,7 @@ def classify_line(line: str) -> str | None:
             return "timestamp"
         if _SEO_SEP_CHARS.search(core) and _seo_title(core):
             return "seo-title"
-    if _spam(s):
+    if _spam(s, latin):
         return "spam"
     return None
 
