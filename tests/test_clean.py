@@ -111,7 +111,7 @@ def test_content_lines_are_not_boilerplate(line):
     [
         ("_NOTICE_ZH", "_NOTICE_ZH_HINT"),
         ("_PROMO", "_PROMO_HINT"),
-        ("_CALL_TO_ACTION", "_CALL_TO_ACTION_HINT"),
+        ("_CALL_TO_ACTION", "_call_to_action_hint"),
         ("_DATE_TIME", "_DATE_TIME_HINT"),
     ],
 )
@@ -129,7 +129,7 @@ def test_hints_are_necessary_for_their_patterns(pattern, hint):
     @given(st.from_regex(full))
     def check(text):
         if full.search(text):  # from_regex may place a match where an anchor does not hold
-            assert gate.search(text), text
+            assert gate(text) if callable(gate) else gate.search(text), text
 
     check()
 
@@ -308,6 +308,8 @@ def test_character_counts_agree_between_regex_and_numpy_paths(monkeypatch):
     for n in (5, 399, 400, 3000):
         text = "".join(rng.choice(alphabet, n))
         monkeypatch.setattr(filters, "LONG_TEXT", 10**9)
+        filters.count_han.cache_clear()
         by_regex = (filters._zh_counts(text), filters.count_han(text))
         monkeypatch.setattr(filters, "LONG_TEXT", 0)
+        filters.count_han.cache_clear()
         assert (filters._zh_counts(text), filters.count_han(text)) == by_regex

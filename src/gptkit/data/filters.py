@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -104,6 +105,7 @@ def _count(not_pattern: re.Pattern, text: str) -> int:
 LONG_TEXT = 400  # from this length on, character classes are counted with numpy over the code points
 
 
+@lru_cache(maxsize=1)  # detect_lang, then the Chinese filters, count the same prose: once is enough
 def count_han(text: str) -> int:
     if len(text) >= LONG_TEXT:
         return int(_han_mask(codepoints(text)).sum())
@@ -229,7 +231,10 @@ def _may_repeat_ngram(t: str, n: int) -> bool:
     the same offset after j. So if no anchor occurs again after itself, no n-gram repeats. That takes
     len(t) / k lookups (str.find, in C)."""
     k = (n + 1) // 2
-    return any(t.find(t[p : p + k], p + 1) >= 0 for p in range(0, len(t) - k + 1, k))
+    for p in range(0, len(t) - k + 1, k):  # noqa: SIM110 (a loop: 25% faster than any() over a generator)
+        if t.find(t[p : p + k], p + 1) >= 0:
+            return True
+    return False
 
 
 def cwt_repeat_fraction(text: str, n: int) -> float:

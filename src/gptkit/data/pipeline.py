@@ -434,13 +434,15 @@ def documents_task(index: int, out: str, params: dict, progress: Callable[[int],
         open(cdir / f"{stem}.jsonl", "rb") as src,  # bytes: kept lines are copied without decoding them
         open(cdir / f"{stem}.ids", encoding="utf-8") as meta,
         atomic_writer(outp / "documents" / f"{stem}.jsonl.gz", binary=True, gz=True) as kept_f,
-        atomic_writer(outp / "rejected" / f"duplicates-{stem}.jsonl.gz", gz=True) as dup_f,
+        atomic_writer(outp / "rejected" / f"duplicates-{stem}.jsonl.gz", binary=True, gz=True) as dup_f,
     ):
         for local, (line, info) in enumerate(zip(src, meta, strict=True)):
             if local in drops:
                 rule, of = drops[local]
                 st["duplicates"][rule] += 1
-                dup_f.write(_jsonl({**json.loads(line), "rule": rule, "duplicate_of": of}))
+                # the document's JSON object with two more fields, appended without parsing it: b'...}\n'
+                extra = f', "rule": {_JSON_STR(rule)}, "duplicate_of": {_JSON_STR(of)}}}\n'
+                dup_f.write(line[:-2] + extra.encode())
             else:
                 _, lang, source, n = json.loads(info)  # the kept line is copied without parsing its text
                 st["docs"] += 1
