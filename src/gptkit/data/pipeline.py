@@ -144,9 +144,10 @@ def _hash(obj: object) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _write_json(path: Path, obj: object) -> None:
+def _write_json(path: Path, obj: object, indent: int | None = 1) -> None:
+    """indent=None for data files: json's C encoder only writes without indentation (5x faster)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False, sort_keys=True), encoding="utf-8")
+    tmp.write_text(json.dumps(obj, indent=indent, ensure_ascii=False, sort_keys=True), encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -411,7 +412,7 @@ def dedup_task(n_splits: int, out: str, params: dict, progress: Callable[[float]
                 g += 1
     for i, (local, code, kept) in enumerate(res.drops):
         rows = [[lo, RULES[c], ids[g]] for lo, c, g in zip(local.tolist(), code.tolist(), kept.tolist(), strict=True)]
-        _write_json(ddir / f"{i:05d}.json", rows)
+        _write_json(ddir / f"{i:05d}.json", rows, indent=None)
     return {
         "exact_duplicates": res.exact_removed, "near_duplicates": res.near_removed, "clusters": res.clusters,
         "candidate_pairs": res.candidate_pairs, "seconds": time.perf_counter() - t0,
@@ -684,8 +685,8 @@ class _Runner:
 
         def drain() -> None:
             while not stop.is_set() or not queue.empty():
-                try:
-                    advance(queue.get(timeout=0.1), 0)
+                try:  # a short timeout: the stage waits for this thread to notice `stop` (0.1 s cost 0.1 s a stage)
+                    advance(queue.get(timeout=0.01), 0)
                 except Exception:
                     continue
 
