@@ -304,7 +304,7 @@ def test_character_counts_agree_between_regex_and_numpy_paths(monkeypatch):
     from gptkit.data import filters
 
     rng = np.random.default_rng(5)
-    alphabet = list("的一是在ABCxyz019 ，。\n\t㐀豈!é")
+    alphabet = list("的一是在ABCxyz019 ，。\n\t㐀豈!é\u3000\u2003\x1c\xa0")  # ... and whitespace beyond ASCII
     for n in (5, 399, 400, 3000):
         text = "".join(rng.choice(alphabet, n))
         monkeypatch.setattr(filters, "LONG_TEXT", 10**9)

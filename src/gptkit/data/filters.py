@@ -105,15 +105,35 @@ def _count(not_pattern: re.Pattern, text: str) -> int:
 LONG_TEXT = 400  # from this length on, character classes are counted with numpy over the code points
 
 
+def _class_intervals(ranges: dict[str, list[tuple[int, int]]]) -> tuple[np.ndarray, dict[str, list[int]]]:
+    """Edges for np.searchsorted (interval k is [edges[k - 1], edges[k])) and each class's interval numbers."""
+    edges = sorted({x for rs in ranges.values() for r in rs for x in r})
+    return np.array(edges, dtype=np.uint32), {c: [edges.index(lo) + 1 for lo, _ in rs] for c, rs in ranges.items()}
+
+
+_EDGES, _BINS = _class_intervals(
+    {
+        "space": [(0x09, 0x0E), (0x1C, 0x21), (0x85, 0x86), (0xA0, 0xA1), (0x1680, 0x1681), (0x2000, 0x200B),
+                  (0x2028, 0x202A), (0x202F, 0x2030), (0x205F, 0x2060), (0x3000, 0x3001)],  # str.isspace, as \s
+        "alnum": [(0x30, 0x3A), (0x41, 0x5B), (0x61, 0x7B)],  # ASCII digits and letters
+        "han": [(0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00)],  # HAN
+    }
+)  # fmt: skip
+
+
+def _class_counts(text: str) -> tuple[int, int, int]:
+    """(Han characters, ASCII letters and digits, whitespace characters) of a long text: two numpy passes."""
+    cp = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+    c = np.bincount(np.searchsorted(_EDGES, cp, side="right"), minlength=len(_EDGES) + 1).tolist()
+    han, alnum, space = (sum(c[i] for i in _BINS[k]) for k in ("han", "alnum", "space"))
+    return han, alnum, space
+
+
 @lru_cache(maxsize=1)  # detect_lang, then the Chinese filters, count the same prose: once is enough
 def count_han(text: str) -> int:
     if len(text) >= LONG_TEXT:
-        return int(_han_mask(codepoints(text)).sum())
+        return _class_counts(text)[0]
     return _count(_NOT_HAN, text)
-
-
-def _han_mask(cp: np.ndarray) -> np.ndarray:
-    return ((cp >= 0x4E00) & (cp <= 0x9FFF)) | ((cp >= 0x3400) & (cp <= 0x4DBF)) | ((cp >= 0xF900) & (cp <= 0xFAFF))
 
 
 def _zh_counts(text: str) -> tuple[int, int, int]:
@@ -121,12 +141,8 @@ def _zh_counts(text: str) -> tuple[int, int, int]:
     if len(text) < LONG_TEXT:
         han = count_han(text)  # word characters are Han + ASCII letters and digits; str.split is faster than \s
         return han + len(_ASCII_ALNUM.findall(text)), len("".join(text.split())), han
-    cp = codepoints(text)
-    han = _han_mask(cp)
-    low = cp | np.uint64(0x20)  # ASCII letters fold to lower case
-    alnum = ((cp >= 0x30) & (cp <= 0x39)) | ((low >= 0x61) & (low <= 0x7A))
-    space = (cp == 0x20) | ((cp >= 0x09) & (cp <= 0x0D))
-    return int((han | alnum).sum()), int(len(cp) - space.sum()), int(han.sum())
+    han, alnum, space = _class_counts(text)
+    return han + alnum, len(text) - space, han
 
 
 def detect_lang(text: str) -> str:
