@@ -29,6 +29,7 @@ from __future__ import annotations
 import gc
 import gzip
 import hashlib
+import io
 import json
 import multiprocessing as mp
 import os
@@ -164,6 +165,8 @@ def atomic_writer(path: Path, binary: bool = False, gz: bool = False) -> Iterato
     tmp = path.with_name(path.name + ".tmp")
     if gz:
         f = gzip.open(tmp, "wb" if binary else "wt", compresslevel=1, **({} if binary else {"encoding": "utf-8"}))  # noqa: SIM115
+        if binary:  # GzipFile compresses on every write: hand it 64 KiB at a time (text mode buffers already)
+            f = io.BufferedWriter(f, 1 << 16)  # type: ignore[arg-type]
     else:
         f = open(tmp, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"}))  # noqa: SIM115
     try:
