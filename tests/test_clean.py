@@ -157,11 +157,17 @@ def test_low_variety_agrees_with_the_set_of_characters():
 
     rng = np.random.default_rng(3)
     same_low_byte = [chr(0x4E00 + 256 * k) for k in range(12)]  # the cheap bound cannot tell these apart
-    pools = [list("的一是在不了有和人这中大为上个国我以"), list("abcdefghij"), list("😀😃😄😁😆😅🤣😂"), same_low_byte]
+    many = [chr(0x4E00 + k) for k in range(300)]  # long lines with enough distinct characters not to be low
+    pools = [list("的一是在不了有和人这中大为上个国我以"), list("abcdefghij"), list("😀😃😄😁😆😅🤣😂")]
+    pools += [same_low_byte, many]
     for _ in range(400):
         pool = pools[int(rng.integers(len(pools)))]
-        text = "".join(rng.choice(pool, int(rng.integers(1, 60))))
+        text = "".join(rng.choice(pool, int(rng.integers(1, 200))))  # short and long lines take two paths
         assert _low_variety(text) == (len(set(text)) <= 0.4 * len(text)), text
+    for n in (20, 200):  # at the limit: 40% distinct is low, one more is not
+        for distinct, low in ((int(0.4 * n), True), (int(0.4 * n) + 1, False)):
+            text = "".join(many[k % distinct] for k in range(n))
+            assert _low_variety(text) is low, (n, distinct)
 
 
 def test_code_is_protected_and_detected():
