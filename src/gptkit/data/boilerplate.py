@@ -275,7 +275,7 @@ _NOTICE_EN = re.compile(
     r"|originally\s+(?:published|appeared)|this\s+article\s+(?:first\s+)?appeared|sponsored\s+content",
     re.I,
 )
-_ASCII_WORD = re.compile(r"[A-Za-z]{3}")
+_ASCII_WORD = re.compile("[A-Za-z][A-Za-z][A-Za-z]")  # = [A-Za-z]{3}, which re scans 30% slower
 
 # Hints: cheap necessary conditions for the costly patterns. Each alternative of a pattern needs one of its hint's
 # characters or words (the rarest one its match must contain), so a line without a hint cannot match and the

@@ -48,6 +48,7 @@ _OTHER_LETTER = re.compile(rf"[^\W\d_A-Za-z{HAN}\u3040-\u30ff\uac00-\ud7af\u1100
 _NOT_WORD_CHAR = re.compile(rf"[^A-Za-z0-9{HAN}]+")
 _ASCII_ALNUM = re.compile(r"[A-Za-z0-9]")
 _HASHTAG = re.compile(r"#\w")
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _BULLET = ("•", "-", "*", "·", "●", "▪", "◦", "‣", "⁃", "○", "■", "□", "►", "▶", "✓", "✔")
 # FineWeb counts lines ending in . ! ? " '; the Chinese forms and the ellipsis are the same punctuation.
 _LINE_END_PUNCT = tuple(".!?\"'…。！？；”’」』:：)）")
@@ -195,7 +196,7 @@ def repetition_rule(prose_lines: list[str], cfg: FilterConfig) -> str | None:
         return "gopher-dup-lines"
     if char_frac > cfg.gopher_max_dup_line_char_frac:
         return "gopher-dup-line-chars"
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", "\n".join(prose_lines)) if p.strip()]
+    paragraphs = [p.strip() for p in _PARAGRAPH_BREAK.split("\n".join(prose_lines)) if p.strip()]
     frac, char_frac = _dup_fraction(paragraphs)
     if frac > cfg.gopher_max_dup_para_frac:
         return "gopher-dup-paragraphs"
