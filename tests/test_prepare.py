@@ -233,6 +233,16 @@ def test_cli_prepare_and_its_errors(corpus, tmp_path, capsys):
         prepare(_config(corpus, tmp_path / "y", val_fraction=1.5))
 
 
+def test_a_run_is_refused_while_another_writes_the_same_directory(corpus, tmp_path, capsys):
+    out = tmp_path / "locked"
+    with pipeline.output_lock(out):  # what a running `prepare` holds (flock: per open file, so also in-process)
+        with pytest.raises(PrepareError, match="another `gptkit prepare` is writing this directory"):
+            prepare(_config(corpus, out, vocab_size=None))
+        assert main(["prepare", "--input", *corpus, "--out", str(out), "--no-progress"]) == 2
+        assert f"--out {out}: another `gptkit prepare`" in capsys.readouterr().err
+    assert prepare(_config(corpus, out, vocab_size=None))["documents"]["out"] > 0  # released: this run goes ahead
+
+
 def test_given_tokenizer_reproduces_the_shards(corpus, prepared, tmp_path):
     out = tmp_path / "out"
     report = prepare(_config(corpus, out, vocab_size=None, tokenizer=str(prepared[0])))

@@ -770,12 +770,46 @@ def _plan(cfg: PrepareConfig, out: Path) -> tuple[list[InputSplit], str, int]:
     return splits, _hash([s.to_json() for s in splits]), total_bytes(files)
 
 
+LOCK_NAME = "prepare.lock"  # in OUT/work: held by the run writing OUT
+
+
 def _check_out_dir(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise PrepareError(f"--out {out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not (work_dir(out) / "plan.json").exists():
+    made_by_us = (work_dir(out) / "plan.json").exists() or (work_dir(out) / LOCK_NAME).exists()
+    if out.is_dir() and any(out.iterdir()) and not made_by_us:
         # refuse to mix our files (and our wiping of stale outputs) into somebody else's directory
         raise PrepareError(f"--out {out}: directory is not empty and was not made by `gptkit prepare`")
+
+
+def _lock_file(f) -> None:
+    """An exclusive lock on an open file, without waiting: OSError when another process holds it."""
+    if sys.platform == "win32":
+        import msvcrt
+
+        msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+@contextmanager
+def output_lock(out: Path) -> Iterator[None]:
+    """Hold OUT/work/prepare.lock while a run writes OUT: a second run on the same directory stops with a clear
+    error instead of interleaving its files and its wiping of stale outputs with the first run's. The operating
+    system drops the lock when the process ends, however it ends, so a crashed run leaves no stale lock."""
+    path = work_dir(out) / LOCK_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as f:  # closing it releases the lock
+        try:
+            _lock_file(f)
+        except OSError:
+            raise PrepareError(
+                f"--out {out}: another `gptkit prepare` is writing this directory (it holds {path}); "
+                "wait for it to finish or choose another --out"
+            ) from None
+        yield
 
 
 def prepare(cfg: PrepareConfig) -> dict:
@@ -783,6 +817,11 @@ def prepare(cfg: PrepareConfig) -> dict:
     cfg.validate()
     out = Path(cfg.out)
     _check_out_dir(out)
+    with output_lock(out):
+        return _prepare_locked(cfg, out)
+
+
+def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
     for d in ("work/clean", "work/dedup", "work/state", "documents", "rejected"):
         (out / d).mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
