@@ -30,7 +30,7 @@ from rich.table import Table
 
 import gptkit
 from gptkit import GPT, preset
-from gptkit.generate.engine import cpu_decode_layout
+from gptkit.generation.engine import cpu_decode_layout
 from gptkit.interop.hf import config_to_hf, state_to_hf
 
 RESULTS = Path(__file__).resolve().parent / "results" / "generate.json"

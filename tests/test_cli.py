@@ -23,3 +23,14 @@ def test_console_entry_point_runs():
         [sys.executable, "-m", "gptkit", "model", "info", "gpt5"], capture_output=True, text=True, check=False
     )
     assert bad.returncode == 2 and "unknown preset 'gpt5'" in bad.stderr
+
+
+def test_package_exports_load_lazily_and_cli_starts_without_torch():
+    import gptkit
+
+    assert set(gptkit.__all__) == set(gptkit._LAZY) | {"CheckpointError", "ConfigError", "GptkitError", "InteropError"}
+    for name in gptkit.__all__:
+        assert getattr(gptkit, name) is not None
+    code = "import sys, gptkit.cli; gptkit.cli.build_parser(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

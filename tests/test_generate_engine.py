@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gptkit import GPT, KVCache, ModelConfig, load_model, save_model
-from gptkit.generate.engine import GenerationError, cpu_decode_layout, generate, stream_generate
+from gptkit.generation.engine import GenerationError, cpu_decode_layout, generate, stream_generate
 from gptkit.interop.hf import import_hf
 from tests.hf_helpers import tiny_hf_gpt2
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gptkit import GPT, ModelConfig
-from gptkit.generate.engine import _STATIC, generate, stream_generate
+from gptkit.generation.engine import _STATIC, generate, stream_generate
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 

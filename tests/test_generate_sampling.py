@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from gptkit.generate.sampling import (
+from gptkit.generation.sampling import (
     apply_temperature,
     banned_ngram_tokens,
     min_p_filter,

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from gptkit import GPT, GenerationError, Generator, ModelConfig, Tokenizer, save_model
 from gptkit.cli import main as cli_main
-from gptkit.generate.engine import generate
-from gptkit.generate.text import StopStrings
+from gptkit.generation.engine import generate
+from gptkit.generation.text import StopStrings
 
 TEXTS = [
     "今天天气很好，我们去公园散步吧。",

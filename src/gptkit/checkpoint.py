@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,27 +19,13 @@ from safetensors.torch import load_file, save_file
 
 from gptkit.config import ModelConfig
 from gptkit.errors import CheckpointError, ConfigError
+from gptkit.files import atomic_write_bytes
 from gptkit.model import GPT
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 FORMAT_NAME = "gptkit"
 FORMAT_VERSION = 1
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `path` so that readers see either the old file or the whole new one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_config_json(ckpt_dir: str | os.PathLike) -> dict[str, Any]:
@@ -83,13 +68,20 @@ def save_model(model: torch.nn.Module, path: str | os.PathLike) -> Path:
     model = unwrap_model(model)
     if not isinstance(model, GPT):
         raise TypeError(f"save_model expects a gptkit GPT, got {type(model).__name__}")
+    return save_model_state(model.config, model_state_for_saving(model), path)
+
+
+def save_model_state(config: ModelConfig, state: Mapping[str, torch.Tensor], path: str | os.PathLike) -> Path:
+    """Write `config` and a full state dict (e.g. one gathered from FSDP shards) as `save_model` does."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    state = {k: v.cpu() for k, v in model_state_for_saving(model).items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    if config.tie_embeddings:
+        state.pop("lm_head.weight", None)  # stored once, as wte.weight
     tmp = path / f".{WEIGHTS_FILE}.tmp"
     save_file(state, str(tmp), metadata={"format": "pt", "producer": "gptkit"})
     os.replace(tmp, path / WEIGHTS_FILE)
-    update_config_json(path, {"model": model.config.to_dict()})
+    update_config_json(path, {"model": config.to_dict()})
     return path
 
 

@@ -38,8 +38,8 @@ from typing import Any
 from tokenizers import AddedToken, Regex, decoders, models, pre_tokenizers, trainers
 from tokenizers import Tokenizer as HFTokenizer
 
-from gptkit.checkpoint import atomic_write_bytes
 from gptkit.errors import GptkitError
+from gptkit.files import atomic_write_bytes
 from gptkit.text_inputs import TextInputs, iter_texts
 
 EOT = "<|endoftext|>"

@@ -1,4 +1,4 @@
-"""`gptkit demo`: the main job on the built-in data. Until training lands it shows the model presets."""
+"""`gptkit demo`: the main job on the built-in Chinese corpora (see gptkit.demo)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,19 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    demo = subparsers.add_parser("demo", help="run the main job on the built-in data (no arguments needed)")
+    demo = subparsers.add_parser(
+        "demo",
+        help="the main job on the built-in data: prepare, train a tokenizer and a small GPT, sample (no arguments)",
+    )
+    demo.add_argument("--out", default="gptkit-demo", help="directory for everything (default ./gptkit-demo)")
+    demo.add_argument(
+        "--minutes", type=float, default=4.0, help="training time to size the run for (default 4; about 6 in all)"
+    )
     demo.set_defaults(func=cmd_demo)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from gptkit.cli.model import cmd_model_info
+    from gptkit.demo import run_demo
 
-    print("gptkit demo: training is not built yet; here are the model presets it will train.")
-    return cmd_model_info(argparse.Namespace(presets=[]))
+    run_demo(args.out, budget_s=60 * args.minutes)
+    return 0

@@ -122,7 +122,7 @@ def options_from_args(args: argparse.Namespace, eos_token_id: int) -> dict:
 def cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
-    from gptkit.generate.text import Generator
+    from gptkit.generation.text import Generator
 
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     dtype_name = args.dtype if args.dtype != "auto" else ("bfloat16" if device.startswith("cuda") else "float32")

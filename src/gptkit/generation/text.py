@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 import torch
 
 from gptkit.checkpoint import load_model
-from gptkit.generate.engine import GenerationError, GenerationSettings, cpu_decode_layout, stream_generate
+from gptkit.generation.engine import GenerationError, GenerationSettings, cpu_decode_layout, stream_generate
 from gptkit.model import GPT
 
 DEFAULT_MAX_NEW_TOKENS = 128

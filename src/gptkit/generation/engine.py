@@ -1,6 +1,6 @@
 """Token-level generation: one prefill pass per batch, then one token per step from a preallocated KV cache.
 
-Works on token ids only; gptkit.generate.text turns text into ids and back. Three decoders:
+Works on token ids only; gptkit.generation.text turns text into ids and back. Three decoders:
 - eager (any device): greedy or sampling; prompts of different lengths left-padded into one batch;
   finished rows are dropped from the batch (and the cache) so they stop costing compute.
 - static (CUDA by default): greedy or sampling with fixed shapes and all state on the device, so one
@@ -23,7 +23,7 @@ import torch
 
 from gptkit.checkpoint import unwrap_model
 from gptkit.errors import GptkitError
-from gptkit.generate.sampling import (
+from gptkit.generation.sampling import (
     History,
     SamplingSettings,
     apply_processors,

@@ -1,0 +1,79 @@
+"""`gptkit train` and `gptkit plot`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gptkit.errors import ConfigError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="pretrain a GPT on token shards, a built-in corpus or a text file",
+        description="Pretrain a GPT. Also runs under `torchrun --nproc_per_node N -m gptkit train ...` (DDP/FSDP2).",
+    )
+    p.add_argument("--data", help="a `gptkit prepare` output DIR, builtin:NAME, or a plain text FILE")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory: checkpoints, metrics, config")
+    p.add_argument("--config", metavar="FILE.toml", help="settings file with [model], [train] and [data] tables")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one setting, e.g. --set train.lr=3e-4 --set model.preset=nano (repeatable)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue RUN_DIR from its newest checkpoint with its saved settings (--set may change some)",
+    )
+    p.set_defaults(func=cmd_train)
+
+    plot = subparsers.add_parser("plot", help="write a PNG of train and val loss of a training run")
+    plot.add_argument("run_dir", metavar="RUN_DIR")
+    plot.add_argument("--out", help="PNG path (default RUN_DIR/loss.png)")
+    plot.set_defaults(func=cmd_plot)
+
+
+def build_config(args: argparse.Namespace):
+    from gptkit.train.config import load_run_config
+    from gptkit.train.trainer import CONFIG_FILE
+
+    overrides = list(args.set)
+    if args.resume:
+        if args.config:
+            raise ConfigError("--config: a resumed run keeps its saved settings; change them with --set")
+        saved = Path(args.out) / CONFIG_FILE
+        if not saved.is_file():
+            raise ConfigError(f"{saved}: not found, so there is no run to resume in {args.out}")
+        base = saved
+    else:
+        base = args.config
+    if args.data:
+        overrides.append(f"data.path={_toml_string(args.data)}")
+    return load_run_config(base, overrides)
+
+
+def _toml_string(value: str) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from gptkit.train.trainer import train
+
+    config = build_config(args)
+    result = train(config, args.out, resume=args.resume)
+    if result.interrupted:
+        return 130 if result.interrupted == "SIGINT" else 143
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from gptkit.train.metrics import plot_losses
+
+    print(f"wrote {plot_losses(args.run_dir, args.out)}")
+    return 0

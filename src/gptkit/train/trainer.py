@@ -1,0 +1,533 @@
+"""The pretraining loop: next-token cross-entropy, AdamW, warmup + decay, accumulation, precision, eval,
+checkpoints, resume, failure handling, and logging. `train(config, run_dir)` is what the CLI calls.
+
+Order of one step (step s counts from 0; after it, s + 1 updates are done):
+    lr <- lr_at(s); torch RNG <- seed(seed, rank, s)          # a resumed run replays dropout exactly
+    for each micro-batch m: forward under autocast, backward of loss / grad_accum (gradient sync on the last)
+    clip the global gradient norm; AdamW step (through the grad scaler for float16)
+    losses stay on the device; they are read back (one host sync) only at log, eval and checkpoint steps
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from gptkit.checkpoint import load_state_checked
+from gptkit.data.loader import TokenLoader, open_shards
+from gptkit.errors import ConfigError, GptkitError
+from gptkit.model import GPT
+from gptkit.model_info import train_flops_per_token
+from gptkit.train import checkpoint as ckpt
+from gptkit.train import distributed as D
+from gptkit.train.config import RunConfig
+from gptkit.train.data import TrainingData, resolve_data
+from gptkit.train.metrics import METRICS_FILE, MetricsLog, format_duration, peak_flops, progress_line, truncate_metrics
+from gptkit.train.optim import build_optimizer, clip_grad_norm, lr_at
+
+CONFIG_FILE = "config.toml"
+Pending = tuple[int, torch.Tensor, "torch.Tensor | None"]  # (step, loss, grad norm) not yet read back
+
+
+class TrainingError(GptkitError):
+    """The run cannot go on (a non-finite loss, ...); the message says where it stopped and what is saved."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int  # updates done
+    train_loss: float | None  # of the last logged step
+    val_loss: float | None  # of the last evaluation
+    best_val_loss: float | None
+    checkpoint: Path | None  # the newest checkpoint
+    interrupted: str | None = None  # "SIGINT" / "SIGTERM" when a signal stopped the run early
+
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_dtype(setting: str, device: torch.device) -> torch.dtype:
+    if setting == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    return DTYPES[setting]
+
+
+def step_seed(seed: int, rank: int, step: int) -> int:
+    """The torch seed of one step on one rank: dropout masks depend on (seed, rank, step) only."""
+    return int(np.random.SeedSequence([seed, rank, step]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+class _StopSignals:
+    """Turns SIGINT / SIGTERM into a flag the loop checks, so it can save a checkpoint and exit cleanly."""
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.received is not None and signum == signal.SIGINT:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.received = signal.Signals(signum).name
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+class Trainer:
+    """One training run. `model` may be given (any module with forward(idx, targets) -> (logits, loss));
+    only a gptkit GPT is checkpointed and sampled from."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        run_dir: str | os.PathLike,
+        *,
+        resume: bool = False,
+        model: nn.Module | None = None,
+        data: TrainingData | None = None,
+        quiet: bool = False,
+    ) -> None:
+        self.cfg = config
+        self.tc = tc = config.train
+        self.run_dir = Path(run_dir)
+        self.quiet = quiet
+        self.dist = D.init_distributed(tc.device)
+        self.device = self.dist.device
+        self.dtype = resolve_dtype(tc.dtype, self.device)
+        if tc.cpu_threads:
+            torch.set_num_threads(tc.cpu_threads)
+        if self.device.type == "cuda":
+            torch.set_float32_matmul_precision("high")  # TF32 tensor cores for any float32 matmul
+        if self.dtype == torch.float16 and tc.parallel == "fsdp" and self.dist.distributed:
+            raise ConfigError("train.dtype: float16 with FSDP is not supported; use bfloat16")
+        self._prepare_run_dir(resume)
+
+        self.data = data or resolve_data(
+            config.data, self.run_dir, is_main=self.dist.is_main, barrier=lambda: D.barrier(self.dist)
+        )
+        self.model_config = config.model_config(vocab_size=self.data.vocab_size)
+        if self.model_config.vocab_size > self.data.vocab_size and model is None:
+            self.log(f"note: model.vocab_size {self.model_config.vocab_size} > the data's {self.data.vocab_size}")
+        # Record the resolved model in the saved settings, so `--resume` rebuilds the same one.
+        resolved = {k: v for k, v in self.model_config.to_dict().items() if v is not None}
+        self.cfg.model = {"preset": config.model.get("preset", "small"), **resolved}
+        if self.dist.is_main:
+            (self.run_dir / CONFIG_FILE).write_text(self.cfg.to_toml(), encoding="utf-8")
+
+        self.loader = self._open_loader()
+        state = None
+        self.resumed_from: Path | None = None
+        if resume:
+            self.resumed_from = ckpt.latest_checkpoint(self.run_dir)
+            state = ckpt.load_checkpoint(self.resumed_from)
+        self.is_gpt = model is None
+        self._sample_ids = self._sample_prompt_ids()
+        self.raw_model, self.model = self._build_model(model, state)
+        self.optimizer = build_optimizer(self.raw_model, tc, self.device.type)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
+
+        self.step = 0
+        self.best_val_loss: float | None = None
+        self.last_val_loss: float | None = None
+        self.last_train_loss: float | None = None
+        self.last_checkpoint: Path | None = None
+        if state is not None:
+            self._restore(state)
+
+        self.flops_per_token = train_flops_per_token(self.model_config)
+        self.peak = peak_flops(self.device, self.dtype)
+        self.tokens_per_step = tc.batch_size * tc.grad_accum * self.dist.world_size * self.model_config.block_size
+        self.metrics = MetricsLog(self.run_dir, tensorboard=tc.tensorboard) if self.dist.is_main else None
+        self._val_batches = self.loader.val_batches(tc.eval_steps)
+
+    # ---- setup ----------------------------------------------------------------------------------
+    def _prepare_run_dir(self, resume: bool) -> None:
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            ckpt.remove_incomplete(self.run_dir)
+        D.barrier(self.dist)
+        has_checkpoint = ckpt.latest_checkpoint(self.run_dir) is not None
+        if resume and not has_checkpoint:
+            raise GptkitError(f"{self.run_dir}: no complete checkpoint to resume from (in {ckpt.CHECKPOINTS}/)")
+        if not resume and has_checkpoint:
+            raise GptkitError(
+                f"{self.run_dir}: already holds a training run; pass --resume to continue it, or choose another --out"
+            )
+        if not resume and (self.run_dir / METRICS_FILE).exists():
+            raise GptkitError(
+                f"{self.run_dir}: holds {METRICS_FILE} of an earlier run that saved no checkpoint; "
+                "delete the directory or choose another --out"
+            )
+
+    def _open_loader(self) -> TokenLoader:
+        """Open (and validate, shared out over ranks) the shards; a bad one raises ShardError naming it."""
+        tc, data = self.tc, self.data
+        shards = [
+            open_shards(
+                paths,
+                tokenizer_fingerprint=data.fingerprint,
+                vocab_size=data.vocab_size,
+                rank=self.dist.rank,
+                world_size=self.dist.world_size,
+            )
+            for paths in (data.train_paths, data.val_paths)
+        ]
+        if not shards[1]:
+            self.log(f"note: {data.data_dir} has no val_*.bin shards: no evaluation")
+        return TokenLoader(
+            shards[0],
+            shards[1],
+            block_size=self.model_config.block_size,
+            batch_size=tc.batch_size,
+            grad_accum=tc.grad_accum,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+            seed=tc.seed,
+            sampling=self.cfg.data.sampling,
+        )
+
+    def _compile(self, model: nn.Module) -> nn.Module:
+        if not self.tc.compile:
+            return model
+        return torch.compile(model, mode=None if self.tc.compile_mode == "default" else self.tc.compile_mode)
+
+    def _build_model(self, model: nn.Module | None, state: ckpt.TrainingState | None) -> tuple[nn.Module, nn.Module]:
+        """(the module, the module to call in training): a new or restored GPT (or the given model) moved to
+        the device, compiled and wrapped for DDP / FSDP2 as the settings say."""
+        tc = self.tc
+        torch.manual_seed(tc.seed)  # the same initial weights on every rank
+        if model is None:
+            model = GPT(self.model_config)
+            if state is not None:
+                load_state_checked(model, state.model_state, source=str(self.resumed_from / "model.safetensors"))
+        raw = model
+        half = self.dtype if self.dtype != torch.float32 else None
+        if self.dist.distributed and tc.parallel == "fsdp":
+            # Shard first (in place: `raw` becomes the sharded module), then compile around it.
+            model = D.wrap_model(model, self.dist, tc.parallel, half)
+            return raw, self._compile(model)
+        model.to(self.device)
+        model = self._compile(model)
+        return raw, D.wrap_model(model, self.dist, tc.parallel, half)
+
+    def _restore(self, state: ckpt.TrainingState) -> None:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+        t = state.trainer
+        set_optimizer_state_dict(
+            self.raw_model, self.optimizer, state.optimizer_state, options=StateDictOptions(full_state_dict=True)
+        )
+        self.loader.load_state_dict(t["loader"], source=str(self.resumed_from / ckpt.STATE_FILE))
+        if t.get("scaler"):
+            self.scaler.load_state_dict(t["scaler"])
+        self.step = int(t["step"])
+        self.best_val_loss = t.get("best_val_loss")
+        self.last_val_loss = t.get("val_loss")
+        self.last_checkpoint = self.resumed_from
+        if self.dist.is_main:
+            truncate_metrics(self.run_dir, self.step)
+        self.log(f"resumed from {self.resumed_from} (step {self.step})")
+
+    def log(self, message: str) -> None:
+        if self.dist.is_main and not self.quiet:
+            print(message, flush=True)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def _to_device(self, t: torch.Tensor) -> torch.Tensor:
+        if self.device.type == "cuda":
+            return t.pin_memory().to(self.device, non_blocking=True)
+        return t
+
+    # ---- one step -------------------------------------------------------------------------------
+    def train_step(self, step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One optimizer update; returns (mean loss of the step on this rank, grad norm), both on the device."""
+        tc = self.tc
+        lr = lr_at(step, tc)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        torch.manual_seed(step_seed(tc.seed, self.dist.rank, step))
+        micro = [self.loader.get(step, m) for m in range(tc.grad_accum)]
+        loss_sum = torch.zeros((), device=self.device)
+        nxt = tuple(self._to_device(t) for t in micro[0])
+        for m in range(tc.grad_accum):
+            x, y = nxt
+            with D.gradient_sync(self.model, sync=m == tc.grad_accum - 1):
+                with self.autocast():
+                    _, loss = self.model(x, y)
+                if m + 1 < tc.grad_accum:  # start the next copy while the GPU computes
+                    nxt = tuple(self._to_device(t) for t in micro[m + 1])
+                self.scaler.scale(loss / tc.grad_accum).backward()
+            loss_sum += loss.detach()
+        norm = None
+        if tc.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            norm = clip_grad_norm(self.model.parameters(), tc.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.loader.step = step + 1
+        return loss_sum / tc.grad_accum, norm
+
+    @torch.no_grad()
+    def evaluate(self) -> float | None:
+        """Mean loss over the fixed val batches, averaged over all ranks.
+
+        Runs the module without the compile and DDP wrappers: an eval-mode graph would be a second
+        compilation, and evaluation needs no gradient sync (an FSDP2 module is sharded in place, so its
+        forward still gathers what it needs).
+        """
+        if not self._val_batches:
+            return None
+        model = self.raw_model
+        model.eval()
+        total = torch.zeros((), device=self.device)
+        for x, y in self._val_batches:
+            with self.autocast():
+                _, loss = model(self._to_device(x), self._to_device(y))
+            total += loss.float()
+        model.train()
+        total = D.all_reduce_sum(total, self.dist)
+        return total.item() / (len(self._val_batches) * self.dist.world_size)
+
+    def _sample_prompt_ids(self) -> list[int] | None:
+        """The token ids the eval samples start from (checked now, not at the first evaluation)."""
+        tok = self.data.tokenizer
+        if not (self.is_gpt and self.tc.sample_tokens and tok is not None):
+            return None
+        try:
+            ids = [tok.eot_id, *tok.encode(self.tc.sample_prompt)]
+        except GptkitError as e:
+            raise ConfigError(f"train.sample_prompt: {e}") from None
+        if len(ids) >= self.model_config.block_size:
+            raise ConfigError(
+                f"train.sample_prompt: {len(ids)} tokens leave no room in block_size {self.model_config.block_size}"
+            )
+        return ids
+
+    def sample(self) -> str | None:
+        """A short continuation of train.sample_prompt, to see what the model has learnt."""
+        if self._sample_ids is None:
+            return None
+        from gptkit import generate
+
+        n_new = min(self.tc.sample_tokens, self.model_config.block_size - len(self._sample_ids))
+        model = self.raw_model
+        model.eval()
+        with self.autocast():
+            out = generate(model, [self._sample_ids], max_new_tokens=n_new, strategy="sample", top_k=200, seed=0)[0]
+        model.train()
+        return self.tc.sample_prompt + self.data.tokenizer.decode(out)
+
+    # ---- checkpoints ----------------------------------------------------------------------------
+    def save(self, val_loss: float | None) -> Path | None:
+        if not self.is_gpt:
+            return None
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            get_model_state_dict,
+            get_optimizer_state_dict,
+        )
+
+        opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        model_state = get_model_state_dict(self.raw_model, options=opts)  # collective under FSDP
+        optim_state = get_optimizer_state_dict(self.raw_model, self.optimizer, options=opts)
+        path = None
+        if self.dist.is_main:
+            trainer = {
+                "loader": self.loader.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+                "val_loss": val_loss,
+                "best_val_loss": self.best_val_loss,
+                "train_loss": self.last_train_loss,
+                "rng": "reseeded at every step from (train.seed, rank, step)",
+            }
+            training = {
+                "step": self.step,
+                "tokens_seen": self.step * self.tokens_per_step,
+                "val_loss": val_loss,
+                "train_loss": self.last_train_loss,
+                "config": self.cfg.to_dict(),
+            }
+            path = ckpt.save_checkpoint(
+                self.run_dir,
+                self.step,
+                model_config=self.model_config,
+                model_state=model_state,
+                optimizer_state=optim_state,
+                trainer=trainer,
+                training_section=training,
+                tokenizer=self.data.tokenizer,
+            )
+            ckpt.prune_checkpoints(self.run_dir, self.tc.keep_checkpoints)
+        D.barrier(self.dist)
+        self.last_checkpoint = path or self.run_dir / ckpt.CHECKPOINTS / ckpt.step_dir_name(self.step)
+        return self.last_checkpoint
+
+    # ---- the loop -------------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        tc = self.tc
+        max_steps = tc.max_steps
+        n_log = tc.log_interval
+        # Per-step (loss, grad norm) of the steps since the last read-back, kept on the device.
+        pending: list[Pending] = []
+        interrupted = None
+        self.model.train()
+        n_params = sum(p.numel() for p in self.raw_model.parameters())
+        self.log(
+            f"training {self.model_config.n_layer} layers x {self.model_config.n_embd} wide ({n_params:,} parameters) "
+            f"on {self.device} in {str(self.dtype).removeprefix('torch.')}, {self.dist.world_size} process(es), "
+            f"{self.tokens_per_step:,} tokens/step, steps {self.step} -> {max_steps}"
+        )
+        self._t0 = time.perf_counter()
+        if self.step == 0 and self.resumed_from is None and self._val_batches:
+            self._eval_and_record()
+        t_last = time.perf_counter()
+        steps_timed = 0
+        ema_step_s: float | None = None
+        with _StopSignals() as signals:
+            while self.step < max_steps:
+                loss, norm = self.train_step(self.step)
+                self.step += 1
+                pending.append((self.step, loss, norm))
+                steps_timed += 1
+                done = self.step == max_steps
+                do_eval = self._val_batches and (done or (tc.eval_interval and self.step % tc.eval_interval == 0))
+                do_ckpt = done or (tc.checkpoint_interval and self.step % tc.checkpoint_interval == 0)
+                check_stop = not self.dist.distributed or self.step % n_log == 0 or done
+                stop = D.any_rank(signals.received is not None, self.dist) if check_stop else False
+                if self.step % n_log == 0 or do_eval or do_ckpt or done or stop:
+                    losses = self._read_back(pending)  # syncs with the device
+                    elapsed = time.perf_counter() - t_last
+                    step_s = elapsed / steps_timed
+                    ema_step_s = step_s if ema_step_s is None else 0.7 * ema_step_s + 0.3 * step_s
+                    record = self._train_record(losses[-1], step_s)
+                    val = None
+                    if do_eval:
+                        val = self._eval_and_record(record)
+                    elif self.metrics:
+                        self.metrics.write(record)
+                    if self.step % n_log == 0 or done:
+                        self.log(progress_line(record, max_steps, ema_step_s * (max_steps - self.step)))
+                    if do_ckpt or stop:
+                        path = self.save(val if do_eval else None)
+                        if path is not None:
+                            self.log(f"saved checkpoint {path}")
+                    pending.clear()
+                    steps_timed = 0
+                    t_last = time.perf_counter()
+                if stop:
+                    interrupted = signals.received or "signal on another rank"
+                    self.log(
+                        f"stopped by {interrupted} after step {self.step}; resume with: "
+                        f"gptkit train --out {self.run_dir} --resume"
+                    )
+                    break
+        if self.metrics:
+            self.metrics.close()
+        return TrainResult(
+            run_dir=self.run_dir,
+            step=self.step,
+            train_loss=self.last_train_loss,
+            val_loss=self.last_val_loss,
+            best_val_loss=self.best_val_loss,
+            checkpoint=self.last_checkpoint,
+            interrupted=interrupted,
+        )
+
+    def _read_back(self, pending: list[Pending]) -> list[tuple[int, float, float | None]]:
+        """Bring the pending per-step losses to the host (averaged over ranks); stop at a non-finite one."""
+        losses = torch.stack([loss for _, loss, _ in pending]).float()
+        losses = (D.all_reduce_sum(losses, self.dist) / self.dist.world_size).tolist()
+        norms: list[float | None] = [None] * len(pending)
+        if self.tc.grad_clip > 0:  # the norm is computed while clipping (global, so the same on every rank)
+            norms = torch.stack([norm for _, _, norm in pending]).float().tolist()
+        out = []
+        for (step, _, _), loss, norm in zip(pending, losses, norms, strict=True):
+            if not math.isfinite(loss):
+                last = self.last_checkpoint
+                where = (
+                    f"the last good checkpoint is {last} (step {ckpt_step(last)}); resume from it with "
+                    f"`gptkit train --out {self.run_dir} --resume`, perhaps with a lower train.lr"
+                    if last is not None
+                    else "no checkpoint had been saved yet"
+                )
+                if self.metrics:
+                    self.metrics.close()
+                raise TrainingError(f"the training loss became {loss} at step {step}; stopped there: {where}")
+            out.append((step, loss, norm))
+        self.last_train_loss = out[-1][1]
+        return out
+
+    def _train_record(self, last: tuple[int, float, float | None], step_s: float) -> dict[str, Any]:
+        step, loss, norm = last
+        tokens_per_s = self.tokens_per_step / step_s if step_s > 0 else 0.0
+        mfu = None
+        if self.peak is not None:
+            mfu = tokens_per_s * self.flops_per_token / (self.peak * self.dist.world_size)
+        return {
+            "step": step,
+            "train_loss": loss,
+            "lr": lr_at(step - 1, self.tc),
+            "grad_norm": norm,
+            "tokens_per_s": round(tokens_per_s, 1),
+            "mfu": None if mfu is None else round(mfu, 4),
+            "tokens": step * self.tokens_per_step,
+            "elapsed_s": round(time.perf_counter() - self._t0, 3),
+        }
+
+    def _eval_and_record(self, record: dict[str, Any] | None = None) -> float | None:
+        t0 = time.perf_counter()
+        val = self.evaluate()
+        record = dict(record or {"step": self.step, "tokens": 0, "elapsed_s": 0.0})
+        record["elapsed_s"] = round(time.perf_counter() - self._t0, 3)  # with this evaluation
+        record["val_loss"] = val
+        if val is not None:
+            self.last_val_loss = val
+            if self.best_val_loss is None or val < self.best_val_loss:
+                self.best_val_loss = val
+        if self.metrics:
+            self.metrics.write(record)
+        sample = self.sample() if self.dist.is_main or self.tc.parallel == "fsdp" else None
+        self.log(f"step {self.step}: val loss {val:.4f} ({format_duration(time.perf_counter() - t0)})")
+        if sample is not None:
+            self.log("  sample: " + sample.replace("\n", "\n          "))
+        return val
+
+
+def ckpt_step(path: Path | None) -> int | None:
+    if path is None:
+        return None
+    return int(path.name.removeprefix("step_"))
+
+
+def train(config: RunConfig, run_dir: str | os.PathLike, *, resume: bool = False, quiet: bool = False) -> TrainResult:
+    """Train per `config` into `run_dir` (or continue its newest checkpoint with `resume`)."""
+    try:
+        return Trainer(config, run_dir, resume=resume, quiet=quiet).run()
+    finally:
+        D.shutdown()
