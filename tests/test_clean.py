@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import numpy as np
@@ -42,6 +43,8 @@ def test_normalize_repairs_encoding_damage_and_invisible_characters():
     assert normalize_text("１９９８年，ＡＢＣ（测试）")[0] == "1998年，ABC（测试）"  # "，" and "（" stay fullwidth
     assert normalize_text("　　第一段。\n    code()\r\nx")[0] == "第一段。\n    code()\nx"  # CJK indent, not code's
     assert normalize_text("漢字與體", t2s=True)[0] == "汉字与体"
+    text, st = normalize_text(json.loads('"坏\\ud800的代理对\\udfff"'))  # lone surrogates from JSON escapes
+    assert text == "坏的代理对" and st.removed_chars == 2 and text.encode()
 
 
 def test_mostly_damaged_document_is_dropped_and_lightly_damaged_one_kept():
@@ -101,6 +104,70 @@ def test_boilerplate_line_rules(line, rule):
 )
 def test_content_lines_are_not_boilerplate(line):
     assert classify_line(line) is None
+
+
+@pytest.mark.parametrize(
+    "pattern, hint",
+    [
+        ("_NOTICE_ZH", "_NOTICE_ZH_HINT"),
+        ("_PROMO", "_PROMO_HINT"),
+        ("_CALL_TO_ACTION", "_call_to_action_hint"),
+        ("_DATE_TIME", "_DATE_TIME_HINT"),
+    ],
+)
+def test_hints_are_necessary_for_their_patterns(pattern, hint):
+    """A hint gates its pattern, so every string the pattern matches must contain the hint; hypothesis
+    generates strings holding a match of the pattern (of every alternative) to check it."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from gptkit.data import boilerplate
+
+    full, gate = getattr(boilerplate, pattern), getattr(boilerplate, hint)
+
+    @settings(max_examples=300, deadline=None, derandomize=True)
+    @given(st.from_regex(full))
+    def check(text):
+        if full.search(text):  # from_regex may place a match where an anchor does not hold
+            assert gate(text) if callable(gate) else gate.search(text), text
+
+    check()
+
+
+@pytest.mark.parametrize("pattern", ["_UI_TERMS_ZH", "_UI_TERMS_EN"])
+def test_interface_terms_hold_only_the_han_characters_the_coverage_bound_knows(pattern):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from gptkit.data import boilerplate
+
+    terms = getattr(boilerplate, pattern)
+
+    @settings(max_examples=200, deadline=None, derandomize=True)
+    @given(st.from_regex(terms))
+    def check(text):
+        for m in terms.finditer(text):
+            assert all(boilerplate._UI_HAN.match(c) for c in boilerplate._HAN_RE.findall(m.group())), m.group()
+
+    check()
+
+
+def test_low_variety_agrees_with_the_set_of_characters():
+    from gptkit.data.boilerplate import _low_variety
+
+    rng = np.random.default_rng(3)
+    same_low_byte = [chr(0x4E00 + 256 * k) for k in range(12)]  # the cheap bound cannot tell these apart
+    many = [chr(0x4E00 + k) for k in range(300)]  # long lines with enough distinct characters not to be low
+    pools = [list("的一是在不了有和人这中大为上个国我以"), list("abcdefghij"), list("😀😃😄😁😆😅🤣😂")]
+    pools += [same_low_byte, many]
+    for _ in range(400):
+        pool = pools[int(rng.integers(len(pools)))]
+        text = "".join(rng.choice(pool, int(rng.integers(1, 200))))  # short and long lines take two paths
+        assert _low_variety(text) == (len(set(text)) <= 0.4 * len(text)), text
+    for n in (20, 200):  # at the limit: 40% distinct is low, one more is not
+        for distinct, low in ((int(0.4 * n), True), (int(0.4 * n) + 1, False)):
+            text = "".join(many[k % distinct] for k in range(n))
+            assert _low_variety(text) is low, (n, distinct)
 
 
 def test_code_is_protected_and_detected():
@@ -197,12 +264,28 @@ def test_chinese_rules_keep_short_reviews_poems_and_lists():
 
 
 def test_cwt_repetition_against_brute_force():
+    def brute_force(t: str) -> float:
+        grams = [t[i : i + 13] for i in range(len(t) - 12)]
+        return sum(1 for g in grams if grams.count(g) > 1) / len(grams)
+
     text = "还没有发现什么不足。" * 4 + "其他都还不错"
     t = "".join(text.lower().split())
     grams = [t[i : i + 13] for i in range(len(t) - 12)]
     expected = sum(1 for g in grams if grams.count(g) > 1) / len(grams)
     assert cwt_repeat_fraction(text, 13) == pytest.approx(expected)
     assert cwt_repeat_fraction("短文本", 13) == 0.0
+    # short texts of distinct characters with one 13-gram repeated (apart, or overlapping itself with period p)
+    # at every offset: the anchor shortcut must find every repeat
+    unique = "".join(chr(0x4E00 + k) for k in range(200))
+    for i in range(20):
+        for gap in (0, 1, 5, 13):
+            x = unique[100:113]
+            t = unique[:i] + x + unique[50 : 50 + gap] + x + unique[150:160]
+            assert cwt_repeat_fraction(t, 13) == pytest.approx(brute_force(t)), (i, gap)
+        for period in (1, 2, 6, 12):
+            t = unique[:i] + (unique[120 : 120 + period] * 26)[: 13 + period] + unique[150:160]
+            assert cwt_repeat_fraction(t, 13) == pytest.approx(brute_force(t)), (i, period)
+    assert cwt_repeat_fraction(unique[:80], 13) == 0.0
     rng = np.random.default_rng(0)  # a long text takes the numpy path
     long = "".join(
         rng.choice(list("的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动"))
@@ -227,10 +310,12 @@ def test_character_counts_agree_between_regex_and_numpy_paths(monkeypatch):
     from gptkit.data import filters
 
     rng = np.random.default_rng(5)
-    alphabet = list("的一是在ABCxyz019 ，。\n\t㐀豈!é")
+    alphabet = list("的一是在ABCxyz019 ，。\n\t㐀豈!é\u3000\u2003\x1c\xa0")  # ... and whitespace beyond ASCII
     for n in (5, 399, 400, 3000):
         text = "".join(rng.choice(alphabet, n))
         monkeypatch.setattr(filters, "LONG_TEXT", 10**9)
+        filters.count_han.cache_clear()
         by_regex = (filters._zh_counts(text), filters.count_han(text))
         monkeypatch.setattr(filters, "LONG_TEXT", 0)
+        filters.count_han.cache_clear()
         assert (filters._zh_counts(text), filters.count_han(text)) == by_regex

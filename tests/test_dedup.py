@@ -33,8 +33,10 @@ TEXTS = [
 ]
 
 
-def test_batched_signatures_equal_datasketch():
+@pytest.mark.parametrize("batch_shingles", [MinHasher.BATCH_SHINGLES, 16])  # one batch; many batches
+def test_batched_signatures_equal_datasketch(batch_shingles):
     hasher = MinHasher(CFG)
+    hasher.BATCH_SHINGLES = batch_shingles
     sets = [shingles(t, lang, CFG.ngram) for t, lang in TEXTS] + [np.zeros(0, np.uint32)]
     sigs = hasher.signatures(sets)
     for sh, row in zip(sets, sigs, strict=True):
@@ -55,6 +57,18 @@ def test_batched_shingles_equal_one_at_a_time():
         langs.append("zh" if k % 5 else "en")
     for got, text, lang in zip(batch_shingles(texts, langs, 5), texts, langs, strict=True):
         assert np.array_equal(got, shingles(text, lang, 5))
+
+
+def test_alnum_mask_keeps_what_removing_non_word_characters_keeps():
+    import re
+
+    from gptkit.data.dedup import alnum_mask
+    from gptkit.data.ngrams import codepoints
+
+    bmp = [*range(0xD800), *range(0xE000, 0x10000)]  # every BMP character but surrogates (normalisation drops them)
+    text = "".join(map(chr, bmp)) + "😀𝟘𠀀\U000e0001𝔸_"  # and some astral ones
+    expected = [re.fullmatch(r"[\W_]", c) is None for c in text]
+    assert alnum_mask(codepoints(text)).tolist() == expected
 
 
 def test_shingles_ignore_punctuation_and_case():

@@ -105,6 +105,12 @@ def test_outputs_documents_rejected_and_report(prepared):
     for name in ("clean", "dedup", "documents", "tokenizer", "tokenize"):
         assert report["stages"][name]["seconds"] >= 0 and not report["stages"][name]["skipped"]
     assert not list(out.rglob("*.tmp"))
+    clean_dir = out / "work" / "clean"
+    hand_made = [*clean_dir.glob("*.jsonl"), *clean_dir.glob("*.ids"), *(out / "rejected").glob("duplicates-*")]
+    for path in hand_made:  # lines formatted by hand: as json.dumps would write them
+        text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text("utf-8")
+        for line in text.splitlines(keepends=True):
+            assert line == json.dumps(json.loads(line), ensure_ascii=False) + "\n"
 
 
 def test_shards_hold_exactly_the_documents(prepared):
@@ -227,6 +233,16 @@ def test_cli_prepare_and_its_errors(corpus, tmp_path, capsys):
         prepare(_config(corpus, tmp_path / "y", val_fraction=1.5))
 
 
+def test_a_run_is_refused_while_another_writes_the_same_directory(corpus, tmp_path, capsys):
+    out = tmp_path / "locked"
+    with pipeline.output_lock(out):  # what a running `prepare` holds (flock: per open file, so also in-process)
+        with pytest.raises(PrepareError, match="another `gptkit prepare` is writing this directory"):
+            prepare(_config(corpus, out, vocab_size=None))
+        assert main(["prepare", "--input", *corpus, "--out", str(out), "--no-progress"]) == 2
+        assert f"--out {out}: another `gptkit prepare`" in capsys.readouterr().err
+    assert prepare(_config(corpus, out, vocab_size=None))["documents"]["out"] > 0  # released: this run goes ahead
+
+
 def test_given_tokenizer_reproduces_the_shards(corpus, prepared, tmp_path):
     out = tmp_path / "out"
     report = prepare(_config(corpus, out, vocab_size=None, tokenizer=str(prepared[0])))
@@ -241,3 +257,14 @@ def test_nothing_left_to_tokenize_is_a_clear_error(tmp_path):
         prepare(_config([str(src)], tmp_path / "out"))
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["dropped_documents"] == {"too-short": 2}
+
+
+def test_jsonl_lines_are_what_json_dumps_writes():
+    for obj in (
+        {"id": "a:1", "text": '引号"反斜杠\\换行\n制表\t\x01 \u2028 😀', "source": "x/y.jsonl", "lang": "zh"},
+        ["id", "zh", "builtin:zh-news", 1234],
+        {"id": "b", "line": 0, "rule": "notice", "text": ""},
+        {"nested": {"k": [1, 2.5, None, True]}, "n": -3},
+    ):
+        line = pipeline._jsonl(obj)
+        assert line == json.dumps(obj, ensure_ascii=False) + "\n" and json.loads(line) == obj

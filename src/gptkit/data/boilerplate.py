@@ -35,12 +35,14 @@ zhuyin in brackets, citation and edit markers ("[3]", "[编辑]", "[citation nee
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
-HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+import numpy as np
+
+from gptkit.data.filters import HAN, count_han
+
 _HAN_RE = re.compile(f"[{HAN}]")
-_NON_HAN_RUNS = re.compile(f"[^{HAN}]+")
 _WORDISH = re.compile(rf"[A-Za-z0-9{HAN}]")
 # Sentence-final punctuation (Chinese and Western); a line ending in one is prose, not a title or a widget.
 SENTENCE_END = '。！？!?…；;．."”’』」:：'
@@ -67,10 +69,6 @@ _CODE_SHAPE = re.compile(
     """,
     re.X,
 )
-
-
-def count_han(text: str) -> int:
-    return len(_NON_HAN_RUNS.sub("", text))
 
 
 def _han_fraction(line: str) -> float:
@@ -210,6 +208,9 @@ def _ui_sub(s: str) -> tuple[str, int]:
 
 
 _ASCII_LETTERS = re.compile(r"[A-Za-z]{2}")
+# the Han characters interface terms and counters are made of (English terms hold none): any other Han character
+# of a line stays uncovered, which bounds the coverage without running the term patterns
+_UI_HAN = re.compile("[" + "".join(sorted(set(_HAN_RE.findall(_UI_ZH + _COUNTER_ZH)))) + "]")
 UI_MAX_CHARS = 100
 _PROSE = re.compile(r"[，。；]|[A-Za-z], |[a-z]\. [A-Z]")  # a clause or sentence boundary: not a widget
 _LETTER_OR_HAN_ALL = re.compile(rf"[A-Za-z{HAN}]")
@@ -228,6 +229,7 @@ _PROMO = re.compile(
     r"|(?:扫一扫|扫码|扫描二维码|长按识别).{0,12}(?:手机|微信|app|客户端|公众号|打开|阅读|关注|下载)",
     re.I,
 )
+_PROMO_HINT = re.compile("[.扫识端众aA]")  # one character class: a scan of it costs a third of "...|app"
 PROMO_MAX_CHARS = 80
 _CALL_TO_ACTION = re.compile(
     # imperative: ends in a particle ("……就点个赞吧"), or opens with please / remember / click
@@ -237,6 +239,15 @@ _CALL_TO_ACTION = re.compile(
     r"|^(?:did\s+you\s+(?:make|try|like)\s+this|click|tap)\b",
     re.I,
 )
+_CALL_TO_ACTION_START = re.compile("[请欢记点扫长戳a-z]", re.I)
+
+
+def _call_to_action_hint(s: str) -> bool:
+    """The ends a call to action has (see _CALL_TO_ACTION): a closing particle, or an opening verb or English."""
+    end = s.rstrip("！!")[-1:]
+    return (end != "" and end in "吧哦呀啦~～") or _CALL_TO_ACTION_START.match(s) is not None
+
+
 CALL_TO_ACTION_MAX_CHARS = 40
 _LOGIN_PROMPT = re.compile(
     r"^(?:请)?(?:先)?(?:登录|登陆|注册)[^。！？]{0,8}?(?:后|才能|即可|查看|下载|回复|评论|发表|看)"
@@ -264,11 +275,21 @@ _NOTICE_EN = re.compile(
     r"|originally\s+(?:published|appeared)|this\s+article\s+(?:first\s+)?appeared|sponsored\s+content",
     re.I,
 )
-_ASCII_WORD = re.compile(r"[A-Za-z]{3}")
+_ASCII_WORD = re.compile("[A-Za-z][A-Za-z][A-Za-z]")  # = [A-Za-z]{3}, which re scans 30% slower
+
+# Hints: cheap necessary conditions for the costly patterns. Each alternative of a pattern needs one of its hint's
+# characters or words (the rarest one its match must contain), so a line without a hint cannot match and the
+# pattern is skipped; most prose lines have none. tests/test_clean.py checks with hypothesis that every string a
+# pattern matches contains its hint: keep them in step when a pattern changes.
+_NOTICE_ZH_HINT = re.compile(  # rare characters first: a line without any is scanned once, quickly
+    "[版著©留载侵删备档剩券巴丁库免仅IV]|未经|本[文站网平资]|代表本|转自|原创|增值|许可证|图[片源]|继续阅读|上传|doc|book"
+)
 
 
-def _notice(s: str) -> re.Match | None:
-    return _NOTICE_ZH.search(s) or (_NOTICE_EN.search(s) if _ASCII_WORD.search(s) else None)
+def _notice(s: str, latin: bool = True) -> re.Match | None:
+    """latin=False: s holds no run of three Latin letters, so no English notice."""
+    m = _NOTICE_ZH.search(s) if _NOTICE_ZH_HINT.search(s) else None
+    return m or (_NOTICE_EN.search(s) if latin and _ASCII_WORD.search(s) else None)
 
 
 NOTICE_SHORT_CHARS = 80
@@ -353,8 +374,7 @@ _CITATION = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class LineVerdict:
+class LineVerdict(NamedTuple):  # a tuple: one is made per line, and a frozen dataclass costs 4x more
     index: int
     text: str  # the line after in-line cleaning (kept lines) or the original line (dropped lines)
     rule: str | None  # None: kept
@@ -373,6 +393,15 @@ def _is_title_like(line: str) -> bool:
     han = len(_HAN_RE.findall(s))
     short = len(s) <= 40 if han * 2 >= len(s) else len(s.split()) <= 15
     return short and s[-1] not in SENTENCE_END
+
+
+def _ui_chrome(s: str) -> bool:
+    """Interface terms and counters cover at least 75% of the line's letters and Han characters."""
+    han = count_han(s)
+    if han and 4 * (han - len(_UI_HAN.findall(s))) > len(s):
+        return False  # over a quarter of the line is Han characters that no interface term contains
+    coverage, n_terms = _ui_coverage(s)
+    return n_terms > 0 and coverage >= 0.75
 
 
 def _ui_coverage(s: str) -> tuple[float, int]:
@@ -409,8 +438,7 @@ def _breadcrumb(s: str) -> bool:
 def _metadata(s: str) -> bool:
     """Field lines ("来源：新华社", "作者：李明 发布时间：2023-09-12"): two or more fields, or one field whose
     value is short and not a sentence. "记者：您认为……？" (an interview) and "时间：……。" are content."""
-    fields = _META_ANY.findall(s)
-    if len(fields) >= 2:
+    if (s.count(":") + s.count("：") >= 2) and len(_META_ANY.findall(s)) >= 2:  # each field ends in a colon
         return True
     m = _META_START.match(s)
     if not m:
@@ -439,18 +467,29 @@ def _seo_title(s: str) -> bool:
     return len(parts[0]) <= 60 and all(len(p) <= 25 for p in parts[1:])
 
 
-def _spam(s: str) -> bool:
-    """A token repeated over most of the line, or one keyword stuffed into it, or a short unit repeated."""
+def _low_variety(s: str) -> bool:
+    """At most 40% of the characters are distinct. A long line's code points are sorted with numpy (a set of
+    characters makes an object per character). A short line is settled by the lowest bytes of its code points,
+    which never have more distinct values than the characters and make a cheap set (small ints); only the few
+    lines this cannot settle pay for the set of characters."""
+    limit = 0.4 * len(s)
+    if len(s) >= 100:
+        cp = np.sort(np.frombuffer(s.encode("utf-32-le"), dtype="<u4"))
+        return int(np.count_nonzero(cp[1:] != cp[:-1])) + 1 <= limit
+    return len(set(s.encode("utf-32-le")[::4])) <= limit and len(set(s)) <= limit
+
+
+def _spam(s: str, latin: bool) -> bool:
+    """A token repeated over most of the line, or one keyword stuffed into it, or a short unit repeated.
+    latin: whether s holds a run of three Latin letters."""
     compact = s.replace(" ", "")
     if len(compact) < 8:
         return False
     # repetition leaves few distinct characters (prose keeps about half of them distinct); Latin text has
-    # few anyway, so it is always checked
-    low_variety = len(set(compact)) <= 0.4 * len(compact)
-    if not low_variety and not _ASCII_WORD.search(s):
+    # few anyway, so it is always checked, if it has the separators six tokens need
+    low_variety = _low_variety(compact)
+    if not low_variety and (not latin or sum(map(s.count, " ,，、;；|/")) < 5):
         return False
-    if not low_variety and sum(map(s.count, " ,，、;；|/")) < 5:
-        return False  # too few separators for six tokens
     tokens = [t for t in _TOKEN_SPLIT.split(s.lower()) if t]
     if len(tokens) >= 6 and len(set(tokens)) <= len(tokens) // 2:
         return True
@@ -492,16 +531,16 @@ def _nav_row(s: str) -> bool:
     ):
         return True
     items = s.split()
-    n_terms = _ui_sub(s)[1]
-    if not n_terms:
-        return False
-    if len(items) >= 4 and n_terms >= 2 and count_han(s) and all(_HAN_ITEM.match(x) for x in items):
-        return True
-    return (
+    han_items = len(items) >= 4 and count_han(s) > 0 and all(_HAN_ITEM.match(x) for x in items)
+    latin_items = (
         len(items) >= 3
         and all(_LATIN_TOKEN.match(x) for x in items)
         and not any(x.lower() in _STOPWORDS_SHORT for x in items)
     )
+    if not (han_items or latin_items):  # the shapes first: they are cheaper than the interface terms
+        return False
+    n_terms = _ui_sub(s)[1]
+    return (han_items and n_terms >= 2) or (latin_items and n_terms >= 1)
 
 
 _DATE_TIME = re.compile(
@@ -513,6 +552,7 @@ _DATE_TIME = re.compile(
     r"|(?:星期|周)[一二三四五六日天]|(?:mon|tues|wednes|thurs|fri|satur|sun)day",
     re.I,
 )
+_DATE_TIME_HINT = re.compile(r"[\d星周dD]")  # one character class ("day": d)
 _SENTENCE_END_MARK = re.compile(r"[。！？!?；;]")
 _EVENT = re.compile(
     r"(?<![A-Za-z])(?:asked|answered|modified|edited|viewed|posted|updated|published|created|commented|replied|"
@@ -524,7 +564,7 @@ _EVENT = re.compile(
 def _timestamp(s: str) -> bool:
     """A line that is a date or time with at most a verb or two around it ("answered Mar 3, 2019 at 10:12",
     "编辑于 2023-06-02 08:11", "Asked 5 years ago Modified 1 year ago")."""
-    if len(s) > 60 or _SENTENCE_END_MARK.search(s) or not _DATE_TIME.search(s):
+    if len(s) > 60 or _SENTENCE_END_MARK.search(s) or not _DATE_TIME_HINT.search(s) or not _DATE_TIME.search(s):
         return False
     rest = _EVENT.sub(" ", _ui_sub(_DATE_TIME.sub(" ", s))[0])
     letters = len(re.findall(r"[A-Za-z]", rest))
@@ -545,9 +585,10 @@ def classify_line(line: str) -> str | None:
     if not _WORDISH.search(s):
         return None if "|" in s else "symbol-only"
     n = len(s)
+    latin = _ASCII_WORD.search(s) is not None  # three Latin letters in a row: English rules may apply
     if n <= 300:
         core = _strip_decoration(s) or s
-        if n <= 150 and _IMAGE_FILE.match(core):
+        if n <= 150 and "." in core and _IMAGE_FILE.match(core):
             return "image-file"
         if n <= 20 and _MEDIA_PLACEHOLDER.match(s):
             return "media-placeholder"
@@ -561,41 +602,41 @@ def classify_line(line: str) -> str | None:
         if _PREV_NEXT.match(core):
             return "prev-next"
         # a long line only counts when it opens with the notice: look at its start only
-        m = _notice(s if n <= NOTICE_SHORT_CHARS else s[: NOTICE_MAX_START + 60])
+        m = _notice(s if n <= NOTICE_SHORT_CHARS else s[: NOTICE_MAX_START + 60], latin)
         if m and (n <= NOTICE_SHORT_CHARS or (n <= NOTICE_MAX_CHARS and m.start() <= NOTICE_MAX_START)):
             return "notice"
         colon = ":" in s or "：" in s
         if n <= 150 and ((colon and _metadata(core)) or (n <= 100 and _BYLINE.match(core))):
             return "metadata"
-        if n <= 200 and _TAGS.match(core):
+        if n <= 200 and (colon or core[0] in "fFpP") and _TAGS.match(core):  # "标签：", "Filed under"
             return "tags"
-        if n <= 120 and _RELATED_LINK.match(core):
+        if n <= 120 and colon and _RELATED_LINK.match(core):
             return "related-link"
         if n <= 100 and _DIGIT_RUN.search(s):
             m = _CONTACT.search(s)
             if m and (n <= 50 or m.start() <= 4):
                 return "contact"
-        if n <= PROMO_MAX_CHARS and _PROMO.search(s):
+        if n <= PROMO_MAX_CHARS and _PROMO_HINT.search(s) and _PROMO.search(s):
             return "promo"
         if n <= 60 and _LOGIN_PROMPT.match(core):
             return "login-prompt"
         if (
             n <= CALL_TO_ACTION_MAX_CHARS + 20
+            and _call_to_action_hint(core)
             and _CALL_TO_ACTION.search(core)
-            and (n <= CALL_TO_ACTION_MAX_CHARS or _ASCII_WORD.search(core))
+            and (n <= CALL_TO_ACTION_MAX_CHARS or latin)
         ):
             return "call-to-action"
         if n <= UI_MAX_CHARS and not _PROSE.search(s):
-            coverage, n_terms = _ui_coverage(core)
-            if n_terms and coverage >= 0.75:
+            if _ui_chrome(core):
                 return "ui-chrome"
             if _nav_row(s):
                 return "nav-menu"
         if n <= 60 and _timestamp(s):
             return "timestamp"
-        if _SEO_SEP_CHARS.search(core) and _seo_title(core):
+        if core[-1] not in SENTENCE_END and _SEO_SEP_CHARS.search(core) and _seo_title(core):  # see _seo_title
             return "seo-title"
-    if _spam(s):
+    if _spam(s, latin):
         return "spam"
     return None
 

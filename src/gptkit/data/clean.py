@@ -49,7 +49,8 @@ class CleanResult:
 
 def _repeat_key(line: str) -> str:
     """Lines count as repeats when equal up to spacing, markdown markers and trailing punctuation."""
-    key = _MARKDOWN_PREFIX.sub("", line)
+    m = _MARKDOWN_PREFIX.match(line)
+    key = line[m.end() :] if m else line
     return " ".join(key.split()).rstrip("。.！!？?：:").lower()
 
 

@@ -25,9 +25,9 @@ its per-document Python objects (several KB each).
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,6 @@ from datasketch import MinHash
 
 from gptkit.data.ngrams import codepoints, ngram_hashes, word_tokens, words
 
-_NOT_WORD = re.compile(r"[\W_]+")
 # constants for hashing a band's rows into one uint64 (exact row equality is checked after the sort)
 _BAND_C = (np.random.default_rng(7).integers(0, 2**63, 64, dtype=np.uint64) * np.uint64(2) + np.uint64(1)).astype(
     np.uint64
@@ -63,10 +62,29 @@ def exact_hash(text: str) -> bytes:
     return hashlib.blake2b(" ".join(text.split()).encode(), digest_size=16).digest()
 
 
+@lru_cache(maxsize=1)
+def _alnum_bmp() -> np.ndarray:
+    """(65536,) bool: str.isalnum() of every BMP code point (built once, ~10 ms)."""
+    return np.array([chr(c).isalnum() for c in range(0x10000)], dtype=bool)
+
+
+def alnum_mask(cp: np.ndarray) -> np.ndarray:
+    """Which code points are letters or digits (str.isalnum(): the characters a regex [\\W_]+ removal keeps),
+    for many characters at once: a table lookup for the BMP, Python for the rare others. Much faster than a
+    regex substitution, which pays per punctuation run."""
+    keep = np.zeros(len(cp), dtype=bool)
+    bmp = cp < 0x10000
+    keep[bmp] = _alnum_bmp()[cp[bmp]]
+    for i in np.flatnonzero(~bmp):
+        keep[i] = chr(int(cp[i])).isalnum()
+    return keep
+
+
 def shingles(text: str, lang: str, n: int) -> np.ndarray:
     """uint32 hashes of the document's shingles: character n-grams (zh) or word n-grams (other)."""
     if lang == "zh":
-        tokens = codepoints(_NOT_WORD.sub("", text.lower()))
+        cp = codepoints(text.lower())
+        tokens = cp[alnum_mask(cp)]
     else:
         tokens = word_tokens(words(text))
     if len(tokens) == 0:
@@ -81,10 +99,14 @@ def batch_shingles(texts: Sequence[str], langs: Sequence[str], n: int) -> list[n
     out: list[np.ndarray | None] = [None] * len(texts)
     zh = [i for i, lang in enumerate(langs) if lang == "zh"]
     if zh:
-        cleaned = [_NOT_WORD.sub("", texts[i].lower()) for i in zh]
-        lengths = np.fromiter((len(c) for c in cleaned), dtype=np.int64, count=len(cleaned))
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        cp = codepoints("".join(cleaned))
+        lowered = [texts[i].lower() for i in zh]  # per document: lower() depends on context (final sigma)
+        cp = codepoints("".join(lowered))
+        keep = alnum_mask(cp)
+        cp = cp[keep]
+        # kept characters before each document's start and end -> its start and length in cp
+        bounds = np.concatenate([[0], np.cumsum(np.fromiter(map(len, lowered), dtype=np.int64, count=len(zh)))])
+        kept_before = np.concatenate([[0], np.cumsum(keep)])[bounds]
+        starts, lengths = kept_before[:-1], np.diff(kept_before)
         h = (ngram_hashes(cp, n) >> np.uint64(32)).astype(np.uint32)
         for k, i in enumerate(zh):
             s0, length = int(starts[k]), int(lengths[k])
@@ -119,7 +141,7 @@ class MinHasher:
     result is bit-identical to `datasketch.MinHash(num_perm, seed, hashfunc=identity).update_batch(shingles)`
     (tested); batching removes datasketch's per-document overhead, which dominates on short documents."""
 
-    BATCH_SHINGLES = 1 << 15  # (32768, 112) uint32 = 14 MB of work space per batch
+    BATCH_SHINGLES = 1 << 14  # (112, 16384) uint32 = 7 MB of work space per batch (measured: 2x or 4x no faster)
 
     def __init__(self, cfg: DedupConfig) -> None:
         self.cfg = cfg
@@ -143,9 +165,13 @@ class MinHasher:
                 end += 1
             docs = nonempty[start:end]
             hv = fmix32(np.concatenate([shingle_sets[i] for i in docs]).astype(np.uint32))
-            phv = hv[:, None] * self.a[None, :] + self.b[None, :]  # (shingles, num_perm), wraps mod 2^32
+            # (num_perm, shingles), wrapping mod 2^32: a document's minimum per permutation is then a reduction
+            # over contiguous memory, numpy's fast path (several times faster than down the columns of the
+            # (shingles, num_perm) layout); outer + in-place add also beats broadcasting a[None] * hv[:, None]
+            phv = np.multiply.outer(self.a, hv)
+            phv += self.b[:, None]
             offsets = np.cumsum([0] + [len(shingle_sets[i]) for i in docs[:-1]])
-            out[docs] = np.minimum.reduceat(phv, offsets, axis=0)
+            out[docs] = np.minimum.reduceat(phv, offsets, axis=1).T
             start = end
         return out
 
