@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import itertools
 import json
 
@@ -14,6 +15,7 @@ from gptkit import GPT, GenerationError, Generator, ModelConfig, Tokenizer, save
 from gptkit.cli import main as cli_main
 from gptkit.generation.engine import generate
 from gptkit.generation.text import StopStrings
+from gptkit.generation.utf8 import Utf8Table
 
 TEXTS = [
     "今天天气很好，我们去公园散步吧。",
@@ -69,10 +71,13 @@ def test_complete_is_the_engine_plus_decode(tok):
     gen = Generator(random_model(tok), tok)
     prompt = "今天天气"
     ids = [tok.eot_id, *tok.encode(prompt)]
-    new = generate(gen.model, [ids], max_new_tokens=20, eos_token_id=tok.eot_id)[0]
+    table = Utf8Table.for_tokenizer(tok)  # Generator keeps the text valid UTF-8 by default
+    new = generate(gen.model, [ids], max_new_tokens=20, eos_token_id=tok.eot_id, valid_utf8=table)[0]
     new = new[:-1] if new and new[-1] == tok.eot_id else new
-    assert gen.complete(prompt, max_new_tokens=20) == tok.decode(new)
-    assert "".join(gen.stream(prompt, max_new_tokens=20)) == tok.decode(new)
+    # Valid UTF-8 throughout (strict); a character left unfinished at max_new_tokens is dropped.
+    expected = codecs.getincrementaldecoder("utf-8")().decode(b"".join(map(tok.token_bytes, new)), final=False)
+    assert gen.complete(prompt, max_new_tokens=20) == expected
+    assert "".join(gen.stream(prompt, max_new_tokens=20)) == expected
 
 
 def test_batch_equals_one_by_one(tok):
@@ -168,6 +173,10 @@ def test_generator_load_and_cli(ckpt, capsys, tmp_path):
     assert cli_main(["generate", "--model", str(ckpt), "--prompt", "The quick", "--max-new-tokens", "10",
                      "--stream", "--device", "cpu"]) == 0  # fmt: skip
     assert capsys.readouterr().out == "The quick" + gen.complete("The quick", max_new_tokens=10) + "\n"
+    assert cli_main(["generate", "--model", str(ckpt), "--prompt", "中", "--max-new-tokens", "10", "--seed", "0",
+                     "--temperature", "3", "--allow-invalid-utf8", "--device", "cpu"]) == 0  # fmt: skip
+    free = gen.complete("中", max_new_tokens=10, seed=0, temperature=3.0, valid_utf8=False)
+    assert capsys.readouterr().out == "中" + free + "\n"
 
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text('{"prompt": "中文"}\n"The quick"\n', encoding="utf-8")

@@ -145,9 +145,10 @@ class StreamDecoder:
     def push(self, token_id: int) -> str:
         return self._decoder.decode(self._tokenizer.token_bytes(token_id))
 
-    def flush(self) -> str:
-        """Text still held back (an unfinished character comes out as U+FFFD); the decoder can be reused."""
-        text = self._decoder.decode(b"", final=True)
+    def flush(self, drop_incomplete: bool = False) -> str:
+        """Text still held back: an unfinished character, as U+FFFD, or nothing with drop_incomplete=True
+        (its bytes are dropped). The decoder can be reused."""
+        text = "" if drop_incomplete else self._decoder.decode(b"", final=True)
         self._decoder.reset()
         return text
 

@@ -49,6 +49,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--stream", action="store_true", help="print the text as it is generated")
     p.add_argument("--no-eos", action="store_true", help="do not stop at <|endoftext|>")
     p.add_argument("--no-bos", action="store_true", help="do not start the prompt with <|endoftext|>")
+    p.add_argument(
+        "--allow-invalid-utf8",
+        action="store_true",
+        help="let the model emit byte tokens that do not form characters (shown as U+FFFD); by default only "
+        "tokens that keep the text valid UTF-8 are allowed",
+    )
     p.add_argument("--truncate-prompt", action="store_true", help="cut long prompts from the left to fit")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     p.add_argument("--dtype", choices=DTYPES, default="auto", help="default: bfloat16 on CUDA, else float32")
@@ -112,6 +118,7 @@ def options_from_args(args: argparse.Namespace, eos_token_id: int) -> dict:
         seed=args.seed,
         truncate_prompt=args.truncate_prompt,
         compile=args.compile,
+        valid_utf8=not args.allow_invalid_utf8,
     )
     for name in ("temperature", "top_k", "top_p", "min_p"):
         if getattr(args, name) is not None:

@@ -31,6 +31,7 @@ from gptkit.generation.sampling import (
     penalty_processors,
     sample,
 )
+from gptkit.generation.utf8 import Utf8Rows, Utf8Table
 from gptkit.model import GPT, KVCache
 
 STRATEGIES = ("greedy", "sample", "beam")
@@ -63,6 +64,7 @@ class GenerationSettings:
     truncate_prompt: bool = False
     static_cache: bool | None = None
     compile: bool | str = False
+    valid_utf8: Utf8Table | None = None
 
     @property
     def sampling(self) -> SamplingSettings:
@@ -73,6 +75,7 @@ class GenerationSettings:
             min_p=self.min_p,
             repetition_penalty=self.repetition_penalty,
             no_repeat_ngram_size=self.no_repeat_ngram_size,
+            valid_utf8=self.valid_utf8 is not None,
         )
 
     @property
@@ -89,12 +92,15 @@ class GenerationSettings:
 
     def resolved(self, vocab_size: int) -> GenerationSettings:
         """A checked copy with `strategy` filled in: "beam" if num_beams > 1, "sample" if any of temperature,
-        top_k, top_p, min_p is set, else "greedy"."""
+        top_k, top_p, min_p is set, else "greedy". A valid_utf8 table that cannot block anything (every
+        token is complete characters) is dropped."""
         strategy = self.strategy
         if strategy is None:
             strategy = "beam" if self.num_beams != 1 else "sample" if self.sampling_filters_set else "greedy"
         s = replace(self, strategy=strategy)
         s._check(vocab_size)
+        if s.valid_utf8 is not None and not s.valid_utf8.constrains:
+            s = replace(s, valid_utf8=None)
         return s
 
     def _check(self, vocab_size: int) -> None:
@@ -139,6 +145,21 @@ class GenerationSettings:
             raise GenerationError("compile=True compiles the static-cache step; it cannot go with static_cache=False")
         if not isinstance(self.compile, (bool, str)):
             raise GenerationError(f"compile: expected True, False or a torch.compile mode name, got {self.compile!r}")
+        table = self.valid_utf8
+        if table is not None:
+            if not isinstance(table, Utf8Table):
+                raise GenerationError(
+                    f"valid_utf8: expected the tokenizer's tables, Utf8Table.for_tokenizer(tokenizer), or None, got "
+                    f"{table!r} (token-level generation does not know the tokenizer; Generator takes True/False)"
+                )
+            if table.vocab_size != vocab_size:
+                raise GenerationError(
+                    f"valid_utf8: the table is for a vocabulary of {table.vocab_size} tokens, the model has "
+                    f"{vocab_size}"
+                )
+            dead_end = table.dead_end()
+            if dead_end is not None:
+                raise GenerationError(f"valid_utf8: {dead_end}")
 
 
 class TokenStream:
@@ -193,6 +214,7 @@ def generate(
     truncate_prompt: bool = False,
     static_cache: bool | None = None,
     compile: bool | str = False,
+    valid_utf8: Utf8Table | None = None,
 ) -> list[list[int]]:
     """Continue each prompt (a list of token ids); returns the new tokens of each row, ending with the EOS
     token when one was generated. With num_return_sequences n, prompt i's sequences are rows i*n .. i*n+n-1.
@@ -208,6 +230,9 @@ def generate(
     the context instead of failing. static_cache (default: on CUDA): fixed-shape decode replayed as a
     CUDA graph; compile: also torch.compile that step (slow to start, fastest per token); a string is
     passed as torch.compile's mode (e.g. "max-autotune-no-cudagraphs"; the graph is gptkit's own).
+    valid_utf8: the tokenizer's `Utf8Table` (`Utf8Table.for_tokenizer(tok)`) to allow, at every step, only
+    the tokens after which each row's bytes (prompt tail included) can still be valid UTF-8: no U+FFFD when
+    decoded; special tokens only between characters. Off by default (HF transformers has no such rule).
     """
     settings = GenerationSettings(
         max_new_tokens=max_new_tokens,
@@ -227,6 +252,7 @@ def generate(
         truncate_prompt=truncate_prompt,
         static_cache=static_cache,
         compile=compile,
+        valid_utf8=valid_utf8,
     )
     return stream_generate(model, prompts, settings).collect()
 
@@ -359,7 +385,9 @@ def _decode_eager(model: GPT, rows: list[list[int]], s: GenerationSettings, stop
     alive = list(range(len(rows)))  # row id of each batch row still generating
     with torch.inference_mode():
         alive_t = torch.arange(len(rows), device=device)
-        history = History.start(rows, V, device, seen=s.sampling.needs_seen, tokens=s.sampling.needs_tokens)
+        history = History.start(
+            rows, V, device, seen=s.sampling.needs_seen, tokens=s.sampling.needs_tokens, utf8=s.valid_utf8
+        )
         idx, mask = left_pad(rows, device)
         P = idx.shape[1]
         cache = KVCache(model.config, len(rows), P + s.max_new_tokens - 1, device=device, dtype=model.wte.weight.dtype)
@@ -406,6 +434,9 @@ class StaticDecoder:
         self.mask = torch.zeros(B, max_len, dtype=torch.bool, device=device)
         self.logits = torch.zeros(B, V, device=device)  # float32
         self.seen = torch.zeros(B, V, dtype=torch.bool, device=device) if s.sampling.needs_seen else None
+        self.utf8 = None
+        if s.valid_utf8 is not None:
+            self.utf8 = Utf8Rows(s.valid_utf8, torch.zeros(B, dtype=torch.long, device=device))
         self.finished = torch.zeros(B, dtype=torch.bool, device=device)
         self.next = torch.zeros(B, dtype=torch.long, device=device)
         self.step_count = torch.zeros((), dtype=torch.long, device=device)
@@ -423,7 +454,7 @@ class StaticDecoder:
 
     def _step(self, model: GPT) -> None:
         s = self.settings
-        scores = apply_processors(self.logits, self.chain, History(seen=self.seen))
+        scores = apply_processors(self.logits, self.chain, History(seen=self.seen, utf8=self.utf8))
         if s.strategy == "greedy" or s.sampling.greedy:
             nxt = scores.argmax(dim=-1)
         else:
@@ -434,6 +465,8 @@ class StaticDecoder:
             self.finished |= torch.isin(nxt, self.eos)
         if self.seen is not None:
             self.seen.scatter_(1, nxt.unsqueeze(1), True)
+        if self.utf8 is not None:
+            self.utf8.advance(nxt)
         self.step_count.add_(1)
         self.mask.index_fill_(1, self.cache.position, True)  # the slot this token is written to
         logits = model(nxt.unsqueeze(1), attention_mask=self.mask, kv_cache=self.cache)
@@ -467,6 +500,8 @@ class StaticDecoder:
                 self.eos.copy_(torch.tensor(s.eos_ids))
             if self.seen is not None:
                 self.seen.copy_(History.start(rows, self.seen.shape[1], self.seen.device, seen=True, tokens=False).seen)
+            if self.utf8 is not None:
+                self.utf8.states.copy_(Utf8Rows.start(s.valid_utf8, rows, self.utf8.states.device).states)
             logits = model(idx, attention_mask=self.mask, kv_cache=self.cache, last_logits_only=True)
             self.logits.copy_(logits[:, -1])
         assert B == self.rows.numel()
@@ -555,7 +590,9 @@ def _beam_search(model: GPT, prompts: list[list[int]], s: GenerationSettings, st
         cache.reorder(expand)
         logits, mask = logits[expand], (mask[expand] if mask is not None else None)
         beam_rows = [p for p in prompts for _ in range(nb)]
-        history = History.start(beam_rows, V, device, seen=s.sampling.needs_seen, tokens=s.sampling.needs_tokens)
+        history = History.start(
+            beam_rows, V, device, seen=s.sampling.needs_seen, tokens=s.sampling.needs_tokens, utf8=s.valid_utf8
+        )
 
         run_scores = torch.full((B, nb), _NEG, device=device)
         run_scores[:, 0] = 0.0  # only the first beam's continuations count at the first step

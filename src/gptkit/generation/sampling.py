@@ -1,8 +1,9 @@
 """Logits processors and token choice: small functions on (B, V) logits that compose.
 
 Each processor maps logits (B, V) to logits (B, V); a token it removes gets -inf, so it is never chosen.
-`logits_processors(settings)` builds the chain in HF transformers' order: repetition penalty, no-repeat
-n-gram, temperature, top-k, top-p, min-p. The processors that only look at tensors (all but no-repeat
+`logits_processors(settings)` builds the chain: the valid-UTF-8 constraint (a hard constraint, so first:
+the filters then choose among allowed tokens only), then HF transformers' order: repetition penalty,
+no-repeat n-gram, temperature, top-k, top-p, min-p. The processors that only look at tensors (all but no-repeat
 n-gram) use fixed shapes and no host syncs, so they can run inside a CUDA graph.
 
 Random draws come from a counter-based hash of (seed, step, row) rather than a generator's state:
@@ -18,22 +19,35 @@ from dataclasses import dataclass
 
 import torch
 
+from gptkit.generation.utf8 import Utf8Rows, Utf8Table
+
 NEG_INF = float("-inf")
 
 
 @dataclass
 class History:
-    """What the penalties look at: the tokens of each row so far (prompt and generated), B rows.
+    """What the processors look at: the tokens of each row so far (prompt and generated), B rows.
 
     seen (B, V) bool marks the tokens that occur in each row (for the repetition penalty); tokens holds
-    each row's ids as lists (kept only when no-repeat n-gram needs them).
+    each row's ids as lists (kept only when no-repeat n-gram needs them); utf8 each row's UTF-8 decoding
+    state (for the valid-UTF-8 constraint).
     """
 
     seen: torch.Tensor | None = None
     tokens: list[list[int]] | None = None
+    utf8: Utf8Rows | None = None
 
     @classmethod
-    def start(cls, rows: Sequence[Sequence[int]], vocab_size: int, device, *, seen: bool, tokens: bool) -> History:
+    def start(
+        cls,
+        rows: Sequence[Sequence[int]],
+        vocab_size: int,
+        device,
+        *,
+        seen: bool,
+        tokens: bool,
+        utf8: Utf8Table | None = None,
+    ) -> History:
         h = cls()
         if seen:
             h.seen = torch.zeros(len(rows), vocab_size, dtype=torch.bool, device=device)
@@ -41,6 +55,8 @@ class History:
                 h.seen[i, torch.tensor(list(row), dtype=torch.long, device=device)] = True
         if tokens:
             h.tokens = [list(row) for row in rows]
+        if utf8 is not None:
+            h.utf8 = Utf8Rows.start(utf8, rows, device)
         return h
 
     def append(self, next_tokens: torch.Tensor, as_list: list[int] | None = None) -> None:
@@ -50,6 +66,8 @@ class History:
         if self.tokens is not None:
             for row, t in zip(self.tokens, as_list if as_list is not None else next_tokens.tolist(), strict=True):
                 row.append(t)
+        if self.utf8 is not None:
+            self.utf8.advance(next_tokens)
 
     def select(self, index: list[int], index_t: torch.Tensor) -> None:
         """Keep rows `index` in that order (dropped rows, beam reordering)."""
@@ -57,6 +75,8 @@ class History:
             self.seen = self.seen.index_select(0, index_t)
         if self.tokens is not None:
             self.tokens = [list(self.tokens[i]) for i in index]
+        if self.utf8 is not None:
+            self.utf8.select(index_t)
 
 
 Processor = Callable[[torch.Tensor, History], torch.Tensor]
@@ -98,6 +118,12 @@ def repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: float)
     return torch.where(seen, penalised, logits)
 
 
+def utf8_filter(logits: torch.Tensor, blocked: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+    """Remove the tokens after which a row's bytes could no longer be valid UTF-8. blocked: (S, V) bool, a
+    Utf8Table's; states: (B,) long, each row's decoding state (see gptkit.generation.utf8)."""
+    return logits.masked_fill(blocked.index_select(0, states), NEG_INF)
+
+
 def banned_ngram_tokens(tokens: Sequence[int], n: int) -> list[int]:
     """Tokens that would repeat an n-gram already in `tokens`: those that followed an earlier
     occurrence of the last n - 1 tokens."""
@@ -134,6 +160,7 @@ class SamplingSettings:
     min_p: float | None = None
     repetition_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
+    valid_utf8: bool = False  # each row's History carries its UTF-8 state (History.utf8)
 
     def validate(self, error: type[Exception] = ValueError) -> None:
         def bad(name: str, value, rule: str) -> None:
@@ -173,6 +200,8 @@ class SamplingSettings:
 def penalty_processors(s: SamplingSettings) -> list[Processor]:
     """The processors that apply to every strategy (greedy and beam search too)."""
     chain: list[Processor] = []
+    if s.valid_utf8:
+        chain.append(lambda x, h: utf8_filter(x, h.utf8.blocked, h.utf8.states))
     if s.repetition_penalty != 1.0:
         chain.append(lambda x, h: repetition_penalty(x, h.seen, s.repetition_penalty))
     if s.no_repeat_ngram_size > 0:
@@ -267,4 +296,5 @@ __all__ = [
     "top_k_filter",
     "top_p_filter",
     "uniform",
+    "utf8_filter",
 ]

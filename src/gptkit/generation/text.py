@@ -6,6 +6,12 @@ document gptkit trains on starts with it; GPT-2 saw it between documents too). G
 character split across tokens is never emitted half. Stop strings are found in the decoded text, also
 when one spans several tokens, and are not returned: text that might be the start of a stop string is
 held back until it is clear.
+
+The text is valid UTF-8, with no U+FFFD: by default (valid_utf8=True) every step allows only the tokens
+after which the bytes so far can still be valid UTF-8 (gptkit.generation.utf8), and when generation ends
+(max_new_tokens, a stop string) in the middle of a character, the bytes of that unfinished character are
+dropped rather than decoded as U+FFFD (also with valid_utf8=False, which lets the model emit invalid bytes
+mid-text, decoded as U+FFFD).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import torch
 
 from gptkit.checkpoint import load_model
 from gptkit.generation.engine import GenerationError, GenerationSettings, cpu_decode_layout, stream_generate
+from gptkit.generation.utf8 import Utf8Table
 from gptkit.model import GPT
 
 DEFAULT_MAX_NEW_TOKENS = 128
@@ -66,7 +73,10 @@ class Generator:
 
     Options for complete / complete_batch / stream: every keyword of `gptkit.generate` (max_new_tokens
     defaults to 128, eos_token_id to the tokenizer's <|endoftext|>; None turns EOS off), plus `stop`: a
-    string or list of strings that end a completion (beam search: applied to the finished hypotheses).
+    string or list of strings that end a completion (beam search: applied to the finished hypotheses),
+    and `valid_utf8` (default True): allow only tokens that keep the text valid UTF-8 (see the module
+    docstring); False lets the model emit any token, and bytes that are not UTF-8 come out as U+FFFD.
+    A character left unfinished when generation ends is dropped, never returned as U+FFFD.
     """
 
     def __init__(self, model: GPT, tokenizer, *, add_bos: bool = True) -> None:
@@ -101,34 +111,47 @@ class Generator:
         ids = self.tokenizer.encode(text)
         return [self.tokenizer.eot_id, *ids] if self.add_bos else ids
 
-    def complete(self, prompt: str, *, stop: str | Sequence[str] = (), **options) -> str:
+    def complete(self, prompt: str, *, stop: str | Sequence[str] = (), valid_utf8: bool = True, **options) -> str:
         """The completion of `prompt` (without the prompt, the EOS token or the stop string)."""
         if options.get("num_return_sequences", 1) != 1:
             raise GenerationError("complete returns one text; use complete_batch for num_return_sequences > 1")
-        return self.complete_batch([prompt], stop=stop, **options)[0]
+        return self.complete_batch([prompt], stop=stop, valid_utf8=valid_utf8, **options)[0]
 
-    def complete_batch(self, prompts: Sequence[str], *, stop: str | Sequence[str] = (), **options) -> list[str]:
+    def complete_batch(
+        self, prompts: Sequence[str], *, stop: str | Sequence[str] = (), valid_utf8: bool = True, **options
+    ) -> list[str]:
         """Completions of several prompts, generated as one batch; with num_return_sequences n, prompt i's
         completions are items i*n ... i*n + n - 1."""
         texts: dict[int, list[str]] = {}
-        for row, piece in self.pieces(prompts, stop, options):
+        for row, piece in self.pieces(prompts, stop, options, valid_utf8=valid_utf8):
             texts.setdefault(row, []).append(piece)
         n_rows = len(prompts) * options.get("num_return_sequences", 1)
         return ["".join(texts.get(row, [])) for row in range(n_rows)]
 
-    def stream(self, prompt: str, *, stop: str | Sequence[str] = (), **options) -> Iterator[str]:
+    def stream(
+        self, prompt: str, *, stop: str | Sequence[str] = (), valid_utf8: bool = True, **options
+    ) -> Iterator[str]:
         """Pieces of the completion as they are generated (whole characters only)."""
         if options.get("num_return_sequences", 1) != 1:
             raise GenerationError("stream yields one completion; num_return_sequences must be 1")
-        for _, piece in self.pieces([prompt], stop, options):
+        for _, piece in self.pieces([prompt], stop, options, valid_utf8=valid_utf8):
             yield piece
 
-    def pieces(self, prompts: Sequence[str], stop: str | Sequence[str], options: dict) -> Iterator[tuple[int, str]]:
+    def pieces(
+        self, prompts: Sequence[str], stop: str | Sequence[str], options: dict, *, valid_utf8: bool = True
+    ) -> Iterator[tuple[int, str]]:
         """(row, text) pieces as generated, rows as in `gptkit.generate`."""
         if isinstance(prompts, str):
             raise GenerationError("prompts: expected a list of strings (use complete() for one prompt)")
+        if not isinstance(valid_utf8, bool):
+            raise GenerationError(f"valid_utf8: expected True or False, got {valid_utf8!r}")
         ids = [self.encode_prompt(p) for p in prompts]
-        options = {"max_new_tokens": DEFAULT_MAX_NEW_TOKENS, "eos_token_id": self.tokenizer.eot_id, **options}
+        options = {
+            "max_new_tokens": DEFAULT_MAX_NEW_TOKENS,
+            "eos_token_id": self.tokenizer.eot_id,
+            **options,
+            "valid_utf8": Utf8Table.for_tokenizer(self.tokenizer) if valid_utf8 else None,
+        }
         stream = stream_generate(self.model, ids, **options)  # checks the options
         eos = set(GenerationSettings(**options).eos_ids)
         decoders = [self.tokenizer.stream_decoder() for _ in range(stream.n_rows)]
@@ -137,7 +160,8 @@ class Generator:
 
         def finish(row: int) -> str:
             ended[row] = True
-            return stops[row].push(decoders[row].flush())[0] + stops[row].flush()
+            # An unfinished character (max_new_tokens, or EOS with valid_utf8=False) is dropped, not U+FFFD.
+            return stops[row].push(decoders[row].flush(drop_incomplete=True))[0] + stops[row].flush()
 
         try:
             for events in stream:
