@@ -334,14 +334,26 @@ class Trainer:
         if self._sample_ids is None:
             return None
         from gptkit import generate
+        from gptkit.generation.utf8 import Utf8Table
 
+        tok = self.data.tokenizer
         n_new = min(self.tc.sample_tokens, self.model_config.block_size - len(self._sample_ids))
         model = self.raw_model
         model.eval()
         with self.autocast():
-            out = generate(model, [self._sample_ids], max_new_tokens=n_new, strategy="sample", top_k=200, seed=0)[0]
+            out = generate(
+                model,
+                [self._sample_ids],
+                max_new_tokens=n_new,
+                strategy="sample",
+                top_k=200,
+                seed=0,
+                valid_utf8=Utf8Table.for_tokenizer(tok),  # whole characters only, as Generator does
+            )[0]
         model.train()
-        return self.tc.sample_prompt + self.data.tokenizer.decode(out)
+        decoder = tok.stream_decoder()
+        text = "".join(decoder.push(t) for t in out) + decoder.flush(drop_incomplete=True)
+        return self.tc.sample_prompt + text
 
     # ---- checkpoints ----------------------------------------------------------------------------
     def save(self, val_loss: float | None) -> Path | None:
