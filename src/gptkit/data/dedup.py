@@ -31,7 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from datasketch import MinHash
+from datasketch import MinHash  # at the top on purpose: imported once before the workers fork (docs/prepare.md)
 
 from gptkit.data.ngrams import codepoints, ngram_hashes, word_tokens, words
 
