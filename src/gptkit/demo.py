@@ -33,8 +33,9 @@ CPU_SETTINGS = [
     "model.preset=nano",
     "model.block_size=128",
     "train.batch_size=16",
-    "train.lr=2e-3",
-    "train.warmup_steps=30",
+    # 400-step runs on the demo data, val loss: lr 2e-3 / warmup 30 7.48, 4e-3 / 100 7.37, 8e-3 / 100 7.63
+    "train.lr=4e-3",
+    "train.warmup_steps=100",
     "train.eval_steps=10",
     "train.device=cpu",
 ]
