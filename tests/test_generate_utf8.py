@@ -14,6 +14,7 @@ import torch
 from gptkit import GPT, Generator, ModelConfig, Tokenizer
 from gptkit.generation.engine import GenerationError, generate
 from gptkit.generation.utf8 import EXAMPLE_PENDING, N_STATES, START, Utf8Table
+from tests.test_generate_text import scripted_model
 
 # Bytes from every class that the UTF-8 rules tell apart (ASCII, continuation ranges, lead bytes, never-valid).
 PROBE = bytes([0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC2, 0xDF, 0xE0, 0xE1, 0xED, 0xEF,
@@ -181,17 +182,7 @@ def test_unfinished_character_at_the_end_is_dropped(tok):
     # A scripted model: greedy emits the first two bytes of 中 and then hits max_new_tokens.
     ids = {tok.token_bytes(i)[0]: i for i in range(tok.vocab_size) if len(tok.token_bytes(i)) == 1}
     script = [ids[b] for b in "ab中".encode()[:4]]
-    C = 32
-    cfg = ModelConfig(vocab_size=tok.vocab_size, block_size=C, n_layer=1, n_head=1, n_embd=C, tie_embeddings=False)
-    m = GPT(cfg.replace())
-    with torch.no_grad():
-        for name, p in m.named_parameters():
-            if not name.startswith("ln"):
-                p.zero_()
-        m.wpe.weight.copy_(torch.eye(C))
-        for i, t in enumerate(script):
-            m.lm_head.weight[t, 1 + i] = 10.0  # prompt of 2 tokens: <|endoftext|> and "x"
-    gen = Generator(m.eval(), tok)
+    gen = Generator(scripted_model(tok, script, prompt_len=2), tok)  # prompt: <|endoftext|> and "x"
     assert len(gen.encode_prompt("x")) == 2
     assert gen.complete("x", max_new_tokens=len(script)) == "ab"
     assert gen.complete("x", max_new_tokens=len(script), valid_utf8=False) == "ab"
