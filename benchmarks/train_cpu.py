@@ -75,19 +75,9 @@ class HFCausalLM(nn.Module):
 def hf_model(cfg) -> nn.Module:
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    hf_cfg = GPT2Config(
-        vocab_size=cfg.vocab_size,
-        n_positions=cfg.block_size,
-        n_embd=cfg.n_embd,
-        n_layer=cfg.n_layer,
-        n_head=cfg.n_head,
-        resid_pdrop=cfg.dropout,
-        embd_pdrop=cfg.dropout,
-        attn_pdrop=cfg.dropout,
-        activation_function={"gelu": "gelu", "gelu_tanh": "gelu_new", "relu": "relu"}[cfg.activation],
-        bos_token_id=cfg.vocab_size - 1,  # <|endoftext|> is the tokenizer's last id
-        eos_token_id=cfg.vocab_size - 1,
-    )
+    from gptkit.interop.hf import config_to_hf
+
+    hf_cfg = GPT2Config(**config_to_hf(cfg))  # the same shape, as export-hf writes it
     hf_cfg._attn_implementation = "sdpa"
     return HFCausalLM(GPT2LMHeadModel(hf_cfg))
 
