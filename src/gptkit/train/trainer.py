@@ -170,6 +170,7 @@ class Trainer:
         self.metrics = MetricsLog(self.run_dir, tensorboard=tc.tensorboard) if self.dist.is_main else None
         self._val_batches = task.val_batches(tc.eval_steps)
         self.last_eval: dict[str, float] = {}  # metrics of the last evaluation (val_loss and the task's own)
+        self._val_chars_per_token = self._chars_per_val_token()
 
     # ---- setup ----------------------------------------------------------------------------------
     def _prepare_run_dir(self, resume: bool) -> None:
@@ -330,6 +331,20 @@ class Trainer:
         totals = D.all_reduce_sum(torch.stack([sums[k] for k in keys]), self.dist).tolist()  # one host sync
         self.last_eval = self.task.finish_eval(dict(zip(keys, totals, strict=True)))
         return self.last_eval["val_loss"]
+
+    def _chars_per_val_token(self) -> float | None:
+        """Characters per target token of the fixed val batches (all ranks), as gptkit.eval.lm counts them;
+        None without a tokenizer. val_loss / this is the val loss in nats per character."""
+        if self.data is None or self.data.tokenizer is None or not self._val_batches:
+            return None  # a task other than pretraining reports its own metrics
+        from gptkit.eval.lm import count_units, token_text_units
+
+        chars_of, _ = token_text_units(self.data.tokenizer)
+        chars = sum(count_units(b["targets"], chars_of) for b in self._val_batches)
+        tokens = sum(b["targets"].numel() for b in self._val_batches)
+        counts = torch.tensor([float(chars), float(tokens)], device=self.device)
+        chars, tokens = D.all_reduce_sum(counts, self.dist).tolist()
+        return chars / tokens if chars else None
 
     def _sample_prompt_ids(self) -> list[int] | None:
         """The token ids the eval samples start from (checked now, not at the first evaluation)."""
@@ -536,6 +551,8 @@ class Trainer:
         record["elapsed_s"] = round(time.perf_counter() - self._t0, 3)  # with this evaluation
         record["val_loss"] = val
         record.update({k: v for k, v in self.last_eval.items() if k != "val_loss"})
+        if val is not None and self._val_chars_per_token:
+            record["val_nats_per_char"] = val / self._val_chars_per_token
         if val is not None:
             self.last_val_loss = val
             if self.best_val_loss is None or val < self.best_val_loss:
