@@ -234,3 +234,23 @@ def test_api_temperature_1_samples(tok):
     assert generate(gen.model, ids, max_new_tokens=12) == generate(gen.model, ids, max_new_tokens=12,
                                                                      strategy="greedy")  # fmt: skip
 
+
+def test_cli_default_max_new_tokens_fits_the_context(ckpt, capsys):
+    """Issue 10 item 7: the default (128) on a model of context 64 is capped, said on stderr; an explicit
+    value that does not fit stays an error."""
+    gen = Generator.load(ckpt)
+    n_prompt = len(gen.encode_prompt("The quick"))
+    room = 64 - n_prompt
+    assert cli_main(["generate", "--model", str(ckpt), "--prompt", "The quick", "--no-eos", "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert f"max_new_tokens {room}" in captured.err and "context of 64" in captured.err
+    expected = gen.complete("The quick", max_new_tokens=room, eos_token_id=None)
+    assert captured.out == "The quick" + expected + "\n"
+    new_ids = generate(gen.model, [gen.encode_prompt("The quick")], max_new_tokens=room,
+                       valid_utf8=Utf8Table.for_tokenizer(tok := gen.tokenizer))[0]  # fmt: skip
+    assert len(new_ids) == room and tok is gen.tokenizer
+    # The API's default is capped the same way (silently).
+    assert gen.complete("The quick", eos_token_id=None) == expected
+    assert cli_main(["generate", "--model", str(ckpt), "--prompt", "The quick", "--max-new-tokens", "128",
+                     "--device", "cpu"]) == 2  # fmt: skip
+    assert "context of 64" in capsys.readouterr().err
