@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--strategy", choices=STRATEGIES, help="default: beam if --num-beams > 1, sample if any "
                    "of --temperature/--top-k/--top-p/--min-p is given, else greedy")  # fmt: skip
     p.add_argument("--max-new-tokens", type=int, metavar="N",
-                   help="default 128, capped by the room the prompt leaves in the context (said on stderr)")  # fmt: skip
+                   help="default 128, capped by the room the prompt leaves in the context (see stderr)")  # fmt: skip
     p.add_argument("--temperature", type=float, help="sampling temperature (0: most likely token)")
     p.add_argument("--top-k", type=int, help="sample from the k most likely tokens")
     p.add_argument("--top-p", type=float, help="sample from the smallest set holding this probability")
