@@ -36,7 +36,7 @@ from tokenizers import ByteLevelBPETokenizer
 
 from gptkit.corpora import Corpus, en_shakespeare, zh_news, zh_reviews
 from gptkit.tokenizer import DEFAULT_PRETOKENIZER, PRETOKENIZERS, SPECIAL_TOKENS, BPETokenizer, Tokenizer
-from gptkit.tokenizer_report import parallelism
+from gptkit.tokenizer.report import parallelism
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

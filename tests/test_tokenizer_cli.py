@@ -7,7 +7,7 @@ import pytest
 from gptkit import Tokenizer
 from gptkit.cli import main
 from gptkit.tokenizer import CharTokenizer
-from gptkit.tokenizer_report import script_counts, tokenizer_report
+from gptkit.tokenizer.report import script_counts, tokenizer_report
 
 TEXT = "中文，Hello wörld! 123 😀 日本語テキスト ĀĒ\n"  # Han 5, Latin 12 (incl. ö Ā Ē), the rest other
 

@@ -76,7 +76,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from gptkit.tokenizer import Tokenizer
-    from gptkit.tokenizer_report import tokenizer_report
+    from gptkit.tokenizer.report import tokenizer_report
 
     tok = Tokenizer.load(args.dir)
     report = tokenizer_report(tok, [Path(p) for p in args.input], max_chars=args.max_chars, progress=True)

@@ -1,0 +1,75 @@
+"""Character-level tokenizers: one id per character."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gptkit.text_inputs import TextInputs
+from gptkit.tokenizer.core import _SURROGATE, HF_FILES, SPECIAL_TOKENS, Tokenizer, TokenizerError, _bad_text_error
+
+
+class CharTokenizer(Tokenizer):
+    """One id per character (nanoGPT's shakespeare_char), characters in code-point order, then specials."""
+
+    kind = "char"
+
+    def __init__(self, chars: Sequence[str]) -> None:
+        self._chars = list(chars)
+        if any(not isinstance(c, str) or len(c) != 1 for c in self._chars) or len(set(self._chars)) != len(chars):
+            raise TokenizerError("a char vocabulary must be distinct single characters")
+        if any(_SURROGATE.match(c) for c in self._chars):
+            raise TokenizerError("a char vocabulary cannot hold lone surrogates")
+        self._index = {c: i for i, c in enumerate(self._chars)}
+        n = len(self._chars)
+        specials = {name: n + i for i, name in enumerate(SPECIAL_TOKENS)}
+        token_bytes = [c.encode("utf-8") for c in self._chars] + [s.encode("utf-8") for s in SPECIAL_TOKENS]
+        super().__init__(token_bytes, specials)
+
+    @classmethod
+    def train_char(cls, inputs: TextInputs, vocab_size: int | None, *, progress: bool = False) -> CharTokenizer:
+        """`gptkit.tokenizer.training.train_char`."""
+        from gptkit.tokenizer.training import train_char
+
+        return train_char(inputs, vocab_size, progress=progress)
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any], source: Path) -> CharTokenizer:
+        chars = meta.get("chars")
+        if not isinstance(chars, list):
+            raise TokenizerError(f'{source}: a char tokenizer needs a "chars" list')
+        try:
+            return cls(chars)
+        except TokenizerError as e:
+            raise TokenizerError(f"{source}: {e}") from None
+
+    def encode(self, text: str) -> list[int]:
+        try:
+            return list(map(self._index.__getitem__, text))
+        except (KeyError, TypeError):
+            pass
+        if not isinstance(text, str) or _SURROGATE.search(text):
+            raise _bad_text_error(text) from None
+        pos, c = next((i, c) for i, c in enumerate(text) if c not in self._index)
+        raise TokenizerError(
+            f"character {c!r} (U+{ord(c):04X}) at position {pos} is not in this char tokenizer's vocabulary "
+            f"of {len(self._chars)} characters (train it on text that has it, or use kind='bpe')"
+        )
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        """One list of ids per text (a dict lookup per character; char tokenizers are for small corpora)."""
+        return [self.encode(t) for t in texts]
+
+    @property
+    def chars(self) -> list[str]:
+        return list(self._chars)
+
+    def _canonical(self) -> dict[str, Any]:
+        return {"kind": "char", "chars": self._chars, "special_tokens": self.special_tokens}
+
+    def _write_files(self, path: Path) -> dict[str, Any]:
+        # A BPE tokenizer saved here before would otherwise be found by HF and by tools that read HF files.
+        for name in HF_FILES:
+            (path / name).unlink(missing_ok=True)
+        return {"chars": self._chars}

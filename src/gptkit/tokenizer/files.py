@@ -1,0 +1,85 @@
+"""Reading and writing tokenizer directories.
+
+Files in a checkpoint directory:
+    bpe:  tokenizer.json (the whole pipeline, for gptkit and AutoTokenizer), vocab.json + merges.txt
+          (GPT-2 style), tokenizer_config.json (for transformers), gptkit_tokenizer.json
+    char: gptkit_tokenizer.json (its "chars" list is the vocabulary in id order)
+gptkit_tokenizer.json holds the kind, the special tokens and the fingerprint (sha256 of the canonical
+definition: tokens in id order, merges, normalizer, pre-tokenizer, special tokens), which token shards
+carry so they are never read with another tokenizer; loading recomputes and checks it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from gptkit.tokenizer.bpe import BPETokenizer
+from gptkit.tokenizer.char import CharTokenizer
+from gptkit.tokenizer.core import (
+    META_FILE,
+    META_FORMAT,
+    META_VERSION,
+    Tokenizer,
+    TokenizerError,
+    _read_json,
+    _write_json,
+)
+
+
+def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
+    """Load from a directory: gptkit's files, or a HF tokenizer (tokenizer.json, or vocab.json + merges.txt)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise TokenizerError(f"{path}: not a directory (expected a checkpoint or tokenizer directory)")
+    meta_path = path / META_FILE
+    if meta_path.is_file():
+        meta = _read_json(meta_path)
+        if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
+            raise TokenizerError(f'{meta_path}: not a gptkit tokenizer file (expected "format": "{META_FORMAT}")')
+        if meta.get("format_version") != META_VERSION:
+            raise TokenizerError(
+                f"{meta_path}: format_version {meta.get('format_version')!r} is not supported "
+                f"(this gptkit reads {META_VERSION})"
+            )
+        kind = meta.get("kind")
+        if kind == "char":
+            tok: Tokenizer = CharTokenizer.from_meta(meta, meta_path)
+        elif kind == "bpe":
+            tok = BPETokenizer.from_hf_dir(path)
+        else:
+            raise TokenizerError(f"{meta_path}: unknown kind {kind!r} (expected 'bpe' or 'char')")
+        if meta.get("special_tokens") != tok.special_tokens:
+            raise TokenizerError(
+                f"{meta_path}: special_tokens {meta.get('special_tokens')} do not match the vocabulary's "
+                f"{tok.special_tokens}"
+            )
+        if meta.get("fingerprint") != tok.fingerprint:
+            raise TokenizerError(
+                f"{meta_path}: fingerprint {meta.get('fingerprint')} does not match the tokenizer files "
+                f"({tok.fingerprint}); they were changed after saving"
+            )
+        return tok
+    if (path / "tokenizer.json").is_file() or (path / "vocab.json").is_file():
+        return BPETokenizer.from_hf_dir(path)
+    raise TokenizerError(
+        f"{path}: no tokenizer found (expected {META_FILE}, tokenizer.json, or vocab.json + merges.txt)"
+    )
+
+
+def save_tokenizer(tok: Tokenizer, path: str | os.PathLike) -> Path:
+    """Write `tok`'s files into directory `path` (created if needed), beside any checkpoint files."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    extra = tok._write_files(path)
+    meta = {
+        "format": META_FORMAT,
+        "format_version": META_VERSION,
+        "kind": tok.kind,
+        "vocab_size": tok.vocab_size,
+        "special_tokens": tok.special_tokens,
+        "fingerprint": tok.fingerprint,
+        **extra,
+    }
+    _write_json(path / META_FILE, meta)
+    return path
