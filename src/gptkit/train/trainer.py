@@ -160,6 +160,7 @@ class Trainer:
         self.tokens_per_step = tc.batch_size * tc.grad_accum * self.dist.world_size * self.model_config.block_size
         self.metrics = MetricsLog(self.run_dir, tensorboard=tc.tensorboard) if self.dist.is_main else None
         self._val_batches = self.loader.val_batches(tc.eval_steps)
+        self._val_chars_per_token = self._chars_per_val_token()
 
     # ---- setup ----------------------------------------------------------------------------------
     def _prepare_run_dir(self, resume: bool) -> None:
@@ -313,6 +314,20 @@ class Trainer:
         model.train()
         total = D.all_reduce_sum(total, self.dist)
         return total.item() / (len(self._val_batches) * self.dist.world_size)
+
+    def _chars_per_val_token(self) -> float | None:
+        """Characters per target token of the fixed val batches (all ranks), as gptkit.eval.lm counts them;
+        None without a tokenizer. val_loss / this is the val loss in nats per character."""
+        if self.data.tokenizer is None or not self._val_batches:
+            return None
+        from gptkit.eval.lm import count_units, token_text_units
+
+        chars_of, _ = token_text_units(self.data.tokenizer)
+        chars = sum(count_units(y, chars_of) for _, y in self._val_batches)
+        tokens = sum(y.numel() for _, y in self._val_batches)
+        counts = torch.tensor([float(chars), float(tokens)], device=self.device)
+        chars, tokens = D.all_reduce_sum(counts, self.dist).tolist()
+        return chars / tokens if chars else None
 
     def _sample_prompt_ids(self) -> list[int] | None:
         """The token ids the eval samples start from (checked now, not at the first evaluation)."""
@@ -518,6 +533,8 @@ class Trainer:
         record = dict(record or {"step": self.step, "tokens": 0, "elapsed_s": 0.0})
         record["elapsed_s"] = round(time.perf_counter() - self._t0, 3)  # with this evaluation
         record["val_loss"] = val
+        if val is not None and self._val_chars_per_token:
+            record["val_nats_per_char"] = val / self._val_chars_per_token
         if val is not None:
             self.last_val_loss = val
             if self.best_val_loss is None or val < self.best_val_loss:

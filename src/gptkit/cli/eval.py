@@ -1,0 +1,54 @@
+"""`gptkit eval ...`: measure a checkpoint. `eval lm`: nats per token / per character and bits per byte."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("eval", help="measure a checkpoint (lm: nats/token, nats/char, bits/byte)")
+    sub = p.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
+    lm = sub.add_parser(
+        "lm",
+        help="language-model loss on a prepared directory's val split or a text file",
+        description="Next-token loss of a checkpoint in nats per token, nats per character and bits per byte "
+        "(the units of gptkit.eval.lm: characters and bytes compare across tokenizers).",
+    )
+    lm.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory")
+    lm.add_argument(
+        "--data", required=True, metavar="PREPARE_DIR|TEXT", help="a `gptkit prepare` output or a text file"
+    )
+    lm.add_argument("--split", choices=("val", "train"), default="val", help="split of a prepared directory")
+    lm.add_argument("--max-tokens", type=int, metavar="N", help="score only the first N tokens")
+    lm.add_argument("--batch-size", type=int, default=8, metavar="N", help="windows per forward pass (default 8)")
+    lm.add_argument("--device", default="cpu", help="cpu, cuda, ... (default cpu)")
+    lm.add_argument("--json", action="store_true", help="print one JSON object")
+    lm.set_defaults(func=cmd_eval_lm)
+
+
+def cmd_eval_lm(args: argparse.Namespace) -> int:
+    from gptkit.errors import ConfigError
+    from gptkit.eval.lm import evaluate_lm
+
+    for flag, value, least in (("--max-tokens", args.max_tokens, 2), ("--batch-size", args.batch_size, 1)):
+        if value is not None and value < least:
+            raise ConfigError(f"{flag}: must be at least {least}, got {value}")
+    score = evaluate_lm(
+        args.model,
+        args.data,
+        split=args.split,
+        max_tokens=args.max_tokens,
+        batch_size=args.batch_size,
+        device=args.device,
+        progress=not args.json,
+    )
+    if args.json:
+        print(json.dumps(score.to_dict()))
+    else:
+        print(
+            f"{score.nats_per_token:.4f} nats/token, {score.nats_per_char:.4f} nats/char, "
+            f"{score.bits_per_byte:.4f} bits/byte ({score.tokens:,} tokens, {score.chars:,} characters, "
+            f"{score.bytes:,} bytes)"
+        )
+    return 0
