@@ -206,3 +206,51 @@ def test_cli_errors_exit_2_with_the_setting(ckpt, capsys, extra, message):
     assert cli_main(["generate", "--model", str(ckpt), "--prompt", "hi", "--device", "cpu", *extra]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_cli_temperature_1_samples(ckpt, capsys):
+    """Issue 10 item 6: an explicit --temperature 1 samples (it was taken for 'not set' and decoded greedily)."""
+    base = ["generate", "--model", str(ckpt), "--prompt", "中", "--max-new-tokens", "12", "--device", "cpu"]
+    outs = []
+    for seed in ("0", "1", "2"):
+        assert cli_main([*base, "--temperature", "1", "--seed", seed]) == 0
+        outs.append(capsys.readouterr().out)
+    assert len(set(outs)) == 3, outs
+    gen = Generator.load(ckpt)
+    # The same text as explicit sampling at temperature 1 with that seed, and not the greedy one.
+    assert outs[0] == "中" + gen.complete("中", max_new_tokens=12, strategy="sample", seed=0) + "\n"
+    assert cli_main(base) == 0
+    assert capsys.readouterr().out == "中" + gen.complete("中", max_new_tokens=12, strategy="greedy") + "\n"
+
+
+def test_api_temperature_1_samples(tok):
+    gen = Generator(random_model(tok), tok)
+    by_seed = [gen.complete("中", max_new_tokens=12, temperature=1.0, seed=s) for s in range(3)]
+    assert len(set(by_seed)) == 3
+    assert by_seed[1] == gen.complete("中", max_new_tokens=12, strategy="sample", seed=1)
+    ids = [[tok.eot_id, *tok.encode("中")]]
+    tokens = [generate(gen.model, ids, max_new_tokens=12, temperature=1.0, seed=s) for s in range(3)]
+    assert tokens[0] != tokens[1] != tokens[2]
+    assert generate(gen.model, ids, max_new_tokens=12) == generate(gen.model, ids, max_new_tokens=12,
+                                                                     strategy="greedy")  # fmt: skip
+
+
+def test_cli_default_max_new_tokens_fits_the_context(ckpt, capsys):
+    """Issue 10 item 7: the default (128) on a model of context 64 is capped, said on stderr; an explicit
+    value that does not fit stays an error."""
+    gen = Generator.load(ckpt)
+    n_prompt = len(gen.encode_prompt("The quick"))
+    room = 64 - n_prompt
+    assert cli_main(["generate", "--model", str(ckpt), "--prompt", "The quick", "--no-eos", "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert f"max_new_tokens {room}" in captured.err and "context of 64" in captured.err
+    expected = gen.complete("The quick", max_new_tokens=room, eos_token_id=None)
+    assert captured.out == "The quick" + expected + "\n"
+    new_ids = generate(gen.model, [gen.encode_prompt("The quick")], max_new_tokens=room,
+                       valid_utf8=Utf8Table.for_tokenizer(tok := gen.tokenizer))[0]  # fmt: skip
+    assert len(new_ids) == room and tok is gen.tokenizer
+    # The API's default is capped the same way (silently).
+    assert gen.complete("The quick", eos_token_id=None) == expected
+    assert cli_main(["generate", "--model", str(ckpt), "--prompt", "The quick", "--max-new-tokens", "128",
+                     "--device", "cpu"]) == 2  # fmt: skip
+    assert "context of 64" in capsys.readouterr().err

@@ -31,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--strategy", choices=STRATEGIES, help="default: beam if --num-beams > 1, sample if any "
                    "of --temperature/--top-k/--top-p/--min-p is given, else greedy")  # fmt: skip
-    p.add_argument("--max-new-tokens", type=int, default=128, metavar="N", help="default 128")
+    p.add_argument("--max-new-tokens", type=int, metavar="N",
+                   help="default 128, capped by the room the prompt leaves in the context (see stderr)")  # fmt: skip
     p.add_argument("--temperature", type=float, help="sampling temperature (0: most likely token)")
     p.add_argument("--top-k", type=int, help="sample from the k most likely tokens")
     p.add_argument("--top-p", type=float, help="sample from the smallest set holding this probability")
@@ -129,7 +130,7 @@ def options_from_args(args: argparse.Namespace, eos_token_id: int) -> dict:
 def cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
-    from gptkit.generation.text import Generator
+    from gptkit.generation.text import DEFAULT_MAX_NEW_TOKENS, Generator
 
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     dtype_name = args.dtype if args.dtype != "auto" else ("bfloat16" if device.startswith("cuda") else "float32")
@@ -138,6 +139,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise GptkitError("--stream prints one completion: use it with --prompt and one return sequence")
     generator = Generator.load(args.model, device=device, dtype=getattr(torch, dtype_name), add_bos=not args.no_bos)
     options = options_from_args(args, generator.tokenizer.eot_id)
+    if options["max_new_tokens"] is None:
+        longest = max(len(generator.encode_prompt(p)) for p in prompts)
+        options["max_new_tokens"] = n = generator.default_max_new_tokens([longest])
+        if n < DEFAULT_MAX_NEW_TOKENS and longest < generator.model.config.block_size:
+            print(
+                f"note: max_new_tokens {n} (the default {DEFAULT_MAX_NEW_TOKENS}, capped: the prompt's {longest} "
+                f"tokens leave {n} of the model's context of {generator.model.config.block_size})",
+                file=sys.stderr,
+            )
     stop = [unescape(s) for s in args.stop]
     if args.stream:
         print(prompts[0], end="", flush=True)

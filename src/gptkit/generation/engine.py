@@ -49,7 +49,7 @@ class GenerationSettings:
 
     max_new_tokens: int
     strategy: str | None = None
-    temperature: float = 1.0
+    temperature: float | None = None  # None: not given (1.0 when sampling); any value given samples
     top_k: int | None = None
     top_p: float | None = None
     min_p: float | None = None
@@ -69,7 +69,7 @@ class GenerationSettings:
     @property
     def sampling(self) -> SamplingSettings:
         return SamplingSettings(
-            temperature=self.temperature,
+            temperature=1.0 if self.temperature is None else self.temperature,
             top_k=self.top_k,
             top_p=self.top_p,
             min_p=self.min_p,
@@ -88,7 +88,9 @@ class GenerationSettings:
 
     @property
     def sampling_filters_set(self) -> bool:
-        return self.temperature != 1.0 or any(v is not None for v in (self.top_k, self.top_p, self.min_p))
+        """A sampling setting was given (temperature 1.0 included): the rule that makes the default strategy
+        "sample". Given nothing, generation is greedy."""
+        return any(v is not None for v in (self.temperature, self.top_k, self.top_p, self.min_p))
 
     def resolved(self, vocab_size: int) -> GenerationSettings:
         """A checked copy with `strategy` filled in: "beam" if num_beams > 1, "sample" if any of temperature,
@@ -199,7 +201,7 @@ def generate(
     *,
     max_new_tokens: int,
     strategy: str | None = None,
-    temperature: float = 1.0,
+    temperature: float | None = None,
     top_k: int | None = None,
     top_p: float | None = None,
     min_p: float | None = None,
@@ -220,8 +222,9 @@ def generate(
     token when one was generated. With num_return_sequences n, prompt i's sequences are rows i*n .. i*n+n-1.
 
     strategy: "greedy", "sample" or "beam"; by default "beam" when num_beams > 1, "sample" when any of
-    temperature / top_k / top_p / min_p is set, else "greedy". Sampling: temperature (0 = most likely
-    token), top_k, top_p (nucleus), min_p; penalties for every strategy: repetition_penalty (CTRL),
+    temperature / top_k / top_p / min_p is given (temperature=1.0 too: a setting given explicitly samples),
+    else "greedy". Sampling: temperature (default 1.0; 0 = most likely token), top_k, top_p (nucleus),
+    min_p; penalties for every strategy: repetition_penalty (CTRL),
     no_repeat_ngram_size. Beam search: num_beams, length_penalty (score = sum of log-probs / length **
     length_penalty), early_stopping (True: stop a prompt when num_beams hypotheses are done; False: when
     no running beam can beat them at the current length; "never": ... at the longest length), the best

@@ -72,7 +72,8 @@ class Generator:
     """A model and its tokenizer: text completion with the engine's options (see `gptkit.generate`).
 
     Options for complete / complete_batch / stream: every keyword of `gptkit.generate` (max_new_tokens
-    defaults to 128, eos_token_id to the tokenizer's <|endoftext|>; None turns EOS off), plus `stop`: a
+    defaults to 128 capped by the room left in the context, see `default_max_new_tokens`; eos_token_id
+    to the tokenizer's <|endoftext|>; None turns EOS off), plus `stop`: a
     string or list of strings that end a completion (beam search: applied to the finished hypotheses),
     and `valid_utf8` (default True): allow only tokens that keep the text valid UTF-8 (see the module
     docstring); False lets the model emit any token, and bytes that are not UTF-8 come out as U+FFFD.
@@ -104,6 +105,13 @@ class Generator:
 
         model = cpu_decode_layout(load_model(path, device=device, dtype=dtype))
         return cls(model, Tokenizer.load(path), add_bos=add_bos)
+
+    def default_max_new_tokens(self, prompt_lengths: Sequence[int]) -> int:
+        """max_new_tokens when none is given: DEFAULT_MAX_NEW_TOKENS, capped by the room the longest prompt
+        (in tokens, BOS included) leaves in the model's context, so that the default works on every model.
+        At least 1: a prompt that fills the context gets the engine's error naming both numbers."""
+        room = self.model.config.block_size - max(prompt_lengths)
+        return max(1, min(DEFAULT_MAX_NEW_TOKENS, room))
 
     def encode_prompt(self, text: str) -> list[int]:
         if not isinstance(text, str):
@@ -147,11 +155,12 @@ class Generator:
             raise GenerationError(f"valid_utf8: expected True or False, got {valid_utf8!r}")
         ids = [self.encode_prompt(p) for p in prompts]
         options = {
-            "max_new_tokens": DEFAULT_MAX_NEW_TOKENS,
             "eos_token_id": self.tokenizer.eot_id,
             **options,
             "valid_utf8": Utf8Table.for_tokenizer(self.tokenizer) if valid_utf8 else None,
         }
+        if options.get("max_new_tokens") is None:
+            options["max_new_tokens"] = self.default_max_new_tokens([len(i) for i in ids])
         stream = stream_generate(self.model, ids, **options)  # checks the options
         eos = set(GenerationSettings(**options).eos_ids)
         decoders = [self.tokenizer.stream_decoder() for _ in range(stream.n_rows)]
