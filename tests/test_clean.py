@@ -12,7 +12,7 @@ from gptkit.data.boilerplate import classify_line, clean_inline, code_mask
 from gptkit.data.clean import clean_document
 from gptkit.data.filters import FilterConfig, cwt_repeat_fraction, detect_lang, quality_rule, repetition_rule
 from gptkit.data.normalize import normalize_text
-from tests.labelled import load_pages, score_pages
+from tests.labelled import is_blind_site, load_pages, load_web_pages, score_pages, site_of
 
 # --- the labelled set (tests/data/boilerplate) --------------------------------------------------------
 
@@ -28,6 +28,18 @@ def test_labelled_pages_meet_the_goals():
     for lang in ("zh", "en"):
         assert scores[lang].removed_fraction >= 0.85 and scores[lang].kept_fraction >= 0.97, lang
     assert s.noisy_lines_fixed == s.noisy_lines  # every in-line annotation / entity case comes out exactly
+
+
+def test_web_pages_are_split_by_site_and_big_enough():
+    design, blind = load_web_pages("design"), load_web_pages("blind")
+    assert len(design) + len(blind) >= 100
+    assert len({site_of(p.url) for p in design + blind}) >= 60
+    for pages, blind_split in ((design, False), (blind, True)):
+        for p in pages:
+            assert p.url.startswith("http") and is_blind_site(site_of(p.url)) == blind_split, p.name
+    assert not {site_of(p.url) for p in design} & {site_of(p.url) for p in blind}
+    for lang in ("zh", "en"):
+        assert sum(p.lang == lang for p in blind) >= 15
 
 
 # --- normalisation ------------------------------------------------------------------------------------
