@@ -33,6 +33,7 @@ from gptkit.train import checkpoint as ckpt
 from gptkit.train import distributed as D
 from gptkit.train.config import RunConfig
 from gptkit.train.data import TrainingData, resolve_data
+from gptkit.train.init_from import apply_init_from, check_init_data, load_init_weights, read_init_source
 from gptkit.train.metrics import METRICS_FILE, MetricsLog, format_duration, peak_flops, progress_line, truncate_metrics
 from gptkit.train.optim import build_optimizer, clip_grad_norm, lr_at
 
@@ -121,11 +122,17 @@ class Trainer:
             torch.set_float32_matmul_precision("high")  # TF32 tensor cores for any float32 matmul
         if self.dtype == torch.float16 and tc.parallel == "fsdp" and self.dist.distributed:
             raise ConfigError("train.dtype: float16 with FSDP is not supported; use bfloat16")
+        # --init-from: the checkpoint's model and tokenizer, checked before anything is written.
+        self.init_source = None if resume or not tc.init_from else read_init_source(tc.init_from)
+        if self.init_source is not None:
+            apply_init_from(config, self.init_source)
         self._prepare_run_dir(resume)
 
         self.data = data or resolve_data(
             config.data, self.run_dir, is_main=self.dist.is_main, barrier=lambda: D.barrier(self.dist)
         )
+        if self.init_source is not None:
+            check_init_data(self.init_source, self.data.fingerprint, str(self.data.data_dir))
         self.model_config = config.model_config(vocab_size=self.data.vocab_size)
         if self.model_config.vocab_size > self.data.vocab_size and model is None:
             self.log(f"note: model.vocab_size {self.model_config.vocab_size} > the data's {self.data.vocab_size}")
@@ -222,6 +229,8 @@ class Trainer:
             model = GPT(self.model_config)
             if state is not None:
                 load_state_checked(model, state.model_state, source=str(self.resumed_from / "model.safetensors"))
+            elif self.init_source is not None:
+                load_init_weights(model, self.init_source.path)
         raw = model
         half = self.dtype if self.dtype != torch.float32 else None
         if self.dist.distributed and tc.parallel == "fsdp":
