@@ -43,7 +43,7 @@ def _reference_loss(ckpt, batches) -> float:
     """Mean cross-entropy of the checkpoint's model on `batches`, in float64 (independent of the Trainer)."""
     model = load_model(ckpt).double()
     with torch.no_grad():
-        losses = [F.cross_entropy(model(x).flatten(0, 1), y.flatten()).item() for x, y in batches]
+        losses = [F.cross_entropy(model(b["idx"]).flatten(0, 1), b["targets"].flatten()).item() for b in batches]
     return sum(losses) / len(losses)
 
 
