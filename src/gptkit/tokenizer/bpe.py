@@ -1,8 +1,11 @@
 """Byte-level BPE tokenizers (GPT-2 style), run by HF `tokenizers`.
 
-The backend runs with `encode_special_tokens = True` (special-token strings inside text are ordinary text)
-and the saved tokenizer_config.json sets `split_special_tokens: true`, which makes transformers'
-AutoTokenizer do the same.
+The backend runs with `encode_special_tokens = True` (special-token strings inside text are ordinary text).
+The saved tokenizer_config.json sets `split_special_tokens: false`, as HF chat tokenizers do: transformers
+then matches the control tokens that its `apply_chat_template` writes (it renders the chat to text and
+encodes that), and so gives gptkit's chat ids; `apply_chat_template(msgs, sanitize_control_tokens=True)`
+also keeps special strings inside messages as text, as gptkit does, and `encode(text,
+split_special_tokens=True)` equals gptkit's `encode(text)` on any text (tests/test_tokenizer_hf.py).
 """
 
 from __future__ import annotations
@@ -173,14 +176,17 @@ class BPETokenizer(Tokenizer):
         return {}
 
     def hf_tokenizer_config(self) -> dict[str, Any]:
-        """tokenizer_config.json for transformers: load tokenizer.json as it is, never split specials out."""
+        """tokenizer_config.json for transformers: load tokenizer.json as it is; the chat template of a chat
+        model's tokenizer (also written as chat_template.jinja)."""
         extra = [t for t in self.special_tokens if t != EOT]
+        chat = {"chat_template": self.chat_template} if self.chat_template is not None else {}
         return {
             "tokenizer_class": "PreTrainedTokenizerFast",
-            "split_special_tokens": True,
+            "split_special_tokens": False,
             "add_prefix_space": False,
             "clean_up_tokenization_spaces": False,
             "bos_token": EOT,
             "eos_token": EOT,
             "extra_special_tokens": extra,
+            **chat,
         }
