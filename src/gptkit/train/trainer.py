@@ -491,7 +491,10 @@ class Trainer:
         steps_timed = 0
         ema_step_s: float | None = None
         with _StopSignals() as signals:
-            while self.step < max_steps and not (budget and self._budget_used() >= budget):
+            # A budget spent by the initial evaluation still gets one step (and so a checkpoint).
+            first = bool(budget) and self._budget_prior < budget
+            while self.step < max_steps and (first or not (budget and self._budget_used() >= budget)):
+                first = False
                 loss, norm = self.train_step(self.step, min(1.0, self._budget_used() / budget) if budget else None)
                 self.step += 1
                 pending.append((self.step, loss, norm))
