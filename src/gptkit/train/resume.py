@@ -32,14 +32,17 @@ FIXED_SUMMARY = (
 
 
 def resolve_run_paths(cfg: RunConfig) -> None:
-    """Make data.path and a data.tokenizer directory absolute (in place), so that `--resume` from another
-    working directory finds them. builtin:NAME, the tokenizer kinds (auto, char, bpe:N) and paths that do not
-    exist (the error about them names them as given) stay as they are."""
+    """Make data.path, a data.tokenizer directory and train.init_from absolute (in place), so that `--resume`
+    from another working directory finds them. builtin:NAME, the tokenizer kinds (auto, char, bpe:N) and paths
+    that do not exist (the error about them names them as given) stay as they are."""
     data = cfg.data
     if data.path and not data.path.startswith("builtin:") and os.path.exists(data.path):
         data.path = os.path.abspath(data.path)
     if data.tokenizer not in ("auto", "char") and os.path.isdir(data.tokenizer):
         data.tokenizer = os.path.abspath(data.tokenizer)
+    init_from = getattr(cfg.train, "init_from", None)  # a checkpoint directory (train --init-from)
+    if init_from and os.path.exists(init_from):
+        cfg.train.init_from = os.path.abspath(init_from)
 
 
 def checkpoint_run_config(path: Path) -> RunConfig | None:
