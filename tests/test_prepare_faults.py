@@ -14,28 +14,13 @@ from pathlib import Path
 import pytest
 
 from gptkit.cli import main
-from gptkit.data.sources import plan_splits, read_split, resolve_inputs
-
-
-def _write_corpus(path: Path, max_docs: int) -> None:
-    files = resolve_inputs(["builtin:zh-news"])
-    docs = [d.text for s in plan_splits(files, 1 << 30) for d in read_split(s)][:max_docs]
-    path.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in docs), encoding="utf-8")
-
-
-def _tree(out: Path) -> dict[str, bytes]:
-    """Every output file's bytes (gzip is deterministic), the work directory and the timed report left out."""
-    return {
-        str(p.relative_to(out)): p.read_bytes()
-        for p in sorted(out.rglob("*"))
-        if p.is_file() and p.relative_to(out).parts[0] != "work" and p.name != "report.json"
-    }
+from tests.prepare_helpers import output_tree, write_news_corpus
 
 
 def test_out_inside_an_input_directory_is_left_out_of_the_inputs(tmp_path, capsys):
     data = tmp_path / "data"
     data.mkdir()
-    _write_corpus(data / "news.jsonl", 60)
+    write_news_corpus(data / "news.jsonl", 60)
     out = data / "prepared"
     args = ["prepare", "--input", str(data), "--out", str(out), "--workers", "1", "--no-progress"]
     assert main(args) == 0
@@ -45,13 +30,13 @@ def test_out_inside_an_input_directory_is_left_out_of_the_inputs(tmp_path, capsy
     assert again["documents"]["in"] == first["documents"]["in"] == 60
     assert again["sources"].keys() == {str(data)} and all(s["skipped"] for s in again["stages"].values())
     capsys.readouterr()
-    before = _tree(out)
+    before = output_tree(out)
     inner = next((out / "documents").glob("*.jsonl.gz"))
     for bad in (str(inner), str(out)):  # a file inside --out, and --out itself: refused, nothing touched
         assert main(["prepare", "--input", bad, "--out", str(out), "--no-progress"]) == 2
         err = capsys.readouterr().err
         assert f"--input {bad}: is inside --out {out}" in err and "Traceback" not in err
-    assert _tree(out) == before
+    assert output_tree(out) == before
 
 
 def _prepare_cmd(inputs: list[str], out: Path, *extra: str) -> list[str]:
@@ -64,7 +49,7 @@ def test_a_killed_run_leaves_no_workers_and_no_lock_and_the_rerun_finishes_it(tm
     it runs (the workers died with their parent and did not keep the lock) and gives the same files as a run
     that was never interrupted."""
     corpus = tmp_path / "news.jsonl"
-    _write_corpus(corpus, 300)
+    write_news_corpus(corpus, 300)
     opts = ("--workers", "2", "--split-mb", "0.02")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     whole = tmp_path / "whole"
@@ -84,6 +69,6 @@ def test_a_killed_run_leaves_no_workers_and_no_lock_and_the_rerun_finishes_it(tm
     assert rerun.returncode == 0, rerun.stderr
     report = json.loads((out / "report.json").read_text())
     assert report["stages"]["clean"]["tasks_skipped"] >= 2 and report["stages"]["clean"]["tasks_run"] > 0
-    assert _tree(out) == _tree(whole)
+    assert output_tree(out) == output_tree(whole)
     for pid in workers:  # gone (PR_SET_PDEATHSIG), not waiting on a pipe
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()

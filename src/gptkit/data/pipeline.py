@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gptkit.data import shards
@@ -131,7 +131,7 @@ class PrepareConfig:
     def tokenizer_config(self) -> TokenizerConfig:
         """Only what the tokenizer task uses: a copied tokenizer does not depend on the training settings."""
         if self.tokenizer:
-            return TokenizerConfig(tokenizer=self.tokenizer)
+            return TokenizerConfig(tokenizer=str(Path(self.tokenizer).resolve()))
         return TokenizerConfig(
             vocab_size=self.vocab_size, kind=self.tokenizer_kind, sample_bytes=self.tokenizer_sample_bytes,
             val_fraction=self.val_fraction,
@@ -147,7 +147,13 @@ class PrepareConfig:
 
 def _plan(cfg: PrepareConfig, out: Path) -> list[InputSplit]:
     """The split plan: reused when the inputs are unchanged (so --workers does not change the plan)."""
-    files = [f for f in resolve_inputs(list(cfg.inputs), doc_per_line=cfg.doc_per_line) if not _inside(f.path, out)]
+    # absolute paths: a task may run in another working directory (a Ray worker); ids and sources use the
+    # names as given, so the outputs do not change
+    files = [
+        replace(f, path=str(Path(f.path).resolve()))
+        for f in resolve_inputs(list(cfg.inputs), doc_per_line=cfg.doc_per_line)
+        if not _inside(f.path, out)
+    ]
     if not files:
         raise PrepareError(f"--input {' '.join(cfg.inputs)}: no input files outside --out {out}")
     fp = digest({"inputs": inputs_fingerprint(files), "doc_per_line": cfg.doc_per_line, "split": cfg.split_bytes})
@@ -213,7 +219,7 @@ def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
     splits = _plan(cfg, out)
     n_bytes = sum(s.n_bytes for s in splits)
     runner = Runner(
-        out, make_executor(cfg), cfg.progress and sys.stderr.isatty(),
+        out.resolve(), make_executor(cfg), cfg.progress and sys.stderr.isatty(),
         salt={"pipeline": PIPELINE_VERSION, "rules": RULES_VERSION},
     )  # fmt: skip
     ccfg, dcfg = cfg.clean_config(), cfg.dedup_config()
