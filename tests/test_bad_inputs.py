@@ -87,11 +87,11 @@ CASES = [
         skip="CUDA is available here" if _cuda_available() else None,
     ),
     # ---- HF interop -----------------------------------------------------------------------------
-    case("export-hf {ckpt} {ckpt}", 2, "{ckpt}", "source", xfail="issue 10 item 2"),
-    case("export-hf {ckpt} {ckpt}/hf", 2, "inside", xfail="issue 10 item 2"),
-    case("export-hf {ckpt} {ckpt2}", 2, "not empty", "--force", xfail="issue 10 item 2"),
-    case("import-hf {hf} {hf}", 2, "source", xfail="issue 10 item 2"),
-    case("import-hf {hf} {ckpt}", 2, "not empty", "--force", xfail="issue 10 item 2"),
+    case("export-hf {ckpt} {ckpt}", 2, "{ckpt}", "source"),
+    case("export-hf {ckpt} {ckpt}/hf", 2, "inside"),
+    case("export-hf {ckpt} {ckpt2}", 2, "not empty", "--force"),
+    case("import-hf {hf} {hf}", 2, "source"),
+    case("import-hf {hf} {ckpt}", 2, "not empty", "--force"),
     case("import-hf {evil} {tmp}/out", 2, "pytorch_model.bin", "not a plain tensor file", xfail="issue 10 item 8"),
     case("import-hf {tmp}/nowhere {tmp}/out", 2, "config.json", "not found"),
     # ---- tokenizers -----------------------------------------------------------------------------

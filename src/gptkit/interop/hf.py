@@ -21,6 +21,7 @@ from torch import nn
 from gptkit.checkpoint import load_model, load_state_checked, model_state_for_saving, save_model
 from gptkit.config import ModelConfig
 from gptkit.errors import ConfigError, InteropError
+from gptkit.files import check_destination, directory_written_atomically
 from gptkit.model import GPT
 
 # Matrices stored as Conv1D (in, out) in HF GPT-2.
@@ -178,12 +179,17 @@ def read_hf_state(src: Path) -> tuple[dict[str, torch.Tensor], str]:
 
 
 # ---- directories ------------------------------------------------------------------------------
-def import_hf(src_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
-    """Convert a local HF GPT-2 directory into a gptkit checkpoint directory; returns `out_dir`."""
+def import_hf(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, force: bool = False) -> Path:
+    """Convert a local HF GPT-2 directory into a gptkit checkpoint directory; returns `out_dir`.
+
+    `out_dir` may not be `src_dir`, inside it or hold it, nor a non-empty directory unless `force` (which
+    replaces it); it is written into a temporary directory renamed into place, so a failure leaves it as it was.
+    """
     src = Path(src_dir)
     cfg_path = src / "config.json"
     if not cfg_path.is_file():
         raise InteropError(f"{cfg_path}: not found (expected a HF GPT-2 model directory)")
+    check_destination(out_dir, (src,), force)
     try:
         hf_cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
@@ -196,21 +202,23 @@ def import_hf(src_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
     model.to_empty(device="cpu")
     load_state_checked(model, {k: v.float() for k, v in state.items()}, source=weights_source)
     model.reset_buffers()
-    out = save_model(model, out_dir)
-    copy_tokenizer_files(src, out)
-    return out
+    with directory_written_atomically(out_dir) as tmp:
+        save_model(model, tmp)
+        copy_tokenizer_files(src, tmp)
+    return Path(out_dir)
 
 
-def export_hf(ckpt_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
-    """Write a directory that `transformers.GPT2LMHeadModel.from_pretrained` loads as it is."""
+def export_hf(ckpt_dir: str | os.PathLike, out_dir: str | os.PathLike, *, force: bool = False) -> Path:
+    """Write a directory that `transformers.GPT2LMHeadModel.from_pretrained` loads as it is; `out_dir` as for
+    `import_hf` (never the checkpoint itself or inside it; a non-empty directory only with `force`)."""
+    check_destination(out_dir, (ckpt_dir,), force)
     model = load_model(ckpt_dir)
     hf_cfg = config_to_hf(model.config)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_file(state_to_hf(model), str(out / "model.safetensors"), metadata={"format": "pt"})
-    (out / "config.json").write_text(json.dumps(hf_cfg, indent=2) + "\n", encoding="utf-8")
-    copy_tokenizer_files(Path(ckpt_dir), out)
-    return out
+    with directory_written_atomically(out_dir) as tmp:
+        save_file(state_to_hf(model), str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        (tmp / "config.json").write_text(json.dumps(hf_cfg, indent=2) + "\n", encoding="utf-8")
+        copy_tokenizer_files(Path(ckpt_dir), tmp)
+    return Path(out_dir)
 
 
 def copy_tokenizer_files(src: Path, dst: Path) -> list[str]:
