@@ -92,7 +92,7 @@ CASES = [
     case("export-hf {ckpt} {ckpt2}", 2, "not empty", "--force"),
     case("import-hf {hf} {hf}", 2, "source"),
     case("import-hf {hf} {ckpt}", 2, "not empty", "--force"),
-    case("import-hf {evil} {tmp}/out", 2, "pytorch_model.bin", "not a plain tensor file", xfail="issue 10 item 8"),
+    case("import-hf {evil} {tmp}/out", 2, "pytorch_model.bin", "not a plain tensor file"),
     case("import-hf {tmp}/nowhere {tmp}/out", 2, "config.json", "not found"),
     # ---- tokenizers -----------------------------------------------------------------------------
     case("tokenizer train --kind bpe --input {text} --out {tmp}/tok", 2, "--vocab-size"),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -171,11 +173,27 @@ def read_hf_state(src: Path) -> tuple[dict[str, torch.Tensor], str]:
                 state.update(load_file(str(src / shard)))
             return state, str(index)
         if legacy.is_file():
-            # weights_only=True: tensors and plain containers only, never arbitrary pickled objects.
-            return torch.load(legacy, map_location="cpu", weights_only=True), str(legacy)
+            return _load_plain_tensor_pickle(legacy), str(legacy)
     except (SafetensorError, OSError, RuntimeError, KeyError, json.JSONDecodeError) as e:
         raise InteropError(f"{src}: cannot read the weights ({type(e).__name__}: {e})") from None
     raise InteropError(f"{src}: no model.safetensors, model.safetensors.index.json or pytorch_model.bin found")
+
+
+def _load_plain_tensor_pickle(path: Path) -> dict[str, torch.Tensor]:
+    """A pytorch_model.bin, loaded with weights_only=True: tensors and plain containers only, so nothing in it
+    runs. Anything else (a pickled class or function) is refused by name, in one line."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
+        what = f"it references {found.group(1)}" if found else str(e).splitlines()[0]
+        raise InteropError(
+            f"{path}: refused: not a plain tensor file ({what}; only tensors are loaded, and nothing in the "
+            "file was run); convert it to model.safetensors with the tool that made it"
+        ) from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise InteropError(f"{path}: refused: not a plain tensor file (expected a dict of name -> tensor)")
+    return state
 
 
 # ---- directories ------------------------------------------------------------------------------
