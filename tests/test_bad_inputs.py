@@ -77,13 +77,15 @@ CASES = [
     case("generate --model {no_vocab} --prompt a", 2, "vocab_size", "missing", xfail="issue 10 item 10"),
     case("generate --model {no_block} --prompt a", 2, "block_size", "missing", xfail="issue 10 item 10"),
     # ---- devices --------------------------------------------------------------------------------
-    case("generate --model {ckpt} --prompt a --device tpu", 2, "tpu", "device", xfail="issue 10 item 9"),
+    case("generate --model {ckpt} --prompt a --device tpu", 2, "tpu", "device"),
+    case("generate --model {ckpt} --prompt a --device cuda:x", 2, "cuda:x", "not a device"),
+    case("generate --model {ckpt} --prompt a --device cuda:99", 2, "--device 'cuda:99'", "cuda"),
+    case("eval lm --model {ckpt} --data {text} --device tpu", 2, "--device 'tpu'", "not a device"),
     case(
         "generate --model {ckpt} --prompt a --device cuda",
         2,
         "cuda",
         "not available",
-        xfail="issue 10 item 9",
         skip="CUDA is available here" if _cuda_available() else None,
     ),
     # ---- HF interop -----------------------------------------------------------------------------
