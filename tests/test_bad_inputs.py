@@ -73,9 +73,9 @@ CASES = [
     case("train --out {run} --resume --set train.max_steps=3", 2, "max_steps", "4"),
     # ---- checkpoints ----------------------------------------------------------------------------
     case("generate --model {tmp}/missing --prompt a", 2, "missing", "config.json"),
-    case("generate --model {no_embd} --prompt a", 2, "n_embd", "missing", xfail="issue 10 item 10"),
-    case("generate --model {no_vocab} --prompt a", 2, "vocab_size", "missing", xfail="issue 10 item 10"),
-    case("generate --model {no_block} --prompt a", 2, "block_size", "missing", xfail="issue 10 item 10"),
+    case("generate --model {no_embd} --prompt a", 2, "n_embd", "missing"),
+    case("generate --model {no_vocab} --prompt a", 2, "vocab_size", "missing"),
+    case("generate --model {no_block} --prompt a", 2, "block_size", "missing"),
     # ---- devices --------------------------------------------------------------------------------
     case("generate --model {ckpt} --prompt a --device tpu", 2, "tpu", "device"),
     case("generate --model {ckpt} --prompt a --device cuda:x", 2, "cuda:x", "not a device"),
