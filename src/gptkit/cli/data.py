@@ -113,6 +113,8 @@ def print_report(r: dict) -> None:
             f"{s['bytes_in'] / 1e6:.2f} -> {s['bytes_out'] / 1e6:.2f}",
         )
     console.print(t)
+    for path, encoding in r.get("encodings", {}).items():  # every input file that is not UTF-8
+        console.print(f"{path}: decoded as {encoding}", markup=False, highlight=False)
     rules = Table(title="dropped (see rejected/)")
     rules.add_column("documents: rule")
     rules.add_column("count", justify="right")

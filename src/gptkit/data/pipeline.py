@@ -61,8 +61,10 @@ from gptkit.data.dedup import (
 )
 from gptkit.data.filters import FilterConfig
 from gptkit.data.sources import (
+    InputFile,
     InputSplit,
     default_split_bytes,
+    encodings_of,
     inputs_fingerprint,
     plan_splits,
     read_split,
@@ -756,9 +758,8 @@ class _Runner:
 # --- prepare ----------------------------------------------------------------------------------------------
 
 
-def _plan(cfg: PrepareConfig, out: Path) -> tuple[list[InputSplit], str, int]:
+def _plan(cfg: PrepareConfig, out: Path, files: list[InputFile]) -> tuple[list[InputSplit], str, int]:
     """The split plan: reused when the inputs are unchanged (so --workers does not change the plan)."""
-    files = resolve_inputs(list(cfg.inputs), doc_per_line=cfg.doc_per_line)
     fp = _hash({"inputs": inputs_fingerprint(files), "doc_per_line": cfg.doc_per_line, "split": cfg.split_bytes})
     path = work_dir(out) / "plan.json"
     old = _read_json(path)
@@ -818,15 +819,16 @@ def prepare(cfg: PrepareConfig) -> dict:
     cfg.validate()
     out = Path(cfg.out)
     _check_out_dir(out)
+    files = resolve_inputs(list(cfg.inputs), doc_per_line=cfg.doc_per_line)  # bad inputs: refused before OUT is made
     with output_lock(out):
-        return _prepare_locked(cfg, out)
+        return _prepare_locked(cfg, out, files)
 
 
-def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
+def _prepare_locked(cfg: PrepareConfig, out: Path, files: list[InputFile]) -> dict:
     for d in ("work/clean", "work/dedup", "work/state", "documents", "rejected"):
         (out / d).mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    splits, plan_hash, n_bytes = _plan(cfg, out)
+    splits, plan_hash, n_bytes = _plan(cfg, out, files)
     runner = _Runner(out, cfg.workers, cfg.progress and sys.stderr.isatty())
     ccfg, dcfg = cfg.clean_config(), cfg.dedup_config()
     clean_params = {"filters": asdict(ccfg.filters), "t2s": ccfg.t2s, "dedup": asdict(dcfg)}
@@ -938,6 +940,7 @@ def build_report(cfg: PrepareConfig, runner: _Runner, splits: list[InputSplit], 
     dedup = o["dedup"].stats[0] if o["dedup"].stats else {}
     report = {
         "inputs": list(cfg.inputs),
+        "encodings": encodings_of(splits),  # input files that are not UTF-8 -> the encoding they were decoded with
         "splits": len(splits),
         "config": {k: v for k, v in asdict(cfg).items() if k not in ("progress",)},
         "documents": {
