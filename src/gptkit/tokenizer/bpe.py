@@ -20,8 +20,6 @@ from gptkit.text_inputs import TextInputs
 from gptkit.tokenizer.core import (
     _SURROGATE,
     EOT,
-    IM_END,
-    IM_START,
     SPECIAL_TOKENS,
     Tokenizer,
     TokenizerError,
@@ -58,7 +56,8 @@ class BPETokenizer(Tokenizer):
             tokens[i] = token
         if None in tokens:
             raise TokenizerError(f"{source}: the vocabulary has no token with id {tokens.index(None)}")
-        added = {i: t.content for i, t in hf.get_added_tokens_decoder().items()}
+        hf_added = hf.get_added_tokens_decoder()
+        added = {i: t.content for i, t in hf_added.items()}
         alphabet = byte_level_alphabet()
         token_bytes = []
         for i, token in enumerate(tokens):
@@ -73,7 +72,12 @@ class BPETokenizer(Tokenizer):
                     "byte-level BPE tokenizers (GPT-2 style) only"
                 )
         self._tokens = tokens
+        # gptkit's own special tokens, then any other added token flagged special (e.g. task tokens that
+        # `gptkit.tokenizer.extend.add_special_tokens` appended), in id order.
         specials = {name: vocab[name] for name in SPECIAL_TOKENS if name in vocab}
+        for i in sorted(added):
+            if hf_added[i].special and added[i] not in specials:
+                specials[added[i]] = i
         if EOT not in specials:
             raise TokenizerError(f"{source}: no {EOT} token in the vocabulary (gptkit needs it to separate documents)")
         super().__init__(token_bytes, specials)
@@ -170,7 +174,7 @@ class BPETokenizer(Tokenizer):
 
     def hf_tokenizer_config(self) -> dict[str, Any]:
         """tokenizer_config.json for transformers: load tokenizer.json as it is, never split specials out."""
-        extra = [t for t in (IM_START, IM_END) if t in self.special_tokens]
+        extra = [t for t in self.special_tokens if t != EOT]
         return {
             "tokenizer_class": "PreTrainedTokenizerFast",
             "split_special_tokens": True,

@@ -15,16 +15,21 @@ class CharTokenizer(Tokenizer):
 
     kind = "char"
 
-    def __init__(self, chars: Sequence[str]) -> None:
+    def __init__(self, chars: Sequence[str], extra_special_tokens: Sequence[str] = ()) -> None:
+        """`extra_special_tokens`: more special tokens after gptkit's three (task tokens added later)."""
         self._chars = list(chars)
+        self._extra_specials = list(extra_special_tokens)
         if any(not isinstance(c, str) or len(c) != 1 for c in self._chars) or len(set(self._chars)) != len(chars):
             raise TokenizerError("a char vocabulary must be distinct single characters")
         if any(_SURROGATE.match(c) for c in self._chars):
             raise TokenizerError("a char vocabulary cannot hold lone surrogates")
         self._index = {c: i for i, c in enumerate(self._chars)}
         n = len(self._chars)
-        specials = {name: n + i for i, name in enumerate(SPECIAL_TOKENS)}
-        token_bytes = [c.encode("utf-8") for c in self._chars] + [s.encode("utf-8") for s in SPECIAL_TOKENS]
+        names = [*SPECIAL_TOKENS, *self._extra_specials]
+        if len(set(names)) != len(names) or any(not isinstance(t, str) or not t for t in names):
+            raise TokenizerError(f"special tokens must be distinct non-empty strings, got {names}")
+        specials = {name: n + i for i, name in enumerate(names)}
+        token_bytes = [c.encode("utf-8") for c in self._chars] + [s.encode("utf-8") for s in names]
         super().__init__(token_bytes, specials)
 
     @classmethod
@@ -39,8 +44,11 @@ class CharTokenizer(Tokenizer):
         chars = meta.get("chars")
         if not isinstance(chars, list):
             raise TokenizerError(f'{source}: a char tokenizer needs a "chars" list')
+        extra = meta.get("extra_special_tokens", [])
+        if not isinstance(extra, list):
+            raise TokenizerError(f'{source}: "extra_special_tokens" must be a list of strings')
         try:
-            return cls(chars)
+            return cls(chars, extra)
         except TokenizerError as e:
             raise TokenizerError(f"{source}: {e}") from None
 
@@ -65,6 +73,10 @@ class CharTokenizer(Tokenizer):
     def chars(self) -> list[str]:
         return list(self._chars)
 
+    @property
+    def extra_special_tokens(self) -> list[str]:
+        return list(self._extra_specials)
+
     def _canonical(self) -> dict[str, Any]:
         return {"kind": "char", "chars": self._chars, "special_tokens": self.special_tokens}
 
@@ -72,4 +84,7 @@ class CharTokenizer(Tokenizer):
         # A BPE tokenizer saved here before would otherwise be found by HF and by tools that read HF files.
         for name in HF_FILES:
             (path / name).unlink(missing_ok=True)
-        return {"chars": self._chars}
+        return {
+            "chars": self._chars,
+            **({"extra_special_tokens": self._extra_specials} if self._extra_specials else {}),
+        }

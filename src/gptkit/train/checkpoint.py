@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,18 +121,25 @@ def save_checkpoint(
     trainer: dict[str, Any],
     training_section: dict[str, Any],
     tokenizer: Any = None,
+    write_model: Callable[[dict[str, torch.Tensor], Path], None] | None = None,
 ) -> Path:
-    """Write checkpoint `step` atomically and return its path (an existing one for that step is replaced)."""
+    """Write checkpoint `step` atomically and return its path (an existing one for that step is replaced).
+
+    `write_model(model_state, directory)` writes the model files instead of the plain GPT + tokenizer
+    (a fine-tuned model adds its head and label set)."""
     root = Path(run_dir) / CHECKPOINTS
     root.mkdir(parents=True, exist_ok=True)
     final = root / step_dir_name(step)
     tmp = root / f".tmp-{final.name}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    save_model_state(model_config, model_state, tmp)
+    if write_model is not None:
+        write_model(model_state, tmp)
+    else:
+        save_model_state(model_config, model_state, tmp)
+        if tokenizer is not None:
+            tokenizer.save(tmp)
     update_config_json(tmp, {"training": training_section})
-    if tokenizer is not None:
-        tokenizer.save(tmp)
     tensors, meta = _flatten_optimizer(optimizer_state)
     save_file(tensors, str(tmp / OPTIMIZER_FILE), metadata={"producer": "gptkit"})
     state = {**trainer, "step": step, "optimizer": meta}

@@ -3,7 +3,8 @@
 metrics.jsonl has one JSON object per logged step:
     {"step", "train_loss", "lr", "grad_norm", "tokens_per_s", "mfu", "tokens", "elapsed_s"}, plus "val_loss" at
     eval steps, with "val_nats_per_char" beside it (the same loss per character, as gptkit.eval.lm counts them;
-    absent for shards without tokenizer files). `step` counts optimizer updates done; `tokens` the training tokens seen (all ranks);
+    absent for shards without tokenizer files). `step` counts optimizer updates done; `tokens` the training
+    tokens seen (all ranks);
     `elapsed_s` the wall time since the loop started (evaluations and checkpoints included); `tokens_per_s`
     the rate of the steps since the previous record (evaluations and checkpoints excluded); `mfu` is null
     where the device's peak is unknown (any CPU). An evaluation before training is {"step": 0, "val_loss": ...}.

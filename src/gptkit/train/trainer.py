@@ -24,10 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from gptkit.checkpoint import load_state_checked
 from gptkit.data.loader import TokenLoader, open_shards
 from gptkit.errors import ConfigError, GptkitError
-from gptkit.model import GPT
 from gptkit.model_info import train_flops_per_token
 from gptkit.train import checkpoint as ckpt
 from gptkit.train import distributed as D
@@ -35,6 +33,7 @@ from gptkit.train.config import RunConfig
 from gptkit.train.data import TrainingData, resolve_data
 from gptkit.train.metrics import METRICS_FILE, MetricsLog, format_duration, peak_flops, progress_line, truncate_metrics
 from gptkit.train.optim import build_optimizer, clip_grad_norm, lr_at
+from gptkit.train.task import Batch, PretrainTask, Task
 
 CONFIG_FILE = "config.toml"
 Pending = tuple[int, torch.Tensor, "torch.Tensor | None"]  # (step, loss, grad norm) not yet read back
@@ -96,7 +95,11 @@ class _StopSignals:
 
 class Trainer:
     """One training run. `model` may be given (any module with forward(idx, targets) -> (logits, loss));
-    only a gptkit GPT is checkpointed and sampled from."""
+    only a gptkit GPT is checkpointed and sampled from.
+
+    `task` (gptkit.train.task.Task) replaces pretraining: it supplies the model, the batches and the loss,
+    and `config` then needs only `.train` (a TrainConfig), `.to_toml()` and `.to_dict()`.
+    """
 
     def __init__(
         self,
@@ -106,6 +109,7 @@ class Trainer:
         resume: bool = False,
         model: nn.Module | None = None,
         data: TrainingData | None = None,
+        task: Task | None = None,
         quiet: bool = False,
     ) -> None:
         self.cfg = config
@@ -123,26 +127,31 @@ class Trainer:
             raise ConfigError("train.dtype: float16 with FSDP is not supported; use bfloat16")
         self._prepare_run_dir(resume)
 
-        self.data = data or resolve_data(
-            config.data, self.run_dir, is_main=self.dist.is_main, barrier=lambda: D.barrier(self.dist)
-        )
-        self.model_config = config.model_config(vocab_size=self.data.vocab_size)
-        if self.model_config.vocab_size > self.data.vocab_size and model is None:
-            self.log(f"note: model.vocab_size {self.model_config.vocab_size} > the data's {self.data.vocab_size}")
-        # Record the resolved model in the saved settings, so `--resume` rebuilds the same one.
-        resolved = {k: v for k, v in self.model_config.to_dict().items() if v is not None}
-        self.cfg.model = {"preset": config.model.get("preset", "small"), **resolved}
+        self.data: TrainingData | None = None
+        if task is None:
+            self.data = data or resolve_data(
+                config.data, self.run_dir, is_main=self.dist.is_main, barrier=lambda: D.barrier(self.dist)
+            )
+            self.model_config = config.model_config(vocab_size=self.data.vocab_size)
+            if self.model_config.vocab_size > self.data.vocab_size and model is None:
+                self.log(f"note: model.vocab_size {self.model_config.vocab_size} > the data's {self.data.vocab_size}")
+            # Record the resolved model in the saved settings, so `--resume` rebuilds the same one.
+            resolved = {k: v for k, v in self.model_config.to_dict().items() if v is not None}
+            self.cfg.model = {"preset": config.model.get("preset", "small"), **resolved}
+            self.loader = self._open_loader()
+            task = PretrainTask(self.loader, self.model_config, self.data.tokenizer)
+        self.task = task
+        self.model_config = task.model_config
         if self.dist.is_main:
             (self.run_dir / CONFIG_FILE).write_text(self.cfg.to_toml(), encoding="utf-8")
 
-        self.loader = self._open_loader()
         state = None
         self.resumed_from: Path | None = None
         if resume:
             self.resumed_from = ckpt.latest_checkpoint(self.run_dir)
             state = ckpt.load_checkpoint(self.resumed_from)
         self.is_gpt = model is None
-        self._sample_ids = self._sample_prompt_ids()
+        self._sample_ids = self._sample_prompt_ids() if isinstance(task, PretrainTask) else None
         self.raw_model, self.model = self._build_model(model, state)
         self.optimizer = build_optimizer(self.raw_model, tc, self.device.type)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
@@ -157,9 +166,10 @@ class Trainer:
 
         self.flops_per_token = train_flops_per_token(self.model_config)
         self.peak = peak_flops(self.device, self.dtype)
-        self.tokens_per_step = tc.batch_size * tc.grad_accum * self.dist.world_size * self.model_config.block_size
+        self.tokens_per_step = task.tokens_per_step
         self.metrics = MetricsLog(self.run_dir, tensorboard=tc.tensorboard) if self.dist.is_main else None
-        self._val_batches = self.loader.val_batches(tc.eval_steps)
+        self._val_batches = task.val_batches(tc.eval_steps)
+        self.last_eval: dict[str, float] = {}  # metrics of the last evaluation (val_loss and the task's own)
         self._val_chars_per_token = self._chars_per_val_token()
 
     # ---- setup ----------------------------------------------------------------------------------
@@ -219,9 +229,9 @@ class Trainer:
         tc = self.tc
         torch.manual_seed(tc.seed)  # the same initial weights on every rank
         if model is None:
-            model = GPT(self.model_config)
+            model = self.task.build_model()
             if state is not None:
-                load_state_checked(model, state.model_state, source=str(self.resumed_from / "model.safetensors"))
+                self.task.restore_model(model, self.resumed_from, state.model_state)
         raw = model
         half = self.dtype if self.dtype != torch.float32 else None
         if self.dist.distributed and tc.parallel == "fsdp":
@@ -239,7 +249,7 @@ class Trainer:
         set_optimizer_state_dict(
             self.raw_model, self.optimizer, state.optimizer_state, options=StateDictOptions(full_state_dict=True)
         )
-        self.loader.load_state_dict(t["loader"], source=str(self.resumed_from / ckpt.STATE_FILE))
+        self.task.load_state_dict(t["loader"], source=str(self.resumed_from / ckpt.STATE_FILE))
         if t.get("scaler"):
             self.scaler.load_state_dict(t["scaler"])
         self.step = int(t["step"])
@@ -264,6 +274,9 @@ class Trainer:
             return t.pin_memory().to(self.device, non_blocking=True)
         return t
 
+    def _batch_to_device(self, batch: Batch) -> Batch:
+        return {k: self._to_device(v) for k, v in batch.items()}
+
     # ---- one step -------------------------------------------------------------------------------
     def train_step(self, step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One optimizer update; returns (mean loss of the step on this rank, grad norm), both on the device."""
@@ -272,16 +285,16 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         torch.manual_seed(step_seed(tc.seed, self.dist.rank, step))
-        micro = [self.loader.get(step, m) for m in range(tc.grad_accum)]
+        micro = [self.task.batch(step, m) for m in range(tc.grad_accum)]
         loss_sum = torch.zeros((), device=self.device)
-        nxt = tuple(self._to_device(t) for t in micro[0])
+        nxt = self._batch_to_device(micro[0])
         for m in range(tc.grad_accum):
-            x, y = nxt
+            batch = nxt
             with D.gradient_sync(self.model, sync=m == tc.grad_accum - 1):
                 with self.autocast():
-                    _, loss = self.model(x, y)
+                    loss = self.task.loss(self.model, batch)
                 if m + 1 < tc.grad_accum:  # start the next copy while the GPU computes
-                    nxt = tuple(self._to_device(t) for t in micro[m + 1])
+                    nxt = self._batch_to_device(micro[m + 1])
                 self.scaler.scale(loss / tc.grad_accum).backward()
             loss_sum += loss.detach()
         norm = None
@@ -291,12 +304,13 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
-        self.loader.step = step + 1
+        self.task.advance(step + 1)
         return loss_sum / tc.grad_accum, norm
 
     @torch.no_grad()
     def evaluate(self) -> float | None:
-        """Mean loss over the fixed val batches, averaged over all ranks.
+        """Mean loss over the fixed val batches, averaged over all ranks (the task's other metrics of the
+        same pass go to self.last_eval).
 
         Runs the module without the compile and DDP wrappers: an eval-mode graph would be a second
         compilation, and evaluation needs no gradient sync (an FSDP2 module is sharded in place, so its
@@ -306,25 +320,28 @@ class Trainer:
             return None
         model = self.raw_model
         model.eval()
-        total = torch.zeros((), device=self.device)
-        for x, y in self._val_batches:
+        sums: dict[str, torch.Tensor] = {}
+        for batch in self._val_batches:
             with self.autocast():
-                _, loss = model(self._to_device(x), self._to_device(y))
-            total += loss.float()
+                stats = self.task.eval_batch(model, self._batch_to_device(batch))
+            for key, value in stats.items():
+                sums[key] = sums.get(key, 0) + value.detach().float()
         model.train()
-        total = D.all_reduce_sum(total, self.dist)
-        return total.item() / (len(self._val_batches) * self.dist.world_size)
+        keys = sorted(sums)
+        totals = D.all_reduce_sum(torch.stack([sums[k] for k in keys]), self.dist).tolist()  # one host sync
+        self.last_eval = self.task.finish_eval(dict(zip(keys, totals, strict=True)))
+        return self.last_eval["val_loss"]
 
     def _chars_per_val_token(self) -> float | None:
         """Characters per target token of the fixed val batches (all ranks), as gptkit.eval.lm counts them;
         None without a tokenizer. val_loss / this is the val loss in nats per character."""
-        if self.data.tokenizer is None or not self._val_batches:
-            return None
+        if self.data is None or self.data.tokenizer is None or not self._val_batches:
+            return None  # a task other than pretraining reports its own metrics
         from gptkit.eval.lm import count_units, token_text_units
 
         chars_of, _ = token_text_units(self.data.tokenizer)
-        chars = sum(count_units(y, chars_of) for _, y in self._val_batches)
-        tokens = sum(y.numel() for _, y in self._val_batches)
+        chars = sum(count_units(b["targets"], chars_of) for b in self._val_batches)
+        tokens = sum(b["targets"].numel() for b in self._val_batches)
         counts = torch.tensor([float(chars), float(tokens)], device=self.device)
         chars, tokens = D.all_reduce_sum(counts, self.dist).tolist()
         return chars / tokens if chars else None
@@ -386,7 +403,7 @@ class Trainer:
         path = None
         if self.dist.is_main:
             trainer = {
-                "loader": self.loader.state_dict(),
+                "loader": self.task.state_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
                 "val_loss": val_loss,
                 "best_val_loss": self.best_val_loss,
@@ -408,7 +425,7 @@ class Trainer:
                 optimizer_state=optim_state,
                 trainer=trainer,
                 training_section=training,
-                tokenizer=self.data.tokenizer,
+                write_model=self.task.write_model,
             )
             ckpt.prune_checkpoints(self.run_dir, self.tc.keep_checkpoints)
         D.barrier(self.dist)
@@ -471,7 +488,7 @@ class Trainer:
                     interrupted = signals.received or "signal on another rank"
                     self.log(
                         f"stopped by {interrupted} after step {self.step}; resume with: "
-                        f"gptkit train --out {self.run_dir} --resume"
+                        + self.task.resume_hint.format(run_dir=self.run_dir)
                     )
                     break
         if self.metrics:
@@ -499,7 +516,7 @@ class Trainer:
                 last = self.last_checkpoint
                 where = (
                     f"the last good checkpoint is {last} (step {ckpt_step(last)}); resume from it with "
-                    f"`gptkit train --out {self.run_dir} --resume`, perhaps with a lower train.lr"
+                    f"`{self.task.resume_hint.format(run_dir=self.run_dir)}`, perhaps with a lower train.lr"
                     if last is not None
                     else "no checkpoint had been saved yet"
                 )
@@ -533,6 +550,7 @@ class Trainer:
         record = dict(record or {"step": self.step, "tokens": 0, "elapsed_s": 0.0})
         record["elapsed_s"] = round(time.perf_counter() - self._t0, 3)  # with this evaluation
         record["val_loss"] = val
+        record.update({k: v for k, v in self.last_eval.items() if k != "val_loss"})
         if val is not None and self._val_chars_per_token:
             record["val_nats_per_char"] = val / self._val_chars_per_token
         if val is not None:
