@@ -156,3 +156,37 @@ def test_sampling_never_draws_removed_or_negligible_tokens():
     x = torch.tensor([[0.0, -math.inf, 30.0, -math.inf]])
     draws = torch.stack([sample(x, seed=0, step=s, rows=torch.tensor([0])) for s in range(200)])
     assert set(draws.flatten().tolist()) == {2}  # exp(-30) relative weight: never in 200 draws
+
+
+def test_additive_penalties_match_openais_formula():
+    """OpenAI's definition, written out in float64: mu[j] - c[j] * frequency - (c[j] > 0) * presence."""
+    from gptkit.generation.sampling import additive_penalties
+
+    x = random_logits(4, 50)
+    generated = [[3, 3, 7], [], [0, 49, 49, 49], [12]]
+    counts = torch.zeros(4, 50, dtype=torch.int32)
+    for i, row in enumerate(generated):
+        for t in row:
+            counts[i, t] += 1
+    ours = additive_penalties(x, counts, 0.4, 0.25)
+    for i, row in enumerate(generated):
+        for j in range(50):
+            c = row.count(j)
+            expected = float(x[i, j]) - c * 0.25 - (0.4 if c > 0 else 0.0)
+            assert math.isclose(float(ours[i, j]), expected, abs_tol=1e-5)
+
+
+def test_generation_settings_one_definition():
+    """The CLI's flags are the settings' fields; flat options reach the nested SamplingSettings; a misspelt
+    option is named with a suggestion."""
+    from gptkit.generation.settings import SAMPLING_FIELDS, GenerationError, GenerationSettings, flag_fields
+
+    names = {n for n, _ in flag_fields()}
+    assert SAMPLING_FIELDS <= names and {"max_new_tokens", "seed", "num_beams"} <= names
+    s = GenerationSettings.build(max_new_tokens=5, temperature=1.0, presence_penalty=0.5, seed=3)
+    assert (s.sampling.temperature, s.sampling.presence_penalty, s.seed) == (1.0, 0.5, 3)
+    assert s.with_options(top_k=4).sampling.top_k == 4 and s.sampling.top_k is None
+    with pytest.raises(GenerationError, match="did you mean 'temperature'"):
+        GenerationSettings.build(max_new_tokens=5, temprature=1.0)
+    with pytest.raises(GenerationError, match="presence_penalty"):
+        GenerationSettings.build(max_new_tokens=5, presence_penalty=3.0).resolved(10)

@@ -254,3 +254,13 @@ def test_cli_default_max_new_tokens_fits_the_context(ckpt, capsys):
     assert cli_main(["generate", "--model", str(ckpt), "--prompt", "The quick", "--max-new-tokens", "128",
                      "--device", "cpu"]) == 2  # fmt: skip
     assert "context of 64" in capsys.readouterr().err
+
+
+def test_cli_presence_penalty_reaches_the_engine(ckpt, capsys):
+    """A flag made from a settings field (no list of flags in the CLI) gives what the API gives."""
+    gen = Generator.load(ckpt)
+    args = ["generate", "--model", str(ckpt), "--prompt", "The", "--max-new-tokens", "12", "--device", "cpu"]
+    assert cli_main([*args, "--presence-penalty", "2", "--frequency-penalty", "1.5"]) == 0
+    expected = gen.complete("The", max_new_tokens=12, presence_penalty=2.0, frequency_penalty=1.5)
+    assert capsys.readouterr().out == "The" + expected + "\n"
+    assert expected != gen.complete("The", max_new_tokens=12)

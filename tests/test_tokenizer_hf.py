@@ -66,10 +66,16 @@ def _texts(corpus) -> list[str]:
 def test_autotokenizer_reads_gptkit_files_with_identical_ids(gptkit_dir, corpus):
     ours = Tokenizer.load(gptkit_dir)
     hf = transformers.AutoTokenizer.from_pretrained(gptkit_dir)
-    texts = [*_texts(corpus), f"a{EOT}b <|im_start|>user\nhi<|im_end|>"]
+    texts = _texts(corpus)
     hf_ids = [hf.encode(t) for t in texts]
-    assert hf_ids == ours.encode_batch(texts)  # split_special_tokens: special strings are text for HF too
+    assert hf_ids == ours.encode_batch(texts)
     assert [hf.decode(ids) for ids in hf_ids] == texts
+    # Special strings inside text: ordinary text for gptkit; transformers matches them as control tokens (so
+    # that apply_chat_template can write them, see test_chat_template.py) unless told to split them.
+    special = f"a{EOT}b <|im_start|>user\nhi<|im_end|>"
+    assert hf.encode(special) == [*hf.encode("a"), ours.eot_id, *hf.encode("b <|im_start|>user\nhi<|im_end|>")]
+    assert hf.encode(special, split_special_tokens=True) == ours.encode(special)
+    assert hf.decode(hf.encode(special)) == special
     assert hf.eos_token_id == hf.bos_token_id == ours.eot_id
     assert hf.convert_tokens_to_ids(list(SPECIAL_TOKENS)) == [ours.special_tokens[s] for s in SPECIAL_TOKENS]
     assert len(hf) == ours.vocab_size
@@ -79,7 +85,9 @@ def test_autotokenizer_reads_gptkit_files_with_identical_ids(gptkit_dir, corpus)
 @given(any_text)
 def test_autotokenizer_agrees_on_any_text(gptkit_dir, text):
     ours, hf = _both(gptkit_dir)
-    assert hf.encode(text) == ours.encode(text)
+    assert hf.encode(text, split_special_tokens=True) == ours.encode(text)
+    if not any(s in text for s in SPECIAL_TOKENS):  # else transformers' default matches them as control tokens
+        assert hf.encode(text) == ours.encode(text)
 
 
 @functools.cache

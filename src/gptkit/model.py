@@ -282,6 +282,7 @@ class GPT(nn.Module):
         *,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
+        document_ids: torch.Tensor | None = None,
         kv_cache: KVCache | None = None,
         last_logits_only: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -293,6 +294,8 @@ class GPT(nn.Module):
         logits as it would alone. kv_cache: keys/values of earlier positions; this call appends to it.
         With a static kv_cache, attention_mask is (B, max_len) and must already mark the slots written.
         last_logits_only: return logits for the last position only (B, 1, V), as generation needs.
+        document_ids (B, T): packed rows of several documents (chat SFT): a query sees only the keys of its own
+        document (a block-diagonal causal mask); pass position_ids restarting at 0 per document with it.
         """
         B, T = idx.shape
         write = kv_cache.begin(T) if kv_cache is not None else None  # (T,) slots, static caches only
@@ -313,7 +316,11 @@ class GPT(nn.Module):
                 position_ids = write.unsqueeze(0)  # (1, T)
             else:
                 position_ids = torch.arange(P, S, device=idx.device).unsqueeze(0)  # (1, T)
-        if write is not None:
+        if document_ids is not None:
+            if kv_cache is not None or attention_mask is not None or document_ids.shape != (B, T):
+                raise ValueError("document_ids (B, T) is for packed training rows: no kv_cache, no attention_mask")
+            mask = self._document_attention_mask(document_ids)
+        elif write is not None:
             mask = self._static_attention_mask(attention_mask, write, kv_cache.slots)
         else:
             mask = self._attention_mask(attention_mask, T, S, idx.device)
@@ -368,6 +375,14 @@ class GPT(nn.Module):
         keep = causal.unsqueeze(0) & attention_mask.bool().unsqueeze(1)  # (B, T, S)
         keep |= torch.eye(T, S, dtype=torch.bool, device=device).roll(S - T, dims=1).unsqueeze(0)
         return keep.unsqueeze(1)
+
+    @staticmethod
+    def _document_attention_mask(document_ids: torch.Tensor) -> torch.Tensor:
+        """(B, 1, T, T) boolean: query t sees key s <= t of the same document (block-diagonal causal)."""
+        T = document_ids.shape[1]
+        causal = torch.ones(T, T, dtype=torch.bool, device=document_ids.device).tril()
+        same = document_ids.unsqueeze(2) == document_ids.unsqueeze(1)  # (B, T, T)
+        return (same & causal).unsqueeze(1)
 
     @staticmethod
     def _static_attention_mask(

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from gptkit.errors import GptkitError
+from gptkit.generation.settings import flag_fields
 
-STRATEGIES = ("greedy", "sample", "beam")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
 
@@ -29,24 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="many prompts, generated as one batch: one per line, or .jsonl with a string or "
         '{"prompt": ...} per line; output is JSON lines',
     )
-    p.add_argument("--strategy", choices=STRATEGIES, help="default: beam if --num-beams > 1, sample if any "
-                   "of --temperature/--top-k/--top-p/--min-p is given, else greedy")  # fmt: skip
-    p.add_argument("--max-new-tokens", type=int, metavar="N",
-                   help="default 128, capped by the room the prompt leaves in the context (see stderr)")  # fmt: skip
-    p.add_argument("--temperature", type=float, help="sampling temperature (0: most likely token)")
-    p.add_argument("--top-k", type=int, help="sample from the k most likely tokens")
-    p.add_argument("--top-p", type=float, help="sample from the smallest set holding this probability")
-    p.add_argument("--min-p", type=float, help="drop tokens below min-p times the top token's probability")
-    p.add_argument("--repetition-penalty", type=float, default=1.0, help="> 1 discourages repeats (default 1)")
-    p.add_argument("--no-repeat-ngram-size", type=int, default=0, metavar="N", help="forbid repeated n-grams")
-    p.add_argument("--num-beams", type=int, default=1, help="beam search width")
-    p.add_argument("--length-penalty", type=float, default=1.0, help="beam score = log p / length ** this")
-    p.add_argument("--early-stopping", choices=("true", "false", "never"), default="false", help="beam search")
-    p.add_argument("--num-return-sequences", type=int, default=1, metavar="N", help="completions per prompt")
+    for name, options in flag_fields():  # every generation setting, defined once in GenerationSettings
+        p.add_argument("--" + name.replace("_", "-"), **options, default=None)
     p.add_argument(
         "--stop", action="append", default=[], metavar="TEXT", help="stop string, not returned (repeatable; \\n ok)"
     )
-    p.add_argument("--seed", type=int, help="same seed, same text")
     p.add_argument("--stream", action="store_true", help="print the text as it is generated")
     p.add_argument("--no-eos", action="store_true", help="do not stop at <|endoftext|>")
     p.add_argument("--no-bos", action="store_true", help="do not start the prompt with <|endoftext|>")
@@ -56,10 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="let the model emit byte tokens that do not form characters (shown as U+FFFD); by default only "
         "tokens that keep the text valid UTF-8 are allowed",
     )
-    p.add_argument("--truncate-prompt", action="store_true", help="cut long prompts from the left to fit")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     p.add_argument("--dtype", choices=DTYPES, default="auto", help="default: bfloat16 on CUDA, else float32")
-    p.add_argument("--compile", action="store_true", help="CUDA: torch.compile the decode step (slow start)")
     p.set_defaults(func=cmd_generate)
 
 
@@ -106,24 +91,9 @@ def read_prompt_file(path: str | Path) -> list[str]:
 
 
 def options_from_args(args: argparse.Namespace, eos_token_id: int) -> dict:
-    options = dict(
-        max_new_tokens=args.max_new_tokens,
-        strategy=args.strategy,
-        repetition_penalty=args.repetition_penalty,
-        no_repeat_ngram_size=args.no_repeat_ngram_size,
-        num_beams=args.num_beams,
-        length_penalty=args.length_penalty,
-        early_stopping={"true": True, "false": False, "never": "never"}[args.early_stopping],
-        num_return_sequences=args.num_return_sequences,
-        eos_token_id=None if args.no_eos else eos_token_id,
-        seed=args.seed,
-        truncate_prompt=args.truncate_prompt,
-        compile=args.compile,
-        valid_utf8=not args.allow_invalid_utf8,
-    )
-    for name in ("temperature", "top_k", "top_p", "min_p"):
-        if getattr(args, name) is not None:
-            options[name] = getattr(args, name)
+    """The generation settings given on the command line (unset flags are left out: the defaults apply)."""
+    options = {name: getattr(args, name) for name, _ in flag_fields() if getattr(args, name) is not None}
+    options["eos_token_id"] = None if args.no_eos else eos_token_id
     return options
 
 
@@ -135,11 +105,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     dtype_name = args.dtype if args.dtype != "auto" else ("bfloat16" if device.startswith("cuda") else "float32")
     prompts = read_prompt_file(args.prompt_file) if args.prompt_file else [unescape(args.prompt)]
-    if args.stream and (args.prompt_file or args.num_return_sequences > 1):
+    if args.stream and (args.prompt_file or (args.num_return_sequences or 1) > 1):
         raise GptkitError("--stream prints one completion: use it with --prompt and one return sequence")
     generator = Generator.load(args.model, device=device, dtype=getattr(torch, dtype_name), add_bos=not args.no_bos)
     options = options_from_args(args, generator.tokenizer.eot_id)
-    if options["max_new_tokens"] is None:
+    if options.get("max_new_tokens") is None:
         longest = max(len(generator.encode_prompt(p)) for p in prompts)
         options["max_new_tokens"] = n = generator.default_max_new_tokens([longest])
         if n < DEFAULT_MAX_NEW_TOKENS and longest < generator.model.config.block_size:
@@ -149,14 +119,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     stop = [unescape(s) for s in args.stop]
+    valid_utf8 = not args.allow_invalid_utf8
     if args.stream:
         print(prompts[0], end="", flush=True)
-        for piece in generator.stream(prompts[0], stop=stop, **options):
+        for piece in generator.stream(prompts[0], stop=stop, valid_utf8=valid_utf8, **options):
             print(piece, end="", flush=True)
         print()
         return 0
-    texts = generator.complete_batch(prompts, stop=stop, **options)
-    n = args.num_return_sequences
+    texts = generator.complete_batch(prompts, stop=stop, valid_utf8=valid_utf8, **options)
+    n = args.num_return_sequences or 1
     if args.prompt_file:
         for i, text in enumerate(texts):
             record = {"prompt": prompts[i // n], "completion": text}

@@ -3,8 +3,9 @@
 Each processor maps logits (B, V) to logits (B, V); a token it removes gets -inf, so it is never chosen.
 `logits_processors(settings)` builds the chain: the valid-UTF-8 constraint (a hard constraint, so first:
 the filters then choose among allowed tokens only), then HF transformers' order: repetition penalty,
-no-repeat n-gram, temperature, top-k, top-p, min-p. The processors that only look at tensors (all but no-repeat
-n-gram) use fixed shapes and no host syncs, so they can run inside a CUDA graph.
+(OpenAI's presence / frequency penalties, which HF lacks), no-repeat n-gram, temperature, top-k, top-p, min-p.
+The processors that only look at tensors (all but no-repeat n-gram) use fixed shapes and no host syncs, so
+they can run inside a CUDA graph.
 
 Random draws come from a counter-based hash of (seed, step, row) rather than a generator's state:
 the same seed gives the same tokens whether rows are dropped along the way or the step is replayed as a
@@ -13,12 +14,12 @@ CUDA graph, and nothing needs the RNG state of a device.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
+from gptkit.generation.settings import SamplingSettings, flag
 from gptkit.generation.utf8 import Utf8Rows, Utf8Table
 
 NEG_INF = float("-inf")
@@ -36,6 +37,7 @@ class History:
     seen: torch.Tensor | None = None
     tokens: list[list[int]] | None = None
     utf8: Utf8Rows | None = None
+    counts: torch.Tensor | None = None  # (B, V) int32: how often each token was generated (not the prompt)
 
     @classmethod
     def start(
@@ -47,8 +49,11 @@ class History:
         seen: bool,
         tokens: bool,
         utf8: Utf8Table | None = None,
+        counts: bool = False,
     ) -> History:
         h = cls()
+        if counts:
+            h.counts = torch.zeros(len(rows), vocab_size, dtype=torch.int32, device=device)
         if seen:
             h.seen = torch.zeros(len(rows), vocab_size, dtype=torch.bool, device=device)
             for i, row in enumerate(rows):
@@ -63,6 +68,8 @@ class History:
         """Add one token per row (B,)."""
         if self.seen is not None:
             self.seen.scatter_(1, next_tokens.unsqueeze(1), True)
+        if self.counts is not None:
+            self.counts.scatter_add_(1, next_tokens.unsqueeze(1), torch.ones_like(self.counts[:, :1]))
         if self.tokens is not None:
             for row, t in zip(self.tokens, as_list if as_list is not None else next_tokens.tolist(), strict=True):
                 row.append(t)
@@ -73,6 +80,8 @@ class History:
         """Keep rows `index` in that order (dropped rows, beam reordering)."""
         if self.seen is not None:
             self.seen = self.seen.index_select(0, index_t)
+        if self.counts is not None:
+            self.counts = self.counts.index_select(0, index_t)
         if self.tokens is not None:
             self.tokens = [list(self.tokens[i]) for i in index]
         if self.utf8 is not None:
@@ -118,6 +127,13 @@ def repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: float)
     return torch.where(seen, penalised, logits)
 
 
+def additive_penalties(logits: torch.Tensor, counts: torch.Tensor, presence: float, frequency: float) -> torch.Tensor:
+    """OpenAI's presence and frequency penalties: logit -= presence * (count > 0) + frequency * count, where
+    counts (B, V) holds how often each token was generated in the row so far."""
+    c = counts.to(logits.dtype)
+    return logits - presence * (c > 0).to(logits.dtype) - frequency * c
+
+
 def utf8_filter(logits: torch.Tensor, blocked: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
     """Remove the tokens after which a row's bytes could no longer be valid UTF-8. blocked: (S, V) bool, a
     Utf8Table's; states: (B,) long, each row's decoding state (see gptkit.generation.utf8)."""
@@ -150,53 +166,6 @@ def no_repeat_ngram_filter(logits: torch.Tensor, tokens: Sequence[Sequence[int]]
 
 
 # ---- settings and the chain -------------------------------------------------------------------
-@dataclass(frozen=True)
-class SamplingSettings:
-    """The processor settings; None or the neutral value turns a processor off."""
-
-    temperature: float = 1.0
-    top_k: int | None = None
-    top_p: float | None = None
-    min_p: float | None = None
-    repetition_penalty: float = 1.0
-    no_repeat_ngram_size: int = 0
-    valid_utf8: bool = False  # each row's History carries its UTF-8 state (History.utf8)
-
-    def validate(self, error: type[Exception] = ValueError) -> None:
-        def bad(name: str, value, rule: str) -> None:
-            raise error(f"{name}: {value!r} is invalid ({rule})")
-
-        t = self.temperature
-        if not (isinstance(t, (int, float)) and math.isfinite(t)) or t < 0:
-            bad("temperature", t, "must be a number >= 0; 0 means always the most likely token")
-        k = self.top_k
-        if k is not None and (not isinstance(k, int) or isinstance(k, bool) or k < 1):
-            bad("top_k", self.top_k, "must be an integer >= 1, or None for no top-k filter")
-        if self.top_p is not None and not (isinstance(self.top_p, (int, float)) and 0 < self.top_p <= 1):
-            bad("top_p", self.top_p, "must be in (0, 1], or None")
-        if self.min_p is not None and not (isinstance(self.min_p, (int, float)) and 0 <= self.min_p <= 1):
-            bad("min_p", self.min_p, "must be in [0, 1], or None")
-        rp = self.repetition_penalty
-        if not (isinstance(rp, (int, float)) and math.isfinite(rp) and rp > 0):
-            bad("repetition_penalty", rp, "must be a number > 0; 1.0 turns it off")
-        n = self.no_repeat_ngram_size
-        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-            bad("no_repeat_ngram_size", n, "must be an integer >= 0; 0 turns it off")
-
-    @property
-    def greedy(self) -> bool:
-        """temperature 0: take the most likely token (the filters cannot change which one that is)."""
-        return self.temperature == 0
-
-    @property
-    def needs_seen(self) -> bool:
-        return self.repetition_penalty != 1.0
-
-    @property
-    def needs_tokens(self) -> bool:
-        return self.no_repeat_ngram_size > 0
-
-
 def penalty_processors(s: SamplingSettings) -> list[Processor]:
     """The processors that apply to every strategy (greedy and beam search too)."""
     chain: list[Processor] = []
@@ -204,6 +173,8 @@ def penalty_processors(s: SamplingSettings) -> list[Processor]:
         chain.append(lambda x, h: utf8_filter(x, h.utf8.blocked, h.utf8.states))
     if s.repetition_penalty != 1.0:
         chain.append(lambda x, h: repetition_penalty(x, h.seen, s.repetition_penalty))
+    if s.needs_counts:
+        chain.append(lambda x, h: additive_penalties(x, h.counts, s.presence_penalty, s.frequency_penalty))
     if s.no_repeat_ngram_size > 0:
         chain.append(lambda x, h: no_repeat_ngram_filter(x, h.tokens, s.no_repeat_ngram_size))
     return chain
@@ -214,8 +185,8 @@ def logits_processors(s: SamplingSettings) -> list[Processor]:
     chain = penalty_processors(s)
     if s.greedy:
         return chain  # argmax follows; scaling and filters would not change it
-    if s.temperature != 1.0:
-        chain.append(lambda x, h: apply_temperature(x, s.temperature))
+    if s.effective_temperature != 1.0:
+        chain.append(lambda x, h: apply_temperature(x, s.effective_temperature))
     if s.top_k is not None:
         chain.append(lambda x, h: top_k_filter(x, s.top_k))
     if s.top_p is not None and s.top_p < 1.0:
@@ -284,9 +255,11 @@ __all__ = [
     "History",
     "Processor",
     "SamplingSettings",
+    "additive_penalties",
     "apply_processors",
     "apply_temperature",
     "banned_ngram_tokens",
+    "flag",
     "logits_processors",
     "min_p_filter",
     "no_repeat_ngram_filter",

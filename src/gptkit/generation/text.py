@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 import torch
 
 from gptkit.checkpoint import load_model
-from gptkit.generation.engine import GenerationError, GenerationSettings, cpu_decode_layout, stream_generate
+from gptkit.generation.engine import cpu_decode_layout, stream_generate
+from gptkit.generation.settings import GenerationError, GenerationSettings
 from gptkit.generation.utf8 import Utf8Table
 from gptkit.model import GPT
 
@@ -66,6 +68,37 @@ class StopStrings:
                     best = n
                     break
         return best
+
+
+class TextRow:
+    """One row's text as its tokens arrive: the tokenizer's incremental decoder, then the stop strings.
+    push(token) -> the text safe to show now; `ended` turns True at an EOS id or a stop string (whose
+    text is not returned), and `stopped_by` tells which ("eos" or "stop"). finish() -> the held-back rest.
+    An unfinished character (max_new_tokens, or EOS with valid_utf8=False) is dropped, never U+FFFD."""
+
+    def __init__(self, tokenizer, stop: str | Sequence[str], eos_ids: Sequence[int]) -> None:
+        self.decoder = tokenizer.stream_decoder()
+        self.stops = StopStrings(stop)
+        self.eos = set(eos_ids)
+        self.ended = False
+        self.stopped_by: str | None = None
+
+    def push(self, token: int) -> str:
+        if token in self.eos:
+            self.stopped_by = "eos"
+            return self.finish()
+        text, stopped = self.stops.push(self.decoder.push(token))
+        if stopped:
+            self.ended, self.stopped_by = True, "stop"
+        return text
+
+    def finish(self) -> str:
+        self.ended = True
+        text, stopped = self.stops.push(self.decoder.flush(drop_incomplete=True))
+        if stopped:
+            self.stopped_by = "stop"
+            return text
+        return text + self.stops.flush()
 
 
 class Generator:
@@ -154,45 +187,29 @@ class Generator:
         if not isinstance(valid_utf8, bool):
             raise GenerationError(f"valid_utf8: expected True or False, got {valid_utf8!r}")
         ids = [self.encode_prompt(p) for p in prompts]
-        options = {
-            "eos_token_id": self.tokenizer.eot_id,
-            **options,
-            "valid_utf8": Utf8Table.for_tokenizer(self.tokenizer) if valid_utf8 else None,
-        }
-        if options.get("max_new_tokens") is None:
-            options["max_new_tokens"] = self.default_max_new_tokens([len(i) for i in ids])
-        stream = stream_generate(self.model, ids, **options)  # checks the options
-        eos = set(GenerationSettings(**options).eos_ids)
-        decoders = [self.tokenizer.stream_decoder() for _ in range(stream.n_rows)]
-        stops = [StopStrings(stop) for _ in range(stream.n_rows)]
-        ended = [False] * stream.n_rows
-
-        def finish(row: int) -> str:
-            ended[row] = True
-            # An unfinished character (max_new_tokens, or EOS with valid_utf8=False) is dropped, not U+FFFD.
-            return stops[row].push(decoders[row].flush(drop_incomplete=True))[0] + stops[row].flush()
-
+        table = Utf8Table.for_tokenizer(self.tokenizer) if valid_utf8 else None
+        settings = GenerationSettings.build(**{"eos_token_id": self.tokenizer.eot_id, **options, "valid_utf8": table})
+        if settings.max_new_tokens is None:
+            settings = replace(settings, max_new_tokens=self.default_max_new_tokens([len(i) for i in ids]))
+        stream = stream_generate(self.model, ids, settings)  # checks the settings
+        rows = [TextRow(self.tokenizer, stop, settings.eos_ids) for _ in range(stream.n_rows)]
         try:
             for events in stream:
                 for row, token in events:
-                    if ended[row]:
+                    if rows[row].ended:
                         continue  # beam search hands over whole hypotheses: the rest of a stopped one
-                    if token in eos:
-                        text = finish(row)
-                    else:
-                        text, stopped = stops[row].push(decoders[row].push(token))
-                        if stopped:
-                            ended[row] = True
-                            stream.stop(row)
+                    text = rows[row].push(token)
+                    if rows[row].ended:
+                        stream.stop(row)
                     if text:
                         yield row, text
-            for row in range(stream.n_rows):
-                if not ended[row]:
-                    text = finish(row)
+            for row, text_row in enumerate(rows):
+                if not text_row.ended:
+                    text = text_row.finish()
                     if text:
                         yield row, text
         finally:
             stream.close()
 
 
-__all__ = ["DEFAULT_MAX_NEW_TOKENS", "Generator", "StopStrings"]
+__all__ = ["DEFAULT_MAX_NEW_TOKENS", "Generator", "StopStrings", "TextRow"]

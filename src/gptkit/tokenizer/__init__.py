@@ -8,7 +8,7 @@
 Modules: core (the Tokenizer base class, special tokens, file-format constants), bpe and char (the two
 kinds), training (learning a vocabulary from text), pretokenize (pre-tokenization regexes, GPT-2's byte
 alphabet), files (loading and saving directories), stream (incremental decode), report (compression by
-script and throughput).
+script and throughput), chat_template (ChatML: a conversation to ids + loss mask, and as Jinja for HF).
 """
 
 from gptkit.tokenizer.bpe import BPETokenizer

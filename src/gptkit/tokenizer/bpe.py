@@ -1,8 +1,11 @@
 """Byte-level BPE tokenizers (GPT-2 style), run by HF `tokenizers`.
 
-The backend runs with `encode_special_tokens = True` (special-token strings inside text are ordinary text)
-and the saved tokenizer_config.json sets `split_special_tokens: true`, which makes transformers'
-AutoTokenizer do the same.
+The backend runs with `encode_special_tokens = True` (special-token strings inside text are ordinary text).
+The saved tokenizer_config.json sets `split_special_tokens: false`, as HF chat tokenizers do: transformers
+then matches the control tokens that its `apply_chat_template` writes (it renders the chat to text and
+encodes that), and so gives gptkit's chat ids; `apply_chat_template(msgs, sanitize_control_tokens=True)`
+also keeps special strings inside messages as text, as gptkit does, and `encode(text,
+split_special_tokens=True)` equals gptkit's `encode(text)` on any text (tests/test_tokenizer_hf.py).
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ from tokenizers import Tokenizer as HFTokenizer
 
 from gptkit.files import atomic_write_bytes
 from gptkit.text_inputs import TextInputs
+from gptkit.tokenizer.chat_template import CHAT_TEMPLATE, CHAT_TEMPLATE_FILE
 from gptkit.tokenizer.core import (
     _SURROGATE,
     EOT,
+    IM_END,
+    IM_START,
     SPECIAL_TOKENS,
     Tokenizer,
     TokenizerError,
@@ -169,18 +175,26 @@ class BPETokenizer(Tokenizer):
         _write_json(path / "vocab.json", {t: i for i, t in enumerate(self._tokens)}, indent=None)
         merges = "".join(f"{a} {b}\n" for a, b in canonical["merges"])
         atomic_write_bytes(path / "merges.txt", ("#version: 0.2\n" + merges).encode("utf-8"))
-        _write_json(path / "tokenizer_config.json", self.hf_tokenizer_config())
+        config = self.hf_tokenizer_config()
+        _write_json(path / "tokenizer_config.json", config)
+        if "chat_template" in config:
+            atomic_write_bytes(path / CHAT_TEMPLATE_FILE, config["chat_template"].encode("utf-8"))
+        else:
+            (path / CHAT_TEMPLATE_FILE).unlink(missing_ok=True)
         return {}
 
     def hf_tokenizer_config(self) -> dict[str, Any]:
-        """tokenizer_config.json for transformers: load tokenizer.json as it is, never split specials out."""
+        """tokenizer_config.json for transformers: load tokenizer.json as it is; the chat template when the
+        vocabulary has <|im_start|> and <|im_end|> (gptkit's always do)."""
         extra = [t for t in self.special_tokens if t != EOT]
+        chat = {"chat_template": CHAT_TEMPLATE} if IM_START in extra and IM_END in extra else {}
         return {
             "tokenizer_class": "PreTrainedTokenizerFast",
-            "split_special_tokens": True,
+            "split_special_tokens": False,
             "add_prefix_space": False,
             "clean_up_tokenization_spaces": False,
             "bos_token": EOT,
             "eos_token": EOT,
             "extra_special_tokens": extra,
+            **chat,
         }

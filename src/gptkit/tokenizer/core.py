@@ -31,7 +31,7 @@ SPECIAL_TOKENS = (IM_START, IM_END, EOT)  # appended in this order after the lea
 META_FILE = "gptkit_tokenizer.json"
 META_FORMAT = "gptkit-tokenizer"
 META_VERSION = 1
-HF_FILES = ("tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json")
+HF_FILES = ("tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json", "chat_template.jinja")
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 

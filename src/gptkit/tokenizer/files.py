@@ -2,7 +2,8 @@
 
 Files in a checkpoint directory:
     bpe:  tokenizer.json (the whole pipeline, for gptkit and AutoTokenizer), vocab.json + merges.txt
-          (GPT-2 style), tokenizer_config.json (for transformers), gptkit_tokenizer.json
+          (GPT-2 style), tokenizer_config.json (for transformers), chat_template.jinja (the chat template,
+          also in tokenizer_config.json's "chat_template"), gptkit_tokenizer.json
     char: gptkit_tokenizer.json (its "chars" list is the vocabulary in id order)
 gptkit_tokenizer.json holds the kind, the special tokens and the fingerprint (sha256 of the canonical
 definition: tokens in id order, merges, normalizer, pre-tokenizer, special tokens), which token shards
