@@ -7,8 +7,8 @@ Main-content extraction is a library's job. Both well-kept candidates were measu
 pages (benchmarks/html_extract.py, trafilatura's evaluation set): `EXTRACTORS` holds both so the benchmark
 runs them side by side; `extract_text` uses resiliparse (HTML2Text with main_content=True: its DOM is in C++;
 it was ~11x faster there and found slightly more of the content, leaving more boilerplate for gptkit's cleaner
-to remove: see docs/prepare.md). WARC archives are read with FastWARC, resiliparse's companion (a dependency). Both need the `html` extra:
-pip install "gptkit[html]".
+to remove: see docs/prepare.md). WARC archives are read with FastWARC (a dependency of resiliparse). Both need
+the `html` extra: pip install "gptkit[html]".
 """
 
 from __future__ import annotations
