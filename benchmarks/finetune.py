@@ -80,6 +80,8 @@ def pretrain(data: Path, work: Path, steps: int, reuse: bool) -> tuple[Path, flo
     ]
     t0 = time.perf_counter()
     result = train(load_run_config(None, settings), run)
+    if result.interrupted:
+        raise SystemExit(f"pretraining stopped by {result.interrupted}; no results written")
     return result.checkpoint, time.perf_counter() - t0, result.val_loss
 
 
@@ -112,6 +114,8 @@ def finetune(name: str, base: Path, work: Path, epochs: float, extra: list[str])
     say(f"\n== fine-tune {name}: {' '.join(settings[2:])}")
     t0 = time.perf_counter()
     result = finetune_classify(load_finetune_config(None, settings), run)
+    if result.interrupted:
+        raise SystemExit(f"fine-tuning {name} stopped by {result.interrupted}; no results written")
     seconds = time.perf_counter() - t0
     score = evaluate_classifier(run, "builtin:zh-sentiment")  # the test split
     say(f"   {name}: test accuracy {score.accuracy:.4f}, macro-F1 {score.macro_f1:.4f} ({seconds:.0f} s)")
