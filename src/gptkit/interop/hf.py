@@ -212,6 +212,12 @@ def import_hf(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, force: 
         hf_cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise InteropError(f"{cfg_path}: not valid JSON ({e})") from None
+    from gptkit.interop.hf_classifier import import_classifier, is_hf_classifier
+
+    if is_hf_classifier(hf_cfg):
+        with directory_written_atomically(out_dir) as tmp:
+            import_classifier(src, hf_cfg, tmp)
+        return Path(out_dir)
     config = config_from_hf(hf_cfg, source=str(cfg_path))
     hf_state, weights_source = read_hf_state(src)
     state = state_from_hf(hf_state, config, weights_source)
@@ -227,9 +233,16 @@ def import_hf(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, force: 
 
 
 def export_hf(ckpt_dir: str | os.PathLike, out_dir: str | os.PathLike, *, force: bool = False) -> Path:
-    """Write a directory that `transformers.GPT2LMHeadModel.from_pretrained` loads as it is; `out_dir` as for
-    `import_hf` (never the checkpoint itself or inside it; a non-empty directory only with `force`)."""
+    """Write a directory that `transformers.GPT2LMHeadModel.from_pretrained` loads as it is (a fine-tuned
+    classifier: `GPT2ForSequenceClassification.from_pretrained`, see interop/hf_classifier.py). `out_dir` as
+    for `import_hf` (never the checkpoint itself or inside it; a non-empty directory only with `force`)."""
+    from gptkit.interop.hf_classifier import export_classifier, is_classifier_dir
+
     check_destination(out_dir, (ckpt_dir,), force)
+    if is_classifier_dir(ckpt_dir):
+        with directory_written_atomically(out_dir) as tmp:
+            export_classifier(ckpt_dir, tmp)
+        return Path(out_dir)
     model = load_model(ckpt_dir)
     hf_cfg = config_to_hf(model.config)
     with directory_written_atomically(out_dir) as tmp:
