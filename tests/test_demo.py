@@ -70,3 +70,15 @@ def test_demo_minutes_must_be_positive(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "d"), "--minutes", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["gptkit: error: --minutes: must be positive, got 0.0"] and not (tmp_path / "d").exists()
+
+
+def test_demo_trains_on_one_thread_when_the_machine_is_busy(monkeypatch):
+    import os
+
+    from gptkit.demo import cpu_threads_for_load, demo_settings
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.5, 1.0, 1.0))
+    assert cpu_threads_for_load() == 1 and "train.cpu_threads=1" in demo_settings(cuda=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.3, 1.0, 1.0))
+    assert cpu_threads_for_load() == 0 and "train.cpu_threads=0" in demo_settings(cuda=False)

@@ -85,8 +85,20 @@ def say(text: str = "") -> None:
     print(text, flush=True)
 
 
+def cpu_threads_for_load() -> int:
+    """1 when the machine is already busy (load average at least its CPU count), else 0 (PyTorch's default,
+    one thread per core). On a busy machine PyTorch's threads wait for each other at every operation: the
+    benchmark of docs/training.md took 407 s at 2 threads and 241 s at 1 on a loaded 2-core machine."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        return 0
+    return 1 if load >= (os.cpu_count() or 1) else 0
+
+
 def demo_settings(cuda: bool) -> list[str]:
-    return [*(GPU_SETTINGS if cuda else CPU_SETTINGS), *COMMON]
+    threads = [] if cuda else [f"train.cpu_threads={cpu_threads_for_load()}"]
+    return [*(GPU_SETTINGS if cuda else CPU_SETTINGS), *threads, *COMMON]
 
 
 def ngram_baseline(data_dir: Path, cache: Path, order: int = NGRAM_ORDER) -> float:
@@ -150,6 +162,7 @@ def run_demo(
             f"{train_budget_s / 60:.1f} min (wall clock; the learning rate decays over the last "
             f"{100 * config.train.cooldown_fraction:.0f}% of that time); val loss every "
             f"{config.train.eval_interval} steps"
+            + (" (1 thread: the machine is busy)" if config.train.cpu_threads == 1 and not cuda else "")
         )
     newest = latest_checkpoint(run_dir)
     if newest is not None and int(newest.name.removeprefix("step_")) >= config.train.max_steps:
