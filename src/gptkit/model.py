@@ -285,6 +285,7 @@ class GPT(nn.Module):
         document_ids: torch.Tensor | None = None,
         kv_cache: KVCache | None = None,
         last_logits_only: bool = False,
+        output_hidden: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Logits (B, T, V) for token ids idx (B, T); with targets (B, T), also the mean cross-entropy.
 
@@ -294,6 +295,8 @@ class GPT(nn.Module):
         logits as it would alone. kv_cache: keys/values of earlier positions; this call appends to it.
         With a static kv_cache, attention_mask is (B, max_len) and must already mark the slots written.
         last_logits_only: return logits for the last position only (B, 1, V), as generation needs.
+        output_hidden: return the final hidden states (B, T, C) (after the last LayerNorm) instead, for task
+        heads; `lm_logits_and_loss` turns them into what this method would have returned.
         document_ids (B, T): packed rows of several documents (chat SFT): a query sees only the keys of its own
         document (a block-diagonal causal mask); pass position_ids restarting at 0 per document with it.
         """
@@ -336,12 +339,20 @@ class GPT(nn.Module):
         x = self.ln_f(x)
         if kv_cache is not None:
             kv_cache.advance(T)
+        if output_hidden:
+            return x
 
         V = self.config.vocab_size
         if targets is None:
             if last_logits_only:
                 x = x[:, -1:, :]
             return self.lm_head(x)[..., :V]  # padding columns are never returned
+        return self.lm_logits_and_loss(x, targets)
+
+    def lm_logits_and_loss(self, x: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (B, T, V) and the mean cross-entropy against targets (B, T) (-100 ignored) of final
+        hidden states x (B, T, C)."""
+        V = self.config.vocab_size
         logits = self.lm_head(x)  # (B, T, Vp)
         if logits.shape[-1] > V:
             # Padding columns get -inf so the softmax over Vp equals the softmax over V (and they get no

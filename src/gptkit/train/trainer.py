@@ -570,7 +570,8 @@ class Trainer:
         if self.metrics:
             self.metrics.write(record)
         sample = self.sample() if self.dist.is_main or self.tc.parallel == "fsdp" else None
-        self.log(f"step {self.step}: val loss {val:.4f} ({format_duration(time.perf_counter() - t0)})")
+        extra = "".join(f", {k} {v:.4f}" for k, v in self.last_eval.items() if k != "val_loss")
+        self.log(f"step {self.step}: val loss {val:.4f}{extra} ({format_duration(time.perf_counter() - t0)})")
         if sample is not None:
             self.log("  sample: " + sample.replace("\n", "\n          "))
         return val
