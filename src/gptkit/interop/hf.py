@@ -32,6 +32,7 @@ _ACTIVATIONS_TO_HF = {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}
 _HF_NON_WEIGHTS = (["attn", "bias"], ["attn", "masked_bias"])  # h.{i}.attn.bias, not h.{i}.attn.c_attn.bias
 # Tokenizer files a HF GPT-2 directory may carry; copied along by import and export.
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+TOKENIZER_FILES += ("vocab.txt",)  # BERT-style WordPiece (the GPT2-Chinese checkpoints)
 
 
 # ---- configs ----------------------------------------------------------------------------------
