@@ -58,6 +58,10 @@ def test_extend_then_continue_training(source, texts, tmp_path, capsys):
     idx = torch.tensor([ids[:64]])
     with torch.no_grad():
         torch.testing.assert_close(new_model(idx)[..., : old_tok.vocab_size], old_model(idx), rtol=0, atol=0)
+    # Exported, <|endoftext|> keeps its id (it is no longer the last one).
+    assert main(["export-hf", str(out), str(tmp_path / "hf")]) == 0
+    hf_config = json.loads((tmp_path / "hf" / "config.json").read_text())
+    assert hf_config["eos_token_id"] == old_tok.eot_id < new_tok.vocab_size - 1
     # New text uses the new tokens, and the extended model trains on it from its own weights.
     assert max(new_tok.encode("".join(chinese[:20]))) >= old_tok.vocab_size
     run = tmp_path / "run"

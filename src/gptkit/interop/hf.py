@@ -206,12 +206,21 @@ def export_hf(ckpt_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
     """Write a directory that `transformers.GPT2LMHeadModel.from_pretrained` loads as it is."""
     model = load_model(ckpt_dir)
     hf_cfg = config_to_hf(model.config)
+    tok = _tokenizer_if_present(Path(ckpt_dir))
+    if tok is not None:  # its ids, e.g. after `tokenizer extend` appended tokens behind <|endoftext|>
+        hf_cfg.update(bos_token_id=tok.bos_id, eos_token_id=tok.eot_id)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_file(state_to_hf(model), str(out / "model.safetensors"), metadata={"format": "pt"})
     (out / "config.json").write_text(json.dumps(hf_cfg, indent=2) + "\n", encoding="utf-8")
     copy_tokenizer_files(Path(ckpt_dir), out)
     return out
+
+
+def _tokenizer_if_present(ckpt_dir: Path):
+    from gptkit.train.data import load_tokenizer_if_present
+
+    return load_tokenizer_if_present(ckpt_dir)
 
 
 def copy_tokenizer_files(src: Path, dst: Path) -> list[str]:
