@@ -12,6 +12,8 @@ from gptkit.tokenizer.chat_template import (
     CHAT_TEMPLATE_FILE,
     ChatFormatError,
     chat_prompt_ids,
+    check_chat_template,
+    has_chat_template,
     render_chat,
     validate_messages,
 )
@@ -39,7 +41,9 @@ CONVERSATIONS = [
 @pytest.fixture(scope="module")
 def tok_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("chat_tok")
-    Tokenizer.train(mixed_corpus()["train"], vocab_size=700).save(path)
+    tok = Tokenizer.train(mixed_corpus()["train"], vocab_size=700)
+    tok.chat_template = CHAT_TEMPLATE  # what gptkit finetune chat does for its checkpoints
+    tok.save(path)
     return path
 
 
@@ -102,10 +106,28 @@ def test_special_strings_in_content_are_text(tok):
     assert sum(i in specials for i in r.ids) == 1 + 2 * 2  # BOS and the template's own four
 
 
-def test_saved_template_files(tok_dir):
+def test_saved_template_files(tok_dir, tok, tmp_path):
     assert (tok_dir / CHAT_TEMPLATE_FILE).read_text(encoding="utf-8") == CHAT_TEMPLATE
     config = json.loads((tok_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
     assert config["chat_template"] == CHAT_TEMPLATE
+    assert has_chat_template(tok) and tok.chat_template == CHAT_TEMPLATE
+    check_chat_template(tok)
+    # A base model's tokenizer carries none, and saving it over a chat model's files removes the template.
+    base = Tokenizer.load(tok_dir)
+    base.chat_template = None
+    base.save(tok_dir / "copy")
+    base.save(tmp_path)
+    for d in (tok_dir / "copy", tmp_path):
+        assert not (d / CHAT_TEMPLATE_FILE).exists()
+        assert "chat_template" not in json.loads((d / "tokenizer_config.json").read_text(encoding="utf-8"))
+        assert not has_chat_template(Tokenizer.load(d))
+    with pytest.raises(ChatFormatError, match="not a chat model"):
+        check_chat_template(Tokenizer.load(tmp_path), str(tmp_path))
+    # A char tokenizer carries it in chat_template.jinja alone.
+    char = Tokenizer.train(["abc\n"], vocab_size=None, kind="char")
+    char.chat_template = CHAT_TEMPLATE
+    char.save(tmp_path / "char")
+    assert Tokenizer.load(tmp_path / "char").chat_template == CHAT_TEMPLATE
 
 
 def _hf_ids(hf, conv, **kwargs) -> list[int]:

@@ -29,6 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="continue RUN_DIR from its newest checkpoint with its saved settings (--set may change some)",
     )
+    p.add_argument(
+        "--init-from",
+        metavar="CKPT",
+        help="start a new run from this checkpoint's weights, model config and tokenizer (fresh optimizer and "
+        "schedule; any gptkit checkpoint, e.g. from import-hf or tokenizer extend); not --resume",
+    )
     p.set_defaults(func=cmd_train)
 
     plot = subparsers.add_parser("plot", help="write a PNG of train and val loss of a training run")
@@ -41,6 +47,8 @@ def build_config(args: argparse.Namespace):
     from gptkit.train.config import load_run_config
     from gptkit.train.trainer import CONFIG_FILE
 
+    if args.init_from and args.resume:
+        raise ConfigError("--init-from starts a new run from a checkpoint; --resume continues RUN_DIR's run: give one")
     overrides = list(args.set)
     if args.resume:
         if args.config:
@@ -53,6 +61,8 @@ def build_config(args: argparse.Namespace):
         base = args.config
     if args.data:
         overrides.append(f"data.path={_toml_string(args.data)}")
+    if args.init_from:
+        overrides.append(f"train.init_from={_toml_string(args.init_from)}")
     return load_run_config(base, overrides)
 
 

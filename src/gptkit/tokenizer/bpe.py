@@ -20,12 +20,9 @@ from tokenizers import Tokenizer as HFTokenizer
 
 from gptkit.files import atomic_write_bytes
 from gptkit.text_inputs import TextInputs
-from gptkit.tokenizer.chat_template import CHAT_TEMPLATE, CHAT_TEMPLATE_FILE
 from gptkit.tokenizer.core import (
     _SURROGATE,
     EOT,
-    IM_END,
-    IM_START,
     SPECIAL_TOKENS,
     Tokenizer,
     TokenizerError,
@@ -175,19 +172,14 @@ class BPETokenizer(Tokenizer):
         _write_json(path / "vocab.json", {t: i for i, t in enumerate(self._tokens)}, indent=None)
         merges = "".join(f"{a} {b}\n" for a, b in canonical["merges"])
         atomic_write_bytes(path / "merges.txt", ("#version: 0.2\n" + merges).encode("utf-8"))
-        config = self.hf_tokenizer_config()
-        _write_json(path / "tokenizer_config.json", config)
-        if "chat_template" in config:
-            atomic_write_bytes(path / CHAT_TEMPLATE_FILE, config["chat_template"].encode("utf-8"))
-        else:
-            (path / CHAT_TEMPLATE_FILE).unlink(missing_ok=True)
+        _write_json(path / "tokenizer_config.json", self.hf_tokenizer_config())
         return {}
 
     def hf_tokenizer_config(self) -> dict[str, Any]:
-        """tokenizer_config.json for transformers: load tokenizer.json as it is; the chat template when the
-        vocabulary has <|im_start|> and <|im_end|> (gptkit's always do)."""
+        """tokenizer_config.json for transformers: load tokenizer.json as it is; the chat template of a chat
+        model's tokenizer (also written as chat_template.jinja)."""
         extra = [t for t in self.special_tokens if t != EOT]
-        chat = {"chat_template": CHAT_TEMPLATE} if IM_START in extra and IM_END in extra else {}
+        chat = {"chat_template": self.chat_template} if self.chat_template is not None else {}
         return {
             "tokenizer_class": "PreTrainedTokenizerFast",
             "split_special_tokens": False,

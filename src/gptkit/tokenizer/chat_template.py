@@ -8,10 +8,11 @@
 A conversation is an OpenAI-style list of {"role", "content"} messages: an optional system message first, then
 user and assistant turns alternating, starting with the user. `render_chat` is the one definition of the
 format: it returns the token ids and, per id, whether it is a training target (the assistant's content and the
-<|im_end|> that closes it; never the system or user turns, nor the role headers). `CHAT_TEMPLATE` is the same
-format as a Jinja template, saved with a BPE tokenizer as chat_template.jinja and as the `chat_template`
-field of tokenizer_config.json, so `transformers.AutoTokenizer.from_pretrained(DIR).apply_chat_template(msgs)`
-gives the same ids (tests/test_chat_template.py checks it).
+<|im_end|> that closes it; never the system or user turns, nor the role headers). It works with any tokenizer
+that has the reserved tokens. `CHAT_TEMPLATE` is the same format as a Jinja template; a chat model's tokenizer
+carries it (`tok.chat_template`, set by `gptkit finetune chat`; a base model's has None), saved as
+chat_template.jinja and, for BPE, as the `chat_template` field of tokenizer_config.json, so
+`transformers.AutoTokenizer.from_pretrained(DIR).apply_chat_template(msgs)` gives the same ids (tested).
 
 Each turn's role header and content are encoded together ("assistant\\n" + content), as transformers encodes
 the text between two control tokens, so a BPE merge across the header's newline comes out the same in both.
@@ -90,6 +91,19 @@ def validate_messages(messages: Any, *, for_generation: bool = False, where: str
     return out
 
 
+def has_chat_template(tokenizer) -> bool:
+    """Is this a chat model's tokenizer? (Its files carry a chat template; `gptkit finetune chat` writes it.)"""
+    return tokenizer.chat_template is not None
+
+
+def check_chat_template(tokenizer, source: str = "the tokenizer") -> None:
+    """A chat template must be gptkit's (render_chat writes only ChatML); an error names `source` otherwise."""
+    if tokenizer.chat_template is None:
+        raise ChatFormatError(f"{source} has no chat template: not a chat model (train one with gptkit finetune chat)")
+    if tokenizer.chat_template != CHAT_TEMPLATE:
+        raise ChatFormatError(f"{source}: its chat template is not gptkit's ChatML template, which gptkit renders")
+
+
 def chat_token_ids(tokenizer) -> tuple[int, int]:
     """(<|im_start|> id, <|im_end|> id) of `tokenizer`; an error if it has none (e.g. GPT-2's own vocabulary)."""
     missing = [t for t in (IM_START, IM_END) if t not in tokenizer.special_tokens]
@@ -154,6 +168,8 @@ __all__ = [
     "RenderedChat",
     "chat_prompt_ids",
     "chat_token_ids",
+    "check_chat_template",
+    "has_chat_template",
     "render_chat",
     "validate_messages",
 ]

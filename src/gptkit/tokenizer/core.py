@@ -31,7 +31,7 @@ SPECIAL_TOKENS = (IM_START, IM_END, EOT)  # appended in this order after the lea
 META_FILE = "gptkit_tokenizer.json"
 META_FORMAT = "gptkit-tokenizer"
 META_VERSION = 1
-HF_FILES = ("tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json", "chat_template.jinja")
+HF_FILES = ("tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json")
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -83,6 +83,9 @@ class Tokenizer:
             raise TokenizerError(f"the tokenizer has no {EOT} token (gptkit needs it to separate documents)")
         self.eot_id = self.special_tokens[EOT]
         self.fingerprint = _sha256_json(self._canonical())
+        # The chat template its files carry: a chat model's tokenizer (gptkit finetune chat sets it), else None.
+        # Not part of the fingerprint: it changes how conversations are rendered, not the vocabulary.
+        self.chat_template: str | None = None
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod

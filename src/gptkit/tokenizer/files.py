@@ -2,8 +2,8 @@
 
 Files in a checkpoint directory:
     bpe:  tokenizer.json (the whole pipeline, for gptkit and AutoTokenizer), vocab.json + merges.txt
-          (GPT-2 style), tokenizer_config.json (for transformers), chat_template.jinja (the chat template,
-          also in tokenizer_config.json's "chat_template"), gptkit_tokenizer.json
+          (GPT-2 style), tokenizer_config.json (for transformers), gptkit_tokenizer.json
+    both: chat_template.jinja, only a chat model's (bpe: also tokenizer_config.json's "chat_template")
     char: gptkit_tokenizer.json (its "chars" list is the vocabulary in id order)
 gptkit_tokenizer.json holds the kind, the special tokens and the fingerprint (sha256 of the canonical
 definition: tokens in id order, merges, normalizer, pre-tokenizer, special tokens), which token shards
@@ -15,8 +15,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from gptkit.files import atomic_write_bytes
 from gptkit.tokenizer.bpe import BPETokenizer
 from gptkit.tokenizer.char import CharTokenizer
+from gptkit.tokenizer.chat_template import CHAT_TEMPLATE_FILE
 from gptkit.tokenizer.core import (
     META_FILE,
     META_FORMAT,
@@ -29,8 +31,29 @@ from gptkit.tokenizer.core import (
 
 
 def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
-    """Load from a directory: gptkit's files, or a HF tokenizer (tokenizer.json, or vocab.json + merges.txt)."""
-    path = Path(path)
+    """Load from a directory: gptkit's files, or a HF tokenizer (tokenizer.json, or vocab.json + merges.txt),
+    with its chat template if it has one (chat_template.jinja, else tokenizer_config.json's "chat_template")."""
+    tok = _load_vocabulary(Path(path))
+    tok.chat_template = _read_chat_template(Path(path))
+    return tok
+
+
+def _read_chat_template(path: Path) -> str | None:
+    jinja = path / CHAT_TEMPLATE_FILE
+    if jinja.is_file():
+        try:
+            return jinja.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise TokenizerError(f"{jinja}: cannot be read ({e})") from None
+    config = path / "tokenizer_config.json"
+    if config.is_file():
+        template = _read_json(config).get("chat_template")
+        if isinstance(template, str):
+            return template
+    return None
+
+
+def _load_vocabulary(path: Path) -> Tokenizer:
     if not path.is_dir():
         raise TokenizerError(f"{path}: not a directory (expected a checkpoint or tokenizer directory)")
     meta_path = path / META_FILE
@@ -73,6 +96,10 @@ def save_tokenizer(tok: Tokenizer, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     extra = tok._write_files(path)
+    if tok.chat_template is not None:
+        atomic_write_bytes(path / CHAT_TEMPLATE_FILE, tok.chat_template.encode("utf-8"))
+    else:  # a base model's tokenizer saved over a chat model's files
+        (path / CHAT_TEMPLATE_FILE).unlink(missing_ok=True)
     meta = {
         "format": META_FORMAT,
         "format_version": META_VERSION,

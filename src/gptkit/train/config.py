@@ -68,6 +68,7 @@ class TrainConfig:
     sample_tokens: int = 100  # tokens generated at each evaluation to show progress (0: none)
     sample_prompt: str = ""  # text the sample starts from ("" starts from <|endoftext|>)
     tensorboard: bool = False  # also write TensorBoard events to RUN_DIR/tensorboard
+    init_from: str = ""  # a gptkit checkpoint whose model, weights and tokenizer start the run (train.init_from)
 
     def validate(self) -> None:
         for name in ("sample_tokens", "cpu_threads"):

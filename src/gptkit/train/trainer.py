@@ -31,6 +31,7 @@ from gptkit.train import checkpoint as ckpt
 from gptkit.train import distributed as D
 from gptkit.train.config import RunConfig
 from gptkit.train.data import TrainingData, resolve_data
+from gptkit.train.init_from import apply_init_from, check_init_data, load_init_weights, read_init_source
 from gptkit.train.metrics import METRICS_FILE, MetricsLog, format_duration, peak_flops, progress_line, truncate_metrics
 from gptkit.train.optim import build_optimizer, clip_grad_norm, lr_at
 from gptkit.train.task import Batch, PretrainTask, Task
@@ -125,6 +126,11 @@ class Trainer:
             torch.set_float32_matmul_precision("high")  # TF32 tensor cores for any float32 matmul
         if self.dtype == torch.float16 and tc.parallel == "fsdp" and self.dist.distributed:
             raise ConfigError("train.dtype: float16 with FSDP is not supported; use bfloat16")
+        # --init-from: the checkpoint's model and tokenizer, checked before anything is written.
+        from_checkpoint = tc.init_from and not resume and task is None
+        self.init_source = read_init_source(tc.init_from) if from_checkpoint else None
+        if self.init_source is not None:
+            apply_init_from(config, self.init_source)
         self._prepare_run_dir(resume)
 
         self.data: TrainingData | None = None
@@ -132,6 +138,8 @@ class Trainer:
             self.data = data or resolve_data(
                 config.data, self.run_dir, is_main=self.dist.is_main, barrier=lambda: D.barrier(self.dist)
             )
+            if self.init_source is not None:
+                check_init_data(self.init_source, self.data.fingerprint, str(self.data.data_dir))
             self.model_config = config.model_config(vocab_size=self.data.vocab_size)
             if self.model_config.vocab_size > self.data.vocab_size and model is None:
                 self.log(f"note: model.vocab_size {self.model_config.vocab_size} > the data's {self.data.vocab_size}")
@@ -232,6 +240,8 @@ class Trainer:
             model = self.task.build_model()
             if state is not None:
                 self.task.restore_model(model, self.resumed_from, state.model_state)
+            elif self.init_source is not None:
+                load_init_weights(model, self.init_source.path)
         raw = model
         half = self.dtype if self.dtype != torch.float32 else None
         if self.dist.distributed and tc.parallel == "fsdp":
