@@ -122,6 +122,10 @@ CASES = [
         "empty",
         xfail="issue 10 item 13",
     ),
+    # ---- prepare --------------------------------------------------------------------------------
+    case("prepare --input {tmp} --out {tmp}", 2, "--input", "is inside --out"),  # issue 10 item 5
+    case("prepare --input {text} --out {tmp}/p --ray-address auto", 2, "--ray-address needs --executor ray"),
+    case("prepare --input {text} --out {tmp}/p --dedup-partitions 0", 2, "--dedup-partitions", "at least 1"),
 ]
 
 

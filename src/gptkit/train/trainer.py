@@ -33,7 +33,7 @@ from gptkit.train.config import RunConfig
 from gptkit.train.data import TrainingData, resolve_data
 from gptkit.train.init_from import apply_init_from, check_init_data, load_init_weights, read_init_source
 from gptkit.train.metrics import METRICS_FILE, MetricsLog, format_duration, peak_flops, progress_line, truncate_metrics
-from gptkit.train.optim import build_optimizer, clip_grad_norm, lr_at
+from gptkit.train.optim import build_optimizer, clip_grad_norm, lr_at, optimizer_list, set_lr
 from gptkit.train.task import Batch, PretrainTask, Task
 
 CONFIG_FILE = "config.toml"
@@ -165,6 +165,14 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
 
         self.step = 0
+        self._last_lr = lr_at(0, tc)
+        self._budget_prior = 0.0  # seconds of train.time_budget_s used before a resume
+        self._budget_start: float | None = None
+        if tc.time_budget_s and self.dist.distributed:
+            raise ConfigError(
+                "train.time_budget_s: not supported under torchrun (each rank's clock differs, so their "
+                "schedules would too); set train.max_steps"
+            )
         self.best_val_loss: float | None = None
         self.last_val_loss: float | None = None
         self.last_train_loss: float | None = None
@@ -257,12 +265,16 @@ class Trainer:
 
         t = state.trainer
         set_optimizer_state_dict(
-            self.raw_model, self.optimizer, state.optimizer_state, options=StateDictOptions(full_state_dict=True)
+            self.raw_model,
+            optimizer_list(self.optimizer),
+            state.optimizer_state,
+            options=StateDictOptions(full_state_dict=True),
         )
         self.task.load_state_dict(t["loader"], source=str(self.resumed_from / ckpt.STATE_FILE))
         if t.get("scaler"):
             self.scaler.load_state_dict(t["scaler"])
         self.step = int(t["step"])
+        self._budget_prior = float(t.get("budget_used_s") or 0.0)
         self.best_val_loss = t.get("best_val_loss")
         self.last_val_loss = t.get("val_loss")
         self.last_checkpoint = self.resumed_from
@@ -288,12 +300,12 @@ class Trainer:
         return {k: self._to_device(v) for k, v in batch.items()}
 
     # ---- one step -------------------------------------------------------------------------------
-    def train_step(self, step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """One optimizer update; returns (mean loss of the step on this rank, grad norm), both on the device."""
+    def train_step(self, step: int, time_fraction: float | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One optimizer update; returns (mean loss of the step on this rank, grad norm), both on the device.
+        time_fraction: the share of train.time_budget_s used so far (the schedule follows it), if budgeted."""
         tc = self.tc
-        lr = lr_at(step, tc)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        lr = self._last_lr = lr_at(step, tc, time_fraction)
+        set_lr(self.optimizer, lr)
         torch.manual_seed(step_seed(tc.seed, self.dist.rank, step))
         micro = [self.task.batch(step, m) for m in range(tc.grad_accum)]
         loss_sum = torch.zeros((), device=self.device)
@@ -409,7 +421,7 @@ class Trainer:
 
         opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
         model_state = get_model_state_dict(self.raw_model, options=opts)  # collective under FSDP
-        optim_state = get_optimizer_state_dict(self.raw_model, self.optimizer, options=opts)
+        optim_state = get_optimizer_state_dict(self.raw_model, optimizer_list(self.optimizer), options=opts)
         path = None
         if self.dist.is_main:
             trainer = {
@@ -419,6 +431,7 @@ class Trainer:
                 "best_val_loss": self.best_val_loss,
                 "train_loss": self.last_train_loss,
                 "rng": "reseeded at every step from (train.seed, rank, step)",
+                "budget_used_s": self._budget_used(),
             }
             training = {
                 "step": self.step,
@@ -442,6 +455,16 @@ class Trainer:
         self.last_checkpoint = path or self.run_dir / ckpt.CHECKPOINTS / ckpt.step_dir_name(self.step)
         return self.last_checkpoint
 
+    # ---- the time budget ------------------------------------------------------------------------
+    def _clock(self) -> float:
+        return time.process_time() if self.tc.time_budget_clock == "cpu" else time.perf_counter()
+
+    def _budget_used(self) -> float:
+        """Seconds of the budget's clock since the loop started, plus those of the runs this one resumes."""
+        if self._budget_start is None:
+            return self._budget_prior
+        return self._budget_prior + self._clock() - self._budget_start
+
     # ---- the loop -------------------------------------------------------------------------------
     def run(self) -> TrainResult:
         tc = self.tc
@@ -458,18 +481,22 @@ class Trainer:
             f"{self.tokens_per_step:,} tokens/step, steps {self.step} -> {max_steps}"
         )
         self._t0 = time.perf_counter()
+        self._budget_start = self._clock()
+        budget = tc.time_budget_s
+        if budget:
+            self.log(f"time budget: {budget:g} s ({tc.time_budget_clock} clock); the schedule runs over it")
         if self.step == 0 and self.resumed_from is None and self._val_batches:
             self._eval_and_record()
         t_last = time.perf_counter()
         steps_timed = 0
         ema_step_s: float | None = None
         with _StopSignals() as signals:
-            while self.step < max_steps:
-                loss, norm = self.train_step(self.step)
+            while self.step < max_steps and not (budget and self._budget_used() >= budget):
+                loss, norm = self.train_step(self.step, min(1.0, self._budget_used() / budget) if budget else None)
                 self.step += 1
                 pending.append((self.step, loss, norm))
                 steps_timed += 1
-                done = self.step == max_steps
+                done = self.step == max_steps or bool(budget and self._budget_used() >= budget)
                 do_eval = self._val_batches and (done or (tc.eval_interval and self.step % tc.eval_interval == 0))
                 do_ckpt = done or (tc.checkpoint_interval and self.step % tc.checkpoint_interval == 0)
                 check_stop = not self.dist.distributed or self.step % n_log == 0 or done
@@ -486,7 +513,10 @@ class Trainer:
                     elif self.metrics:
                         self.metrics.write(record)
                     if self.step % n_log == 0 or done:
-                        self.log(progress_line(record, max_steps, ema_step_s * (max_steps - self.step)))
+                        eta = ema_step_s * (max_steps - self.step)
+                        if budget:
+                            eta = min(eta, max(0.0, budget - self._budget_used()))
+                        self.log(progress_line(record, max_steps, eta))
                     if do_ckpt or stop:
                         path = self.save(val if do_eval else None)
                         if path is not None:
@@ -546,7 +576,7 @@ class Trainer:
         return {
             "step": step,
             "train_loss": loss,
-            "lr": lr_at(step - 1, self.tc),
+            "lr": self._last_lr,
             "grad_norm": norm,
             "tokens_per_s": round(tokens_per_s, 1),
             "mfu": None if mfu is None else round(mfu, 4),
@@ -570,7 +600,8 @@ class Trainer:
         if self.metrics:
             self.metrics.write(record)
         sample = self.sample() if self.dist.is_main or self.tc.parallel == "fsdp" else None
-        self.log(f"step {self.step}: val loss {val:.4f} ({format_duration(time.perf_counter() - t0)})")
+        extra = "".join(f", {k} {v:.4f}" for k, v in self.last_eval.items() if k != "val_loss")
+        self.log(f"step {self.step}: val loss {val:.4f}{extra} ({format_duration(time.perf_counter() - t0)})")
         if sample is not None:
             self.log("  sample: " + sample.replace("\n", "\n          "))
         return val
