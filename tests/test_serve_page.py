@@ -69,7 +69,9 @@ def test_chat_page_streams_text_safely_with_stop_and_clear():
             assert driver.execute_script("return window.pwned === undefined")
             assert not driver.find_elements(By.CSS_SELECTOR, "#log script, #log b")
 
-            # A second turn carries the first (system + user + assistant + user); stop ends it early.
+            # A second turn carries the first (system + user + assistant + user); stop ends it early
+            # (slower steps from here, so that the click lands long before its 120 tokens, even on a busy machine).
+            slow_steps(service, 0.1)
             driver.find_element(By.ID, "max-tokens").clear()
             driver.find_element(By.ID, "max-tokens").send_keys("120")
             driver.find_element(By.ID, "input").send_keys("more")
