@@ -188,6 +188,10 @@ def import_hf(src_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
         hf_cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise InteropError(f"{cfg_path}: not valid JSON ({e})") from None
+    from gptkit.interop.hf_classifier import import_classifier, is_hf_classifier
+
+    if is_hf_classifier(hf_cfg):
+        return import_classifier(src, hf_cfg, out_dir)
     config = config_from_hf(hf_cfg, source=str(cfg_path))
     hf_state, weights_source = read_hf_state(src)
     state = state_from_hf(hf_state, config, weights_source)
@@ -202,7 +206,12 @@ def import_hf(src_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
 
 
 def export_hf(ckpt_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
-    """Write a directory that `transformers.GPT2LMHeadModel.from_pretrained` loads as it is."""
+    """Write a directory that `transformers.GPT2LMHeadModel.from_pretrained` loads as it is (a fine-tuned
+    classifier: `GPT2ForSequenceClassification.from_pretrained`, see interop/hf_classifier.py)."""
+    from gptkit.interop.hf_classifier import export_classifier, is_classifier_dir
+
+    if is_classifier_dir(ckpt_dir):
+        return export_classifier(ckpt_dir, out_dir)
     model = load_model(ckpt_dir)
     hf_cfg = config_to_hf(model.config)
     out = Path(out_dir)
