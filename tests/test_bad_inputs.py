@@ -76,6 +76,13 @@ CASES = [
     case("generate --model {no_embd} --prompt a", 2, "n_embd", "missing"),
     case("generate --model {no_vocab} --prompt a", 2, "vocab_size", "missing"),
     case("generate --model {no_block} --prompt a", 2, "block_size", "missing"),
+    # ---- generation and serving (issue 10 item 7: an explicit max_new_tokens that does not fit stays an error)
+    case("generate --model {ckpt} --prompt a --max-new-tokens 40", 2, "max_new_tokens 40", "context of 32"),
+    case("generate --model {ckpt} --prompt a --top-p 1.5", 2, "top_p", "1.5"),
+    case("generate --model {ckpt} --prompt a --presence-penalty 3", 2, "presence_penalty", "[-2, 2]"),
+    case("serve --model {tmp}/missing", 2, "missing", "config.json"),
+    case("serve --model {ckpt} --max-batch 0", 2, "--max-batch", "0"),
+    case("serve --model {ckpt} --port 70000", 2, "--port", "70000"),
     # ---- devices --------------------------------------------------------------------------------
     case("generate --model {ckpt} --prompt a --device tpu", 2, "tpu", "device"),
     case("generate --model {ckpt} --prompt a --device cuda:x", 2, "cuda:x", "not a device"),
