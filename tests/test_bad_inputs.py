@@ -117,6 +117,16 @@ CASES = [
     case("prepare --input {tmp} --out {tmp}", 2, "--input", "is inside --out"),  # issue 10 item 5
     case("prepare --input {text} --out {tmp}/p --ray-address auto", 2, "--ray-address needs --executor ray"),
     case("prepare --input {text} --out {tmp}/p --dedup-partitions 0", 2, "--dedup-partitions", "at least 1"),
+    # ---- finetune / eval classify (issue 11) ------------------------------------------------------
+    case("finetune classify --base {ckpt} --data {tmp}/no.jsonl --out {tmp}/ft", 2, "no.jsonl", "no such file"),
+    case("finetune classify --base {ckpt} --data {text} --out {tmp}/ft", 2, "{text}:1", "not valid JSON"),
+    case("finetune classify --data builtin:zh-sentiment --out {tmp}/ft", 2, "finetune.base", "no base checkpoint"),
+    case("finetune classify --base {tmp} --data builtin:zh-sentiment --out {tmp}/ft", 2, "not a gptkit checkpoint"),
+    case("finetune classify --base {ckpt} --data builtin:zh-sentiment:dev --out {tmp}/ft", 2, "unknown split"),
+    case("finetune classify --base {ckpt} --data builtin:zh-sentiment --out {tmp}/ft --lm-weight -1", 2, "lm_weight"),
+    case("finetune classify --out {tmp}/ft --resume", 2, "config.toml", "no run to resume"),
+    case("eval classify --model {ckpt} --data builtin:zh-sentiment", 2, "classifier", "finetune classify"),
+    case("eval classify --model {tmp}/nowhere --data builtin:zh-sentiment", 2, "nowhere", "neither a model"),
 ]
 
 
