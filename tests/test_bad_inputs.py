@@ -110,7 +110,6 @@ CASES = [
         "tokenizer train --kind bpe --vocab-size 300 --input {empty} --out {tmp}/tok",
         2,
         "empty",
-        xfail="issue 10 item 13",
     ),
     # ---- prepare --------------------------------------------------------------------------------
     case("prepare --input {tmp} --out {tmp}", 2, "--input", "is inside --out"),  # issue 10 item 5
