@@ -76,6 +76,14 @@ CASES = [
     case("generate --model {no_embd} --prompt a", 2, "n_embd", "missing"),
     case("generate --model {no_vocab} --prompt a", 2, "vocab_size", "missing"),
     case("generate --model {no_block} --prompt a", 2, "block_size", "missing"),
+    # ---- generation and serving (issue 10 item 7: an explicit max_new_tokens that does not fit stays an error)
+    case("generate --model {ckpt} --prompt a --max-new-tokens 40", 2, "max_new_tokens 40", "context of 32"),
+    case("generate --model {ckpt} --prompt a --top-p 1.5", 2, "top_p", "1.5"),
+    case("generate --model {ckpt} --prompt a --presence-penalty 3", 2, "presence_penalty", "[-2, 2]"),
+    case("serve --model {tmp}/missing", 2, "missing", "config.json"),
+    case("serve --model {ckpt} --max-batch 0", 2, "--max-batch", "0"),
+    case("serve --model {ckpt} --port 70000", 2, "--port", "70000"),
+    case("serve --model {ckpt} --device tpu", 2, "--device 'tpu'", "not a device"),
     # ---- devices --------------------------------------------------------------------------------
     case("generate --model {ckpt} --prompt a --device tpu", 2, "tpu", "device"),
     case("generate --model {ckpt} --prompt a --device cuda:x", 2, "cuda:x", "not a device"),
@@ -103,12 +111,21 @@ CASES = [
         "tokenizer train --kind bpe --vocab-size 300 --input {empty} --out {tmp}/tok",
         2,
         "empty",
-        xfail="issue 10 item 13",
     ),
     # ---- prepare --------------------------------------------------------------------------------
     case("prepare --input {tmp} --out {tmp}", 2, "--input", "is inside --out"),  # issue 10 item 5
     case("prepare --input {text} --out {tmp}/p --ray-address auto", 2, "--ray-address needs --executor ray"),
     case("prepare --input {text} --out {tmp}/p --dedup-partitions 0", 2, "--dedup-partitions", "at least 1"),
+    # ---- finetune / eval classify (issue 11) ------------------------------------------------------
+    case("finetune classify --base {ckpt} --data {tmp}/no.jsonl --out {tmp}/ft", 2, "no.jsonl", "no such file"),
+    case("finetune classify --base {ckpt} --data {text} --out {tmp}/ft", 2, "{text}:1", "not valid JSON"),
+    case("finetune classify --data builtin:zh-sentiment --out {tmp}/ft", 2, "finetune.base", "no base checkpoint"),
+    case("finetune classify --base {tmp} --data builtin:zh-sentiment --out {tmp}/ft", 2, "not a gptkit checkpoint"),
+    case("finetune classify --base {ckpt} --data builtin:zh-sentiment:dev --out {tmp}/ft", 2, "unknown split"),
+    case("finetune classify --base {ckpt} --data builtin:zh-sentiment --out {tmp}/ft --lm-weight -1", 2, "lm_weight"),
+    case("finetune classify --out {tmp}/ft --resume", 2, "config.toml", "no run to resume"),
+    case("eval classify --model {ckpt} --data builtin:zh-sentiment", 2, "classifier", "finetune classify"),
+    case("eval classify --model {tmp}/nowhere --data builtin:zh-sentiment", 2, "nowhere", "neither a model"),
 ]
 
 

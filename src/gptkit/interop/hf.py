@@ -35,6 +35,7 @@ _ACTIVATIONS_TO_HF = {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}
 _HF_NON_WEIGHTS = (["attn", "bias"], ["attn", "masked_bias"])  # h.{i}.attn.bias, not h.{i}.attn.c_attn.bias
 # Tokenizer files a HF GPT-2 directory may carry; copied along by import and export.
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+TOKENIZER_FILES += ("vocab.txt",)  # BERT-style WordPiece (the GPT2-Chinese checkpoints)
 
 
 # ---- configs ----------------------------------------------------------------------------------
@@ -245,11 +246,20 @@ def export_hf(ckpt_dir: str | os.PathLike, out_dir: str | os.PathLike, *, force:
         return Path(out_dir)
     model = load_model(ckpt_dir)
     hf_cfg = config_to_hf(model.config)
+    tok = _tokenizer_if_present(Path(ckpt_dir))
+    if tok is not None:  # its ids, e.g. after `tokenizer extend` appended tokens behind <|endoftext|>
+        hf_cfg.update(bos_token_id=tok.bos_id, eos_token_id=tok.eot_id)
     with directory_written_atomically(out_dir) as tmp:
         save_file(state_to_hf(model), str(tmp / "model.safetensors"), metadata={"format": "pt"})
         (tmp / "config.json").write_text(json.dumps(hf_cfg, indent=2) + "\n", encoding="utf-8")
         copy_tokenizer_files(Path(ckpt_dir), tmp)
     return Path(out_dir)
+
+
+def _tokenizer_if_present(ckpt_dir: Path):
+    from gptkit.train.data import load_tokenizer_if_present
+
+    return load_tokenizer_if_present(ckpt_dir)
 
 
 def copy_tokenizer_files(src: Path, dst: Path) -> list[str]:
