@@ -88,6 +88,12 @@ def test_streaming_equals_non_streaming_and_sse_shape(client, server, gen):
     assert events[-1] == "[DONE]" and events[-2]["choices"] == [] and events[-2]["usage"]["completion_tokens"] == 12
     finishes = [c["finish_reason"] for e in events[:-2] for c in e["choices"] if c["finish_reason"]]
     assert finishes == ["length", "length"] and all(e["usage"] is None for e in events[:-2])
+    # echo and logprobs stream as they come back whole: the prompt first, offsets running on.
+    options = dict(model="tiny", prompt="The", max_tokens=6, temperature=0, echo=True, logprobs=1)
+    whole = client.completions.create(**options).choices[0]
+    chunks = [c.choices[0] for c in client.completions.create(**options, stream=True)]
+    assert "".join(c.text for c in chunks) == whole.text
+    assert [o for c in chunks if c.logprobs for o in c.logprobs.text_offset] == whole.logprobs.text_offset
 
 
 def test_errors_are_typed_and_openai_shaped(client, server):
