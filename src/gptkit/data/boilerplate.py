@@ -30,6 +30,8 @@ chrome, not lists of sites:
   seo-title             keyword runs joined by _ | - ("华为手机_华为P30报价_手机大全-某某网")
   spam                  one token or one short unit repeated over most of a line
   symbol-only           a line with no letter, digit or CJK character ("▲▲▲", "》》》")
+  off-topic-block       after the last paragraph, 4+ titles / cut snippets whose words are not the page's
+                        (related articles without a heading; gptkit.data.context)
   page-head             above the first paragraph, a line neither next to it (title, heading) nor shaped like a
                         headline: profile fields, counters, short site names (gptkit.data.context)
 In-line noise removed from kept lines: romanisation in brackets after characters ("中(zhōng)国(guó)"),
@@ -44,7 +46,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gptkit.data.context import STOPWORDS_EN, head_drops
+from gptkit.data.context import STOPWORDS_EN, head_drops, offtopic_tail
 from gptkit.data.filters import HAN, count_han
 
 _HAN_RE = re.compile(f"[{HAN}]")
@@ -181,7 +183,7 @@ _UI_EN = (
     r"previous|prev|next|older\s+posts|newer\s+posts|search|close|buy\s+now|add\s+to\s+cart|download|loading|"
     r"advertisement|sponsored|ads?|was\s+this\s+(?:article|page|answer|post|review|information)\s+helpful|helpful|"
     r"yes|no|menu|github|(?:main\s+)?navigation(?:\s+menu)?|jump\s+to(?:\s+(?:navigation|search|recipe|content))?|"
-    r"personal\s+tools|show\s+all(?:\s+answers)?|improve\s+this\s+(?:question|answer|post)|listen(?:\s+to\s+this\s+article)?|"
+    r"personal\s+tools|show\s+all(?:\s+answers)?|watch\s+(?:the\s+)?video|improve\s+this\s+(?:question|answer|post)|listen(?:\s+to\s+this\s+article)?|"
     r"edit\s+(?:this\s+page|on\s+github)|view\s+source|improve\s+this\s+page"
 )
 # counters: "评论(12)", "12条评论", "3 comments", "5 min read", "3小时前"
@@ -680,11 +682,13 @@ def _block_heading(line: str) -> bool:
     )
 
 
-# The head of a comment section (WordPress and the like), which may quote the post's title.
+# Headings too long for _BLOCK_HEADING: a comment section's (WordPress and the like: it may quote the post's
+# title), and "readers of this article also read".
 _COMMENT_HEADING = re.compile(
     r"\d+\s+(?:thoughts?|repl(?:y|ies)|responses?|comments?)\s+(?:on|to)\s+\S"
     r"|(?:leave|post|add|write)\s+a\s+(?:reply|comment)\b|you\s+are\s+commenting\s+using\b"
-    r"|fill\s+in\s+your\s+details\s+below\b",
+    r"|fill\s+in\s+your\s+details\s+below\b"
+    r"|(?:users|people|readers|visitors)\s+(?:reading|who\s+read)\s+this\s+(?:article|page|post)\s+(?:are\s+)?also\b",
     re.I,
 )
 # A table of contents: its heading, then entries that are title-like, up to the body (an entry repeated).
@@ -790,6 +794,8 @@ def _mark_page_head(verdicts: list[LineVerdict]) -> list[LineVerdict]:
     texts = [None if v.code else v.text for v in verdicts]
     for j in head_drops(texts, [v.rule is not None for v in verdicts]):
         verdicts[j] = LineVerdict(j, verdicts[j].text, "page-head", False)
+    for j in offtopic_tail(texts, [v.rule is not None for v in verdicts]):
+        verdicts[j] = LineVerdict(j, verdicts[j].text, "off-topic-block", False)
     return verdicts
 
 
