@@ -481,8 +481,13 @@ def _metadata(s: str) -> bool:
     return 0 < len(value) <= 20 and not any(c in value for c in "。！？!?，,；;")
 
 
+def _table_row(s: str) -> bool:
+    """A markdown / text table row: cells between "|", the row opened or closed by one."""
+    return s.count("|") + s.count("｜") >= 2 and (s.startswith(("|", "｜")) or s.endswith(("|", "｜")))
+
+
 def _seo_title(s: str) -> bool:
-    if any(c in s for c in "=(){}[]<>") or (s.startswith("|") and s.endswith("|")):
+    if any(c in s for c in "=(){}[]<>") or s.startswith(("|", "｜")) or s.endswith(("|", "｜")):
         return False  # code, formulas, markdown tables
     seps = _SEO_SEP.findall(s)
     strong = sum(1 for x in seps if x.strip() in ("_", "|", "｜"))
@@ -550,7 +555,7 @@ def _nav_row(s: str) -> bool:
     """A row of short menu items: three or more items between | · • or wide gaps; or, with single spaces,
     four or more short Chinese items / three or more capitalised words, one of them an interface word.
     (Chinese prose has no spaces between words; English prose has stop words and lower-case words.)"""
-    if _SENTENCE_MARK.search(s) or (s.startswith("|") and s.endswith("|")):
+    if _SENTENCE_MARK.search(s) or _table_row(s):
         return False
     # "·" joins foreign names and slogans in Chinese ("让·雅克", "自主·自立·自强"): a separator only in Latin text
     sep = _ROW_SEP_HAN if count_han(s) else _ROW_SEP
@@ -666,7 +671,7 @@ def classify_line(line: str) -> str | None:
                 return "nav-menu"
         if n <= 60 and _timestamp(s):
             return "timestamp"
-        if core[-1] not in SENTENCE_END and _SEO_SEP_CHARS.search(core) and _seo_title(core):  # see _seo_title
+        if core[-1] not in SENTENCE_END and _SEO_SEP_CHARS.search(core) and not _table_row(s) and _seo_title(core):
             return "seo-title"
     if _spam(s, latin):
         return "spam"
