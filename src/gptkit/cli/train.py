@@ -54,7 +54,7 @@ def build_config(args: argparse.Namespace):
     from gptkit.train.config import load_run_config
     from gptkit.train.trainer import CONFIG_FILE
 
-    if args.init_from and args.resume:
+    if args.init_from and (args.resume or args.resume_from):
         raise ConfigError("--init-from starts a new run from a checkpoint; --resume continues RUN_DIR's run: give one")
     overrides = list(args.set)
     if args.resume or args.resume_from:
