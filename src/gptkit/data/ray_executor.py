@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 import ray
 
-from gptkit.data.runner import Call
+from gptkit.data.runner import Call, timed_call
 
 MAX_RETRIES = 3  # attempts after a worker died (Ray's default for tasks, stated here so docs/scale.md can cite it)
 
@@ -31,12 +31,8 @@ class RayExecutor:
                 address=address, num_cpus=num_cpus if address is None else None, include_dashboard=False,
                 log_to_driver=False, configure_logging=False,
             )  # fmt: skip
-        self._remote: dict[Callable, object] = {}
-
-    def _task(self, fn: Callable) -> object:
-        if fn not in self._remote:
-            self._remote[fn] = ray.remote(fn).options(max_retries=MAX_RETRIES, retry_exceptions=False)
-        return self._remote[fn]
+        # every task runs as timed_call(fn, args): one remote function, the task function its argument
+        self._call = ray.remote(timed_call).options(max_retries=MAX_RETRIES, retry_exceptions=False)
 
     def run_tasks(
         self,
@@ -49,7 +45,7 @@ class RayExecutor:
     ) -> None:
         """Every call at once (Ray schedules them on free CPUs; `parallel` is for the local executor), results
         handled in completion order. Progress comes per finished task (its weight), not from inside it."""
-        pending = {self._task(fn).remote(*args): i for i, fn, args in calls}  # type: ignore[attr-defined]
+        pending = {self._call.remote(fn, args): i for i, fn, args in calls}
         try:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)
