@@ -160,7 +160,10 @@ def project(local: dict, dedup: dict) -> dict:
             "tokenizer": tok_s_per_mb * tok_mb,
             "tokenize": _per_split(st["tokenize"], mb, target_mb, cores),
         }  # fmt: skip
-        rows[nodes]["total"] = sum(v for k, v in rows[nodes].items() if k not in ("cores",) and "partitions" not in k)
+        rows[nodes]["total"] = sum(v for k, v in rows[nodes].items() if k != "cores" and "partitions" not in k)
+        # bytes read from --out by the exact and LSH tasks: each reads every split's hashes / one band's rows
+        rows[nodes]["exact_read_gb"] = exact_p * n_kept * 16 / 1e9
+        rows[nodes]["lsh_read_gb"] = BANDS * lsh_p * n_kept * 32 / 1e9
     memory = {
         "documents_in": n_in,
         "documents_deduplicated": n_kept,
@@ -180,9 +183,12 @@ def _per_split(stage: dict, mb: float, target_mb: float, cores: int) -> float:
 
 
 def _best_partitions(r: float, s: float, tasks_per_p: int, cores: int, n: int) -> tuple[float, int]:
-    """(wall seconds, P) of the partition count up to `cores` that finishes first: tasks_per_p * P tasks of
-    n (r + s / P) seconds each, in waves of `cores`."""
-    return min((math.ceil(tasks_per_p * p / cores) * n * (r + s / p), p) for p in _powers(cores))
+    """(wall seconds, P): tasks_per_p * P tasks of n (r + s / P) seconds each, in waves of `cores`; the
+    smallest power of two P within 10% of the fastest, because every task reads every split's rows (the bytes
+    read grow with P, and storage bandwidth is not in this model)."""
+    options = [(math.ceil(tasks_per_p * p / cores) * n * (r + s / p), p) for p in _powers(cores)]
+    fastest = min(t for t, _ in options)
+    return next((t, p) for t, p in options if t <= 1.1 * fastest)
 
 
 def _powers(limit: int) -> list[int]:
@@ -203,7 +209,9 @@ def print_scaling(console, model: dict) -> None:
     for name in names:
         cells = []
         for r in rows.values():
-            extra = f" (P={r[name + '_partitions']})" if name in ("exact", "lsh") else ""
+            extra = ""
+            if name in ("exact", "lsh"):
+                extra = f" (P={r[name + '_partitions']}, reads {r[name + '_read_gb']:,.0f} GB)"
             cells.append(f"{_hms(r[name])}{extra}")
         label = {"dedup": "dedup: verify + union-find (1 task)", "tokenizer": "tokenizer training (1 task)"}
         t.add_row(label.get(name, name), *cells)

@@ -27,6 +27,7 @@ Workspace (a fresh copy for every row, built once per session in-process in a fe
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import shlex
 import shutil
@@ -119,6 +120,13 @@ CASES = [
     case("prepare --input {tmp} --out {tmp}", 2, "--input", "is inside --out"),  # issue 10 item 5
     case("prepare --input {text} --out {tmp}/p --ray-address auto", 2, "--ray-address needs --executor ray"),
     case("prepare --input {text} --out {tmp}/p --dedup-partitions 0", 2, "--dedup-partitions", "at least 1"),
+    case(
+        "prepare --input {text} --out {tmp}/p --executor ray --ray-address 127.0.0.1:1",
+        2,
+        "--ray-address 127.0.0.1:1",
+        "cannot join",
+        skip=None if importlib.util.find_spec("ray") else "ray is not installed",
+    ),
 ]
 
 

@@ -12,6 +12,7 @@ bug, and it stops the run with the task's own error. A killed driver is resumed 
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Sequence
 
 import ray
@@ -27,6 +28,7 @@ class RayExecutor:
         start one on this machine with `num_cpus` when address is None. A Ray already initialised in this
         process (a test session, a notebook) is used as it is."""
         if not ray.is_initialized():
+            _check_reachable(address)
             ray.init(
                 address=address, num_cpus=num_cpus if address is None else None, include_dashboard=False,
                 log_to_driver=False, configure_logging=False,
@@ -62,3 +64,14 @@ class RayExecutor:
         finally:
             for ref in pending:  # a failed task or an interrupt: the others stop too
                 ray.cancel(ref, force=True)
+
+
+def _check_reachable(address: str | None) -> None:
+    """ConnectionError at once when nothing listens at HOST:PORT (ray.init would retry for minutes)."""
+    if address is None or address == "auto" or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except (OSError, ValueError) as e:
+        raise ConnectionError(f"nothing answers at {address}: {e}") from None
