@@ -86,7 +86,9 @@ def run_gptkit(input_dir: str, out: str, workers: int, vocab: int | None, execut
         import ray
 
         t0 = time.perf_counter()
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray.init(
+            address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False
+        )
         init_seconds = time.perf_counter() - t0
     t0, c0 = time.perf_counter(), _cpu_seconds()
     report = prepare(PrepareConfig(**cfg))

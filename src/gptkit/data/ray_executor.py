@@ -29,8 +29,8 @@ class RayExecutor:
         process (a test session, a notebook) is used as it is."""
         if not ray.is_initialized():
             _check_reachable(address)
-            ray.init(
-                address=address, num_cpus=num_cpus if address is None else None, include_dashboard=False,
+            ray.init(  # "local": a new instance, never a cluster some other `ray start` left on this machine
+                address=address or "local", num_cpus=num_cpus if address is None else None, include_dashboard=False,
                 log_to_driver=False, configure_logging=False,
             )  # fmt: skip
         # every task runs as timed_call(fn, args): one remote function, the task function its argument
