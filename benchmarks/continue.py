@@ -29,6 +29,7 @@ import importlib.util
 import json
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -136,9 +137,14 @@ def part_continue(args, work: Path, zh_train: list[str]) -> dict:
     en = en_shakespeare()
     en_tok = Tokenizer.train(en.train, vocab_size=args.en_vocab)
     en_tok.save(work / "en_tok")
+    text = TEXT
+    if args.source_zh_lines:  # a control: a source model that has seen the bytes of some Chinese text
+        text = work / "pretrain.txt"
+        extra = zh_reviews().train[: args.source_zh_lines]  # not zh-news, the continued-training corpus
+        text.write_text("".join(extra) + TEXT.read_text(encoding="utf-8"), encoding="utf-8")  # val: English
     t0 = time.perf_counter()
     settings = [*MODEL, *LOOP, f"train.max_steps={args.pretrain_steps}", "train.eval_interval=0"]
-    settings += [f"data.path={json.dumps(str(TEXT))}", f"data.tokenizer={json.dumps(str(work / 'en_tok'))}"]
+    settings += [f"data.path={json.dumps(str(text))}", f"data.tokenizer={json.dumps(str(work / 'en_tok'))}"]
     pre = train(load_run_config(None, settings), work / "pretrain", quiet=True)
     pretrain_s = time.perf_counter() - t0
     print(
@@ -160,7 +166,7 @@ def part_continue(args, work: Path, zh_train: list[str]) -> dict:
     steps = [f"train.max_steps={args.steps}", f"train.eval_interval={args.eval_interval}"]
     print(f"continued on builtin:zh-news, {args.steps} steps each, vocab {vocab:,}:")
     runs = {}
-    for name in ("mean", "random", "scratch"):
+    for name in ("mean", "random") if args.no_scratch else ("mean", "random", "scratch"):
         if name == "scratch":
             settings = [*MODEL, *LOOP, *steps, f"data.path={json.dumps(str(data['scratch']))}"]
         else:
@@ -174,6 +180,7 @@ def part_continue(args, work: Path, zh_train: list[str]) -> dict:
         "added": ext.new_vocab_size - ext.old_vocab_size,
         "vocab_size": vocab,
         "pretrain_steps": args.pretrain_steps,
+        "source_zh_lines": args.source_zh_lines,
         "pretrain_seconds": round(pretrain_s, 1),
         "pretrain_val_loss": pre.val_loss,
         "steps": args.steps,
@@ -217,6 +224,13 @@ def main() -> None:
     p.add_argument("--eval-interval", type=int, default=25)
     p.add_argument("--quick", action="store_true", help="smaller budgets (a few minutes)")
     p.add_argument("--skip-gpt2", action="store_true", help="part 2 only")
+    p.add_argument("--no-scratch", action="store_true", help="part 2 without the scratch model")
+    p.add_argument(
+        "--source-zh-lines",
+        type=int,
+        default=0,
+        help="a control: append this many zh-reviews train lines to the English pretraining text",
+    )
     p.add_argument("--out", type=Path, default=RESULTS / "continue.json")
     args = p.parse_args()
     if args.quick:
@@ -228,7 +242,7 @@ def main() -> None:
     result: dict = {
         "machine": f"{platform.machine()}, shared by other jobs (8 jobs on 2 cores): seconds are pessimistic",
         "torch": torch.__version__,
-        "command": "python benchmarks/continue.py" + (" --quick" if args.quick else ""),
+        "command": "python benchmarks/continue.py " + " ".join(sys.argv[1:]),
     }
     if not args.skip_gpt2:
         result["gpt2"] = part_tokenizer(args, zh_train, zh_held, en_held)

@@ -59,15 +59,17 @@ def prepare_data(work: Path, reuse: bool) -> tuple[Path, float]:
     return out, time.perf_counter() - t0
 
 
-def pretrain(data: Path, work: Path, steps: int, reuse: bool) -> tuple[Path, float, float | None]:
+def pretrain(data: Path, work: Path, steps: int, reuse: bool) -> tuple[Path, float, float | None, int]:
+    """(checkpoint, seconds, val loss, steps done); with `reuse`, the newest checkpoint already in `work`."""
     from gptkit.demo import CPU_SETTINGS
     from gptkit.train.checkpoint import latest_checkpoint
     from gptkit.train.config import load_run_config
     from gptkit.train.trainer import train
 
     run = work / "pretrain"
-    if reuse and latest_checkpoint(run) is not None:
-        return latest_checkpoint(run), 0.0, None
+    last = latest_checkpoint(run)
+    if reuse and last is not None:
+        return last, 0.0, None, int(last.name.removeprefix("step_"))
     shutil.rmtree(run, ignore_errors=True)
     settings = [
         *CPU_SETTINGS,
@@ -82,7 +84,7 @@ def pretrain(data: Path, work: Path, steps: int, reuse: bool) -> tuple[Path, flo
     result = train(load_run_config(None, settings), run)
     if result.interrupted:
         raise SystemExit(f"pretraining stopped by {result.interrupted}; no results written")
-    return result.checkpoint, time.perf_counter() - t0, result.val_loss
+    return result.checkpoint, time.perf_counter() - t0, result.val_loss, result.step
 
 
 def random_base(pretrained: Path, work: Path) -> Path:
@@ -170,7 +172,7 @@ def main() -> None:
 
     data, prepare_s = prepare_data(work, args.reuse)
     say(f"prepared {data} in {prepare_s:.0f} s")
-    pretrained, pretrain_s, val_loss = pretrain(data, work, steps, args.reuse)
+    pretrained, pretrain_s, val_loss, steps = pretrain(data, work, steps, args.reuse)
     say(f"pretrained {pretrained} in {pretrain_s:.0f} s (val loss {val_loss})")
     runs = [finetune("lambda_0.5", pretrained, work, epochs, ["finetune.lm_weight=0.5"])]
     if not (args.quick or args.no_ablations):

@@ -55,7 +55,9 @@ def cyclic_generator(tok: Tokenizer, text: str, block_size: int = 128) -> Genera
 
 @contextlib.contextmanager
 def live_server(service, *, api_key: str | None = None) -> Iterator[str]:
-    """The base URL (http://127.0.0.1:PORT) of the app over `service`, up until the block ends."""
+    """The base URL (http://127.0.0.1:PORT) of the app over `service`, up until the block ends. Torch runs on one
+    intra-op thread meanwhile: the tiny models' steps are faster so, and two OpenMP threads spinning for cores
+    that other jobs hold made each step 30x slower on a busy machine (measured)."""
     import uvicorn
 
     from gptkit.serve.app import create_app
@@ -66,6 +68,8 @@ def live_server(service, *, api_key: str | None = None) -> Iterator[str]:
     port = sock.getsockname()[1]
     config = uvicorn.Config(create_app(service, api_key=api_key), log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(1)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -79,3 +83,4 @@ def live_server(service, *, api_key: str | None = None) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
+        torch.set_num_threads(threads_before)

@@ -84,6 +84,7 @@ CASES = [
     case("serve --model {tmp}/missing", 2, "missing", "config.json"),
     case("serve --model {ckpt} --max-batch 0", 2, "--max-batch", "0"),
     case("serve --model {ckpt} --port 70000", 2, "--port", "70000"),
+    case("serve --model {ckpt} --device tpu", 2, "--device 'tpu'", "not a device"),
     # ---- devices --------------------------------------------------------------------------------
     case("generate --model {ckpt} --prompt a --device tpu", 2, "tpu", "device"),
     case("generate --model {ckpt} --prompt a --device cuda:x", 2, "cuda:x", "not a device"),
@@ -111,7 +112,6 @@ CASES = [
         "tokenizer train --kind bpe --vocab-size 300 --input {empty} --out {tmp}/tok",
         2,
         "empty",
-        xfail="issue 10 item 13",
     ),
     # ---- prepare --------------------------------------------------------------------------------
     case("prepare --input {tmp} --out {tmp}", 2, "--input", "is inside --out"),  # issue 10 item 5

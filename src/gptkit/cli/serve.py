@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from gptkit.devices import DEVICE_HELP, resolve_device
 from gptkit.errors import GptkitError
 
 
@@ -22,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-queue", type=int, default=64, metavar="M",
                    help="requests waiting for a row before new ones get 429 (default 64)")  # fmt: skip
     p.add_argument("--name", help="the model id clients send (default: the checkpoint directory's name)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.set_defaults(func=cmd_serve)
 
 
@@ -40,11 +41,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ImportError as e:
         missing = f"gptkit serve needs the serve extra ({e.name} is missing)"
         raise GptkitError(f"{missing}: pip install 'gptkit[serve]'") from None
-    import torch
-
     from gptkit.serve.service import Service
 
-    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    device = str(resolve_device(args.device))
     service = Service.load(args.model, device=device, name=args.name, max_batch=args.max_batch,
                            max_queue=args.max_queue)  # fmt: skip
     app = create_app(service, api_key=args.api_key)

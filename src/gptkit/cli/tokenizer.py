@@ -26,7 +26,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "every character seen)",
     )
     train.add_argument("--out", required=True, help="directory to write (e.g. a checkpoint directory)")
-    train.add_argument("--kind", choices=("bpe", "char"), default="bpe")
+    train.add_argument(
+        "--kind",
+        choices=("bpe", "char"),
+        default="bpe",
+        help="bpe (default): byte-level BPE of --vocab-size tokens, any text encodes; char: one token per character "
+        "of the input (see docs/tokenizer.md)",
+    )
     train.add_argument(
         "--pretokenizer",
         choices=tuple(PRETOKENIZERS),

@@ -45,7 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_train)
 
     plot = subparsers.add_parser("plot", help="write a PNG of train and val loss of a training run")
-    plot.add_argument("run_dir", metavar="RUN_DIR")
+    plot.add_argument(
+        "run_dir", metavar="RUN_DIR", help="a `gptkit train --out` directory (reads RUN_DIR/metrics.jsonl)"
+    )
     plot.add_argument("--out", help="PNG path (default RUN_DIR/loss.png)")
     plot.set_defaults(func=cmd_plot)
 

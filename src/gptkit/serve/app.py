@@ -230,7 +230,7 @@ def create_app(service: Service, *, api_key: str | None = None) -> FastAPI:
         if req.stream:
 
             async def events() -> AsyncIterator[str]:
-                async for index, piece in merged(jobs, req.n, request):
+                async for index, piece in merged(jobs, req.n):
                     if not piece.text and piece.finish is None and req.logprobs is None:
                         continue
                     choice = {"text": piece.text, "index": index, "logprobs": choice_logprobs([piece], 0),
@@ -295,7 +295,7 @@ def create_app(service: Service, *, api_key: str | None = None) -> FastAPI:
                     delta = {"role": "assistant", "content": ""}
                     choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": None}
                     yield sse({**chunk_head, "choices": [choice], **extra})
-                async for index, piece in merged(jobs, req.n, request):
+                async for index, piece in merged(jobs, req.n):
                     if piece.text or (req.logprobs and piece.tokens):
                         choice = {"index": index, "delta": {"content": piece.text},
                                   "logprobs": content_logprobs([piece]), "finish_reason": None}  # fmt: skip
@@ -351,7 +351,7 @@ def sse(obj: dict) -> str:
     return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
 
 
-async def merged(jobs: list[Completion], n: int, request: Request) -> AsyncIterator[tuple[int, Piece]]:
+async def merged(jobs: list[Completion], n: int) -> AsyncIterator[tuple[int, Piece]]:
     """(choice index over all prompts, piece) from every job as they come."""
     queue: asyncio.Queue = asyncio.Queue()
 
@@ -385,7 +385,7 @@ async def collect(jobs: list[Completion], n: int, request: Request) -> list[list
     choices: list[list[Piece]] = [[] for _ in range(len(jobs) * n)]
 
     async def gather() -> None:
-        async for index, piece in merged(jobs, n, request):
+        async for index, piece in merged(jobs, n):
             choices[index].append(piece)
 
     task = asyncio.create_task(gather())

@@ -81,6 +81,16 @@ class Completion:
             yield Piece(c, text, [(event.token, event.logprob, event.top)], finish)
 
 
+def row_major_weights(model: torch.nn.Module) -> None:
+    """Undo `cpu_decode_layout` (which Generator.load applies on CPU): the batched decoder multiplies (B, C)
+    activations by each weight, and nn.Linear's own (out, in) layout is faster for that (the `small` preset,
+    one thread: 38.5 against 46.6 ms per step at batch 16; 14.0 against 14.0 ms at batch 1). In place."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Linear) and not module.weight.is_contiguous():
+                module.weight.data = module.weight.data.contiguous()
+
+
 class Service:
     """A loaded checkpoint served through one BatchScheduler (its own thread)."""
 
@@ -101,6 +111,7 @@ class Service:
     def load(cls, path: str | Path, *, device: str = "cpu", name: str | None = None, **options) -> Service:
         dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
         generator = Generator.load(path, device=device, dtype=dtype)
+        row_major_weights(generator.model)
         return cls(generator, name=name or Path(path).resolve().name, **options)
 
     def start(self) -> None:
@@ -146,4 +157,4 @@ class Service:
         return self.tokenizer.token_bytes(token).decode("utf-8", errors="replace")
 
 
-__all__ = ["Completion", "Piece", "Service"]
+__all__ = ["Completion", "Piece", "Service", "row_major_weights"]
