@@ -25,3 +25,33 @@ def shared_dir() -> Path:
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+# ---- the CLI as separate processes, and a workspace of files to run it on (tests/cli_*.py) -----------------
+@pytest.fixture(scope="session")
+def gptkit_cli(tmp_path_factory: pytest.TempPathFactory):
+    """`gptkit_cli.run(argv, cwd)` -> (returncode, stdout, stderr) of `python -m gptkit *argv`."""
+    from tests.cli_process import CliProcesses
+
+    runner = CliProcesses(tmp_path_factory.mktemp("cli_output"))
+    yield runner
+    runner.close()
+
+
+@pytest.fixture(scope="session")
+def cli_workspace_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.cli_workspace import build_workspace
+
+    root = tmp_path_factory.mktemp("cli_workspace") / "template"
+    build_workspace(root)
+    return root
+
+
+@pytest.fixture
+def cli_workspace(cli_workspace_template: Path, tmp_path: Path) -> Path:
+    """A fresh copy of tests/cli_workspace.py's files for this test."""
+    import shutil
+
+    root = tmp_path / "ws"
+    shutil.copytree(cli_workspace_template, root, symlinks=True)
+    return root

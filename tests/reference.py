@@ -20,6 +20,18 @@ def sinusoid_table(n_positions: int, dim: int) -> torch.Tensor:
     return table
 
 
+def rotate_pairs(x: torch.Tensor, base: float) -> torch.Tensor:
+    """RoFormer's rotation of x (B, T, hs) at positions 0..T-1, as complex numbers: pair i is the number
+    x[i] + j x[i + hs/2] (the half-split layout), multiplied by exp(j p / base^(2i/hs))."""
+    B, T, hs = x.shape
+    half = hs // 2
+    z = torch.complex(x[..., :half], x[..., half:])
+    freqs = torch.tensor([base ** (-2 * i / hs) for i in range(half)], dtype=torch.float64)
+    angles = torch.arange(T, dtype=torch.float64).unsqueeze(1) * freqs  # (T, half)
+    z = z * torch.polar(torch.ones_like(angles), angles)
+    return torch.cat([z.real, z.imag], dim=-1)
+
+
 def reference_logits(state: dict[str, torch.Tensor], cfg, idx: torch.Tensor) -> torch.Tensor:
     """Logits (B, T, vocab_size) in float64 for token ids idx (B, T), causal attention, no padding."""
     W = {k: v.detach().double() for k, v in state.items()}
@@ -31,6 +43,8 @@ def reference_logits(state: dict[str, torch.Tensor], cfg, idx: torch.Tensor) -> 
         return W.get(f"{name}.bias", 0.0)
 
     def layer_norm(x: torch.Tensor, name: str) -> torch.Tensor:
+        if getattr(cfg, "norm", "layernorm") == "rmsnorm":  # x / sqrt(mean(x^2) + eps) * gain
+            return x / torch.sqrt((x**2).mean(-1, keepdim=True) + cfg.layer_norm_eps) * W[f"{name}.weight"]
         mu = x.mean(-1, keepdim=True)
         var = ((x - mu) ** 2).mean(-1, keepdim=True)
         return (x - mu) / torch.sqrt(var + cfg.layer_norm_eps) * W[f"{name}.weight"] + bias(name)
@@ -41,6 +55,11 @@ def reference_logits(state: dict[str, torch.Tensor], cfg, idx: torch.Tensor) -> 
     def activation(x: torch.Tensor) -> torch.Tensor:
         if cfg.activation == "relu":
             return torch.clamp(x, min=0.0)
+        if cfg.activation == "relu2":
+            return torch.clamp(x, min=0.0) ** 2
+        if cfg.activation == "swiglu":  # silu(a) * b for the two halves
+            a, b = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2 :]
+            return a / (1.0 + torch.exp(-a)) * b
         if cfg.activation == "gelu":
             return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
         return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
@@ -52,7 +71,14 @@ def reference_logits(state: dict[str, torch.Tensor], cfg, idx: torch.Tensor) -> 
         heads = []
         for h in range(nh):
             sl = slice(h * hs, (h + 1) * hs)
-            scores = q[..., sl] @ k[..., sl].transpose(-1, -2) / math.sqrt(hs)  # (B, T, T)
+            qh, kh = q[..., sl], k[..., sl]
+            if getattr(cfg, "qk_norm", False):  # unit RMS per head (eps of torch's rms_norm default: float eps)
+                eps = torch.finfo(torch.float64).eps
+                qh = qh / torch.sqrt((qh**2).mean(-1, keepdim=True) + eps)
+                kh = kh / torch.sqrt((kh**2).mean(-1, keepdim=True) + eps)
+            if cfg.position_embedding == "rotary":
+                qh, kh = rotate_pairs(qh, cfg.rope_base), rotate_pairs(kh, cfg.rope_base)
+            scores = qh @ kh.transpose(-1, -2) / math.sqrt(hs)  # (B, T, T)
             scores = scores.masked_fill(future, float("-inf"))
             weights = torch.exp(scores - scores.max(-1, keepdim=True).values)
             weights = weights / weights.sum(-1, keepdim=True)
@@ -65,7 +91,7 @@ def reference_logits(state: dict[str, torch.Tensor], cfg, idx: torch.Tensor) -> 
     x = W["wte.weight"][idx]
     if cfg.position_embedding == "learned":
         x = x + W["wpe.weight"][:T]
-    else:
+    elif cfg.position_embedding == "sinusoidal":
         x = x + sinusoid_table(T, C)
     for i in range(cfg.n_layer):
         p = f"h.{i}"

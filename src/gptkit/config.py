@@ -78,8 +78,9 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 
 
 NORM_POSITIONS = ("pre", "post")
-POSITION_EMBEDDINGS = ("learned", "sinusoidal")
-ACTIVATIONS = ("gelu_tanh", "gelu", "relu")
+POSITION_EMBEDDINGS = ("learned", "sinusoidal", "rotary")
+ACTIVATIONS = ("gelu_tanh", "gelu", "relu", "relu2", "swiglu")
+NORMS = ("layernorm", "rmsnorm")
 INITS = ("gpt2", "xavier", "kaiming")
 ATTENTIONS = ("sdpa", "explicit")
 
@@ -104,6 +105,14 @@ class ModelConfig:
     layer_norm_eps: float = 1e-5
     vocab_pad_multiple: int = 64  # embedding rows padded to a multiple of this for faster matmuls
     attention: str = "sdpa"  # "sdpa" (fused kernels) or "explicit" softmax(QK^T/sqrt(d) + mask)V
+    # Options beside the papers' GPT (the presets keep the defaults, which are the papers'):
+    # position_embedding "rotary" (RoFormer, Su et al. 2021; rotates q and k, no position weights),
+    # activation "relu2" (ReLU squared, So et al. 2021) or "swiglu" (Shazeer 2020: silu(x W) * (x V), so
+    # c_fc is twice ffn_dim wide), norm "rmsnorm" (Zhang & Sennrich 2019), qk_norm (RMS-normalise each
+    # head's queries and keys before the dot product, no gain), tie_embeddings false (an untied head).
+    norm: str = "layernorm"  # "layernorm" (the papers') or "rmsnorm"
+    qk_norm: bool = False
+    rope_base: float = 10000.0  # rotary: angle of pair i at position p is p / rope_base^(2i / head_dim)
 
     def validate(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "vocab_pad_multiple"):
@@ -124,6 +133,11 @@ class ModelConfig:
         _choice("activation", self.activation, ACTIVATIONS)
         _choice("init", self.init, INITS)
         _choice("attention", self.attention, ATTENTIONS)
+        _choice("norm", self.norm, NORMS)
+        if self.position_embedding == "rotary" and self.head_dim % 2:
+            raise ConfigError(f"n_embd: rotary positions need an even head width, got {self.head_dim}")
+        if not (self.rope_base > 1 and math.isfinite(self.rope_base)):
+            raise ConfigError(f"rope_base: must be a finite number > 1, got {self.rope_base}")
         if self.position_embedding == "sinusoidal" and self.n_embd % 2:
             raise ConfigError(f"n_embd: sinusoidal positions need an even width, got {self.n_embd}")
 

@@ -133,11 +133,16 @@ def run_demo(
             f"{step_s:.2f} s/step here, so {steps} steps (about {steps * step_s / 60:.0f} min); "
             f"val loss every {interval} steps"
         )
-    result = train(config, run_dir, resume=resume)
-    if result.interrupted:
-        raise KeyboardInterrupt
+    newest = latest_checkpoint(run_dir)
+    if newest is not None and int(newest.name.removeprefix("step_")) >= config.train.max_steps:
+        say("  already trained that far: nothing to train")  # a resume without more steps is refused
+    else:
+        result = train(config, run_dir, resume=resume)
+        if result.interrupted:
+            raise KeyboardInterrupt
+        newest = result.checkpoint
 
-    best = run_dir / "best" if (run_dir / "best").exists() else result.checkpoint
+    best = run_dir / "best" if (run_dir / "best").exists() else newest
     say(f"\n3/4 samples from {best} (top-k 40, temperature 0.8):")
     gen = Generator.load(best, device="cuda" if cuda else "cpu")
     samples = {}

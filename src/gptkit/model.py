@@ -113,6 +113,36 @@ def sinusoidal_positions(n_positions: int, dim: int) -> torch.Tensor:
     return pe  # float64: the forward casts it to the activations' dtype
 
 
+def rotary_cos_sin(
+    position_ids: torch.Tensor, head_dim: int, base: float, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of the rotary angles, each (B or 1, 1, T, hs/2): pair i of position p turns by
+    p * base^(-2i/hs). Computed from the (B or 1, T) positions in float32 (float64 for a float64 model),
+    then cast to `dtype`."""
+    compute = torch.float64 if dtype == torch.float64 else torch.float32
+    inv_freq = base ** (-torch.arange(0, head_dim, 2, device=position_ids.device, dtype=compute) / head_dim)
+    angles = position_ids.to(compute).unsqueeze(-1) * inv_freq  # (B or 1, T, hs/2)
+    return angles.cos().unsqueeze(1).to(dtype), angles.sin().unsqueeze(1).to(dtype)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate x (B, nh, T, hs) pairwise: (x[i], x[i + hs/2]) by the angle of pair i (the GPT-NeoX / LLaMA
+    half-split layout), so q . k depends on the positions only through their difference."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+
+
+Rope = tuple[torch.Tensor, torch.Tensor]  # (cos, sin) from rotary_cos_sin
+
+
+def make_norm(config: ModelConfig, dim: int) -> nn.Module:
+    """The model's normalisation layer: LayerNorm (the papers') or RMSNorm, with a gain (and a LayerNorm
+    bias when config.bias)."""
+    if config.norm == "rmsnorm":
+        return nn.RMSNorm(dim, eps=config.layer_norm_eps)
+    return nn.LayerNorm(dim, eps=config.layer_norm_eps, bias=config.bias)
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: ModelConfig, layer_idx: int) -> None:
         super().__init__()
@@ -121,17 +151,25 @@ class CausalSelfAttention(nn.Module):
         self.head_dim = config.head_dim
         self.dropout = config.dropout
         self.explicit = config.attention == "explicit"
+        self.qk_norm = config.qk_norm
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v together
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor, mask: AttentionMask, kv_cache: KVCache | None) -> torch.Tensor:
-        """x (B, T, C); mask: which of the S keys each query may see (see `GPT._attention_mask`)."""
+    def forward(
+        self, x: torch.Tensor, mask: AttentionMask, kv_cache: KVCache | None, rope: Rope | None = None
+    ) -> torch.Tensor:
+        """x (B, T, C); mask: which of the S keys each query may see (see `GPT._attention_mask`);
+        rope: rotary (cos, sin) of the T new positions, for rotary models."""
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
         q = q.view(B, T, self.n_head, self.head_dim).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, self.head_dim).transpose(1, 2)
         v = v.view(B, T, self.n_head, self.head_dim).transpose(1, 2)
+        if self.qk_norm:
+            q, k = F.rms_norm(q, (self.head_dim,)), F.rms_norm(k, (self.head_dim,))
+        if rope is not None:  # before the cache: cached keys keep their own positions' rotation
+            q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
         if kv_cache is not None:
             k, v = kv_cache.update(self.layer_idx, k, v)  # (B, nh, S, hs)
         p = self.dropout if self.training else 0.0
@@ -170,11 +208,13 @@ def explicit_attention(
 
 
 class MLP(nn.Module):
-    """Position-wise feed-forward network: Linear(C, 4C) -> activation -> Linear(4C, C) -> dropout."""
+    """Position-wise feed-forward network: Linear(C, 4C) -> activation -> Linear(4C, C) -> dropout.
+    SwiGLU: c_fc makes both halves (2 x ffn_dim), silu(first half) * second half goes into c_proj."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.c_fc = nn.Linear(config.n_embd, config.ffn_dim, bias=config.bias)
+        width = 2 * config.ffn_dim if config.activation == "swiglu" else config.ffn_dim
+        self.c_fc = nn.Linear(config.n_embd, width, bias=config.bias)
         self.c_proj = nn.Linear(config.ffn_dim, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
         self.activation = config.activation
@@ -183,6 +223,11 @@ class MLP(nn.Module):
         h = self.c_fc(x)
         if self.activation == "relu":
             h = F.relu(h)
+        elif self.activation == "relu2":
+            h = F.relu(h).square()
+        elif self.activation == "swiglu":
+            gate, value = h.chunk(2, dim=-1)
+            h = F.silu(gate) * value
         else:
             h = F.gelu(h, approximate="tanh" if self.activation == "gelu_tanh" else "none")
         return self.dropout(self.c_proj(h))
@@ -194,16 +239,18 @@ class Block(nn.Module):
     def __init__(self, config: ModelConfig, layer_idx: int) -> None:
         super().__init__()
         self.post = config.norm_position == "post"
-        self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
+        self.ln_1 = make_norm(config, config.n_embd)
         self.attn = CausalSelfAttention(config, layer_idx)
-        self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
+        self.ln_2 = make_norm(config, config.n_embd)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor, mask: AttentionMask, kv_cache: KVCache | None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, mask: AttentionMask, kv_cache: KVCache | None, rope: Rope | None = None
+    ) -> torch.Tensor:
         if self.post:
-            x = self.ln_1(x + self.attn(x, mask, kv_cache))
+            x = self.ln_1(x + self.attn(x, mask, kv_cache, rope))
             return self.ln_2(x + self.mlp(x))
-        x = x + self.attn(self.ln_1(x), mask, kv_cache)
+        x = x + self.attn(self.ln_1(x), mask, kv_cache, rope)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -216,16 +263,13 @@ class GPT(nn.Module):
         self.wte = nn.Embedding(Vp, C)
         if config.position_embedding == "learned":
             self.wpe = nn.Embedding(config.block_size, C)
-        else:  # fixed, so a buffer: not trained and not saved (recomputed on load), kept in float64
+        elif config.position_embedding == "sinusoidal":  # fixed: a buffer, not saved (recomputed on load), float64
             self.register_buffer("sinusoid", sinusoidal_positions(config.block_size, C), persistent=False)
+        # rotary: nothing here; attention rotates q and k (rotary_cos_sin)
         self.drop = nn.Dropout(config.dropout)
         self.h = nn.ModuleList([Block(config, i) for i in range(config.n_layer)])
         # GPT-1 (post-LN) ends with the last block's LN; GPT-2/3 add a final LN after the pre-LN stack.
-        self.ln_f = (
-            nn.LayerNorm(C, eps=config.layer_norm_eps, bias=config.bias)
-            if config.norm_position == "pre"
-            else nn.Identity()
-        )
+        self.ln_f = make_norm(config, C) if config.norm_position == "pre" else nn.Identity()
         self.lm_head = nn.Linear(C, Vp, bias=False)
         if config.tie_embeddings:
             self.lm_head.weight = self.wte.weight
@@ -251,7 +295,7 @@ class GPT(nn.Module):
                     nn.init.zeros_(module.bias)
             elif isinstance(module, nn.Embedding):
                 nn.init.normal_(module.weight, mean=0.0, std=0.02)
-            elif isinstance(module, nn.LayerNorm):
+            elif isinstance(module, (nn.LayerNorm, nn.RMSNorm)):
                 module.reset_parameters()
         with torch.no_grad():  # padding rows are never looked up nor predicted: keep them at zero
             self.wte.weight[cfg.vocab_size :].zero_()
@@ -285,6 +329,7 @@ class GPT(nn.Module):
         document_ids: torch.Tensor | None = None,
         kv_cache: KVCache | None = None,
         last_logits_only: bool = False,
+        output_hidden: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Logits (B, T, V) for token ids idx (B, T); with targets (B, T), also the mean cross-entropy.
 
@@ -294,6 +339,8 @@ class GPT(nn.Module):
         logits as it would alone. kv_cache: keys/values of earlier positions; this call appends to it.
         With a static kv_cache, attention_mask is (B, max_len) and must already mark the slots written.
         last_logits_only: return logits for the last position only (B, 1, V), as generation needs.
+        output_hidden: return the final hidden states (B, T, C) (after the last LayerNorm) instead, for task
+        heads; `lm_logits_and_loss` turns them into what this method would have returned.
         document_ids (B, T): packed rows of several documents (chat SFT): a query sees only the keys of its own
         document (a block-diagonal causal mask); pass position_ids restarting at 0 per document with it.
         """
@@ -326,22 +373,33 @@ class GPT(nn.Module):
             mask = self._attention_mask(attention_mask, T, S, idx.device)
 
         x = self.wte(idx)  # (B, T, C)
+        rope = None
         if self.config.position_embedding == "learned":
             x = x + self.wpe(position_ids)
-        else:
+        elif self.config.position_embedding == "sinusoidal":
             x = x + self.sinusoid[position_ids].to(x.dtype)
+        else:
+            rope = rotary_cos_sin(position_ids, self.config.head_dim, self.config.rope_base, x.dtype)
         x = self.drop(x)
         for block in self.h:
-            x = block(x, mask, kv_cache)
+            x = block(x, mask, kv_cache, rope)
         x = self.ln_f(x)
         if kv_cache is not None:
             kv_cache.advance(T)
+        if output_hidden:
+            return x
 
         V = self.config.vocab_size
         if targets is None:
             if last_logits_only:
                 x = x[:, -1:, :]
             return self.lm_head(x)[..., :V]  # padding columns are never returned
+        return self.lm_logits_and_loss(x, targets)
+
+    def lm_logits_and_loss(self, x: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (B, T, V) and the mean cross-entropy against targets (B, T) (-100 ignored) of final
+        hidden states x (B, T, C)."""
+        V = self.config.vocab_size
         logits = self.lm_head(x)  # (B, T, Vp)
         if logits.shape[-1] > V:
             # Padding columns get -inf so the softmax over Vp equals the softmax over V (and they get no

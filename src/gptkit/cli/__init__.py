@@ -13,7 +13,7 @@ import sys
 from gptkit.errors import GptkitError
 
 # Modules under gptkit.cli that define `register(subparsers)`. Order is the order of `gptkit --help`.
-COMMAND_MODULES = ["demo", "model", "tokenizer", "generate", "chat", "data", "train", "eval"]
+COMMAND_MODULES = ["demo", "model", "tokenizer", "generate", "chat", "data", "train", "finetune", "eval"]
 
 
 def build_parser() -> argparse.ArgumentParser:

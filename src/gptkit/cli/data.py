@@ -33,6 +33,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--lang", choices=("zh", "en", "auto"), default="auto", help="document language (default: detect)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes (default: all cores)")
+    p.add_argument(
+        "--executor", choices=("local", "ray"), default="local",
+        help="local: a process pool on this machine (default); ray: Ray tasks "
+        "(pip install 'gptkit[ray]'; docs/scale.md)",
+    )  # fmt: skip
+    p.add_argument(
+        "--ray-address", metavar="auto|HOST:PORT", default=None,
+        help="with --executor ray: the cluster to join (default: start one on this machine with --workers CPUs)",
+    )  # fmt: skip
+    p.add_argument(
+        "--dedup-partitions", type=int, default=1, metavar="N",
+        help="hash partitions of the exact and LSH dedup tasks, so that no task holds every document (default 1)",
+    )  # fmt: skip
     p.add_argument("--val-fraction", type=float, default=0.01, help="share of documents in val (default 0.01)")
     p.add_argument("--t2s", action="store_true", help="convert Traditional Chinese to Simplified (OpenCC)")
     p.add_argument("--doc-per-line", action="store_true", help=".txt/.md inputs hold one document per line")
@@ -86,6 +99,9 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         tokenizer_kind=args.tokenizer_kind,
         tokenizer_sample_bytes=int(args.tokenizer_sample_mb * 1e6),
         workers=args.workers,
+        executor=args.executor,
+        ray_address=args.ray_address,
+        dedup_partitions=args.dedup_partitions,
         split_bytes=int(args.split_mb * (1 << 20)) if args.split_mb else None,
         progress=not args.no_progress,
     )

@@ -26,6 +26,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lm.add_argument("--json", action="store_true", help="print one JSON object")
     lm.set_defaults(func=cmd_eval_lm)
 
+    clf = sub.add_parser(
+        "classify",
+        help="accuracy, macro-F1 and confusion matrix of a fine-tuned classifier",
+        description="Score a `gptkit finetune classify` model on labelled records (builtin:zh-sentiment: its "
+        "deduplicated test split).",
+    )
+    clf.add_argument(
+        "--model", required=True, metavar="DIR", help="fine-tuned model directory or finetune run directory"
+    )
+    clf.add_argument(
+        "--data", required=True, metavar="TEST.jsonl|builtin:zh-sentiment", help="labelled records to score"
+    )
+    clf.add_argument("--batch-size", type=int, default=32, metavar="N", help="records per forward pass (default 32)")
+    clf.add_argument("--device", default="cpu", help="cpu, cuda, ... (default cpu)")
+    clf.add_argument("--json", action="store_true", help="print one JSON object")
+    clf.set_defaults(func=cmd_eval_classify)
+
 
 def cmd_eval_lm(args: argparse.Namespace) -> int:
     from gptkit.errors import ConfigError
@@ -51,4 +68,23 @@ def cmd_eval_lm(args: argparse.Namespace) -> int:
             f"{score.bits_per_byte:.4f} bits/byte ({score.tokens:,} tokens, {score.chars:,} characters, "
             f"{score.bytes:,} bytes)"
         )
+    return 0
+
+
+def cmd_eval_classify(args: argparse.Namespace) -> int:
+    from gptkit.errors import ConfigError
+    from gptkit.eval.classify import evaluate_classifier
+
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size: must be at least 1, got {args.batch_size}")
+    score = evaluate_classifier(args.model, args.data, batch_size=args.batch_size, device=args.device)
+    if args.json:
+        print(json.dumps(score.to_dict(), ensure_ascii=False))
+        return 0
+    print(f"{score.records:,} records: accuracy {score.accuracy:.4f}, macro-F1 {score.macro_f1:.4f}")
+    width = max(len(str(x)) for x in score.labels) + 2
+    print("confusion (rows: true label, columns: predicted)")
+    print(" " * width + "".join(f"{x!s:>{width}}" for x in score.labels))
+    for label, row in zip(score.labels, score.confusion, strict=True):
+        print(f"{label!s:<{width}}" + "".join(f"{n:>{width}}" for n in row))
     return 0

@@ -27,7 +27,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="continue RUN_DIR from its newest checkpoint with its saved settings (--set may change some)",
+        help="continue RUN_DIR from its newest checkpoint with its saved settings. --set may change train.max_steps "
+        "(upward), the lr schedule, optimizer constants, eval/log/checkpoint intervals, device, dtype, compile and "
+        "model.dropout; the model shape, data.*, batch_size, grad_accum and seed are fixed",
+    )
+    p.add_argument(
+        "--resume-from",
+        metavar="CHECKPOINT",
+        help="like --resume, but continue from this checkpoint of RUN_DIR (e.g. RUN_DIR/checkpoints/step_0000500)",
     )
     p.add_argument(
         "--init-from",
@@ -50,7 +57,7 @@ def build_config(args: argparse.Namespace):
     if args.init_from and args.resume:
         raise ConfigError("--init-from starts a new run from a checkpoint; --resume continues RUN_DIR's run: give one")
     overrides = list(args.set)
-    if args.resume:
+    if args.resume or args.resume_from:
         if args.config:
             raise ConfigError("--config: a resumed run keeps its saved settings; change them with --set")
         saved = Path(args.out) / CONFIG_FILE
@@ -76,7 +83,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from gptkit.train.trainer import train
 
     config = build_config(args)
-    result = train(config, args.out, resume=args.resume)
+    result = train(config, args.out, resume=args.resume, resume_from=args.resume_from)
     if result.interrupted:
         return 130 if result.interrupted == "SIGINT" else 143
     return 0

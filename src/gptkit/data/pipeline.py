@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gptkit.data import shards
@@ -35,6 +35,7 @@ from gptkit.data.filters import FilterConfig
 from gptkit.data.report import build_report
 from gptkit.data.runner import LOCK_NAME, Executor, LocalExecutor, Runner, Stage, digest, output_lock
 from gptkit.data.sources import (
+    BUILTIN_PREFIX,
     InputSplit,
     default_split_bytes,
     inputs_fingerprint,
@@ -130,7 +131,7 @@ class PrepareConfig:
     def tokenizer_config(self) -> TokenizerConfig:
         """Only what the tokenizer task uses: a copied tokenizer does not depend on the training settings."""
         if self.tokenizer:
-            return TokenizerConfig(tokenizer=self.tokenizer)
+            return TokenizerConfig(tokenizer=str(Path(self.tokenizer).resolve()))
         return TokenizerConfig(
             vocab_size=self.vocab_size, kind=self.tokenizer_kind, sample_bytes=self.tokenizer_sample_bytes,
             val_fraction=self.val_fraction,
@@ -146,7 +147,15 @@ class PrepareConfig:
 
 def _plan(cfg: PrepareConfig, out: Path) -> list[InputSplit]:
     """The split plan: reused when the inputs are unchanged (so --workers does not change the plan)."""
-    files = resolve_inputs(list(cfg.inputs), doc_per_line=cfg.doc_per_line)
+    # absolute paths: a task may run in another working directory (a Ray worker); ids and sources use the
+    # names as given, so the outputs do not change
+    files = [
+        replace(f, path=str(Path(f.path).resolve()))
+        for f in resolve_inputs(list(cfg.inputs), doc_per_line=cfg.doc_per_line)
+        if not _inside(f.path, out)
+    ]
+    if not files:
+        raise PrepareError(f"--input {' '.join(cfg.inputs)}: no input files outside --out {out}")
     fp = digest({"inputs": inputs_fingerprint(files), "doc_per_line": cfg.doc_per_line, "split": cfg.split_bytes})
     path = work_dir(out) / "plan.json"
     old = read_json(path)
@@ -167,6 +176,22 @@ def _check_out_dir(out: Path) -> None:
         raise PrepareError(f"--out {out}: directory is not empty and was not made by `gptkit prepare`")
 
 
+def _inside(path: str | Path, directory: Path) -> bool:
+    p, d = Path(path).resolve(), directory.resolve()
+    return p == d or d in p.parents
+
+
+def _check_inputs_outside_out(cfg: PrepareConfig, out: Path) -> None:
+    """An input named inside --out would be read back, rewritten or wiped by the run: refuse it. An input
+    directory that holds --out is fine: the files under --out are left out of it (otherwise every re-run would
+    read its own output back as new documents)."""
+    for name in cfg.inputs:
+        if not name.startswith(BUILTIN_PREFIX) and _inside(name, out):
+            raise PrepareError(
+                f"--input {name}: is inside --out {out}, which prepare writes; move it or choose another --out"
+            )
+
+
 def make_executor(cfg: PrepareConfig) -> Executor:
     if cfg.executor == "ray":
         try:
@@ -181,6 +206,7 @@ def prepare(cfg: PrepareConfig) -> dict:
     """Run (or resume) the pipeline; returns the report (also written to OUT/report.json)."""
     cfg.validate()
     out = Path(cfg.out)
+    _check_inputs_outside_out(cfg, out)
     _check_out_dir(out)
     with output_lock(out, error=PrepareError):
         return _prepare_locked(cfg, out)
@@ -193,7 +219,7 @@ def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
     splits = _plan(cfg, out)
     n_bytes = sum(s.n_bytes for s in splits)
     runner = Runner(
-        out, make_executor(cfg), cfg.progress and sys.stderr.isatty(),
+        out.resolve(), make_executor(cfg), cfg.progress and sys.stderr.isatty(),
         salt={"pipeline": PIPELINE_VERSION, "rules": RULES_VERSION},
     )  # fmt: skip
     ccfg, dcfg = cfg.clean_config(), cfg.dedup_config()

@@ -91,7 +91,8 @@ def build_report(
         "input_mb": round(mb, 3),
         "seconds": round(seconds, 3),
         "mb_per_s": round(mb / seconds, 3) if seconds > 0 and not all(oc.skipped for oc in o.values()) else None,
-        "peak_rss_mb": peak_rss_mb(),
+        # Ray's workers are not this process's children: their memory is in Ray's dashboard, not here
+        "peak_rss_mb": {**peak_rss_mb(), **({"largest_worker": None} if cfg.executor == "ray" else {})},
     }
     if "tokenize" in o:
         tk: dict = {}
@@ -162,6 +163,5 @@ def print_report(r: dict) -> None:
     st.add_row("total", f"{r['seconds']:.1f}", f"{r['mb_per_s']:.2f}" if r["mb_per_s"] else "", "")
     console.print(st)
     rss = r["peak_rss_mb"]
-    console.print(
-        f"peak memory (RSS): main process {rss['main']:.0f} MB, largest worker {rss['largest_worker']:.0f} MB"
-    )
+    worker = "not measured (Ray)" if rss["largest_worker"] is None else f"{rss['largest_worker']:.0f} MB"
+    console.print(f"peak memory (RSS): main process {rss['main']:.0f} MB, largest worker {worker}")

@@ -82,9 +82,16 @@ def config_to_hf(config: ModelConfig) -> dict[str, Any]:
         )
     if config.position_embedding != "learned":
         raise InteropError(
-            "HF GPT-2 has learned position embeddings; this model uses fixed sinusoidal "
+            f"HF GPT-2 has learned position embeddings; this model uses {config.position_embedding} "
             "positions, which GPT-2 cannot express"
         )
+    for differs, setting in (
+        (config.norm != "layernorm", f"norm={config.norm}"),
+        (config.activation not in _ACTIVATIONS_TO_HF, f"activation={config.activation}"),
+        (config.qk_norm, "qk_norm=true"),
+    ):
+        if differs:
+            raise InteropError(f"HF GPT-2 cannot express {setting} (it has LayerNorm, GELU/ReLU and plain attention)")
     return {
         "architectures": ["GPT2LMHeadModel"],
         "model_type": "gpt2",

@@ -28,7 +28,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-SCHEDULES = ("cosine", "linear", "constant")
+SCHEDULES = ("cosine", "linear", "constant", "wsd")
+OPTIMIZERS = ("adamw", "muon")
+CLOCKS = ("wall", "cpu")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 PARALLEL = ("ddp", "fsdp")
@@ -47,7 +49,17 @@ class TrainConfig:
     min_lr: float | None = None  # floor of the decay; None: lr / 10
     warmup_steps: int = 100  # linear warmup from lr / (warmup_steps + 1)
     decay_steps: int | None = None  # step at which the decay reaches min_lr; None: max_steps
-    schedule: str = "cosine"  # cosine | linear | constant (after warmup)
+    schedule: str = "cosine"  # cosine | linear | constant | wsd (warmup-stable-decay) (after warmup)
+    cooldown_fraction: float = 0.2  # wsd: the last fraction of the run decays linearly to min_lr
+    # Stop after this many seconds of the loop (0: no budget; max_steps still caps the steps). With a budget
+    # the schedule runs over the time: its decay reaches min_lr when the budget is spent, however fast the
+    # machine is. Clock "wall" (the user's time) or "cpu" (this process's CPU seconds: fair on a busy machine).
+    time_budget_s: float = 0.0
+    time_budget_clock: str = "wall"
+    optimizer: str = "adamw"  # adamw | muon (Muon for the hidden matrices, AdamW for the rest)
+    embedding_lr: float | None = None  # peak lr of the embeddings (and a tied head); None: lr
+    head_lr: float | None = None  # peak lr of an untied LM head; None: lr
+    muon_momentum: float = 0.95
     weight_decay: float = 0.1  # AdamW decay, applied to matrices (weights and embeddings) only
     beta1: float = 0.9
     beta2: float = 0.95
@@ -82,7 +94,7 @@ class TrainConfig:
                 raise ConfigError(f"{name}: must be at least 0, got {getattr(self, name)}")
         if self.decay_steps is not None and self.decay_steps < 1:
             raise ConfigError(f"decay_steps: must be at least 1 or absent, got {self.decay_steps}")
-        for name in ("lr", "weight_decay", "grad_clip", "eps"):
+        for name in ("lr", "weight_decay", "grad_clip", "eps", "time_budget_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name}: must be a finite number >= 0, got {value}")
@@ -94,6 +106,18 @@ class TrainConfig:
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be in [0, 1), got {getattr(self, name)}")
         _choice("schedule", self.schedule, SCHEDULES)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("time_budget_clock", self.time_budget_clock, CLOCKS)
+        if not 0 < self.cooldown_fraction <= 1:
+            raise ConfigError(f"cooldown_fraction: must be in (0, 1], got {self.cooldown_fraction}")
+        for name in ("embedding_lr", "head_lr"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name}: must be a positive number or absent, got {value}")
+        if not 0 <= self.muon_momentum < 1:
+            raise ConfigError(f"muon_momentum: must be in [0, 1), got {self.muon_momentum}")
+        if self.optimizer == "muon" and self.dtype == "float16":
+            raise ConfigError("optimizer: muon with dtype float16 (a grad scaler) is not supported; use bfloat16")
         _choice("device", self.device, DEVICES)
         _choice("dtype", self.dtype, DTYPES)
         _choice("parallel", self.parallel, PARALLEL)
@@ -102,6 +126,14 @@ class TrainConfig:
     @property
     def resolved_min_lr(self) -> float:
         return self.lr / 10 if self.min_lr is None else self.min_lr
+
+    @property
+    def resolved_embedding_lr(self) -> float:
+        return self.lr if self.embedding_lr is None else self.embedding_lr
+
+    @property
+    def resolved_head_lr(self) -> float:
+        return self.lr if self.head_lr is None else self.head_lr
 
     @property
     def resolved_decay_steps(self) -> int:
@@ -184,6 +216,8 @@ class RunConfig:
 def _derived(cfg: RunConfig, section: str, key: str) -> str:
     if section == "train" and key == "min_lr":
         return f"{_toml_value(cfg.train.resolved_min_lr)}  (not set: lr / 10)"
+    if section == "train" and key in ("embedding_lr", "head_lr"):
+        return "(not set: lr)"
     if section == "train" and key == "decay_steps":
         return f"{cfg.train.resolved_decay_steps}  (not set: max_steps)"
     return "(not set)"

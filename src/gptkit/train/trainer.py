@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shutil
 import signal
 import threading
 import time
@@ -25,7 +26,9 @@ import torch
 from torch import nn
 
 from gptkit.data.loader import TokenLoader, open_shards
+from gptkit.data.runner import output_lock
 from gptkit.errors import ConfigError, GptkitError
+from gptkit.files import atomic_write_bytes
 from gptkit.model_info import train_flops_per_token
 from gptkit.train import checkpoint as ckpt
 from gptkit.train import distributed as D
@@ -33,10 +36,19 @@ from gptkit.train.config import RunConfig
 from gptkit.train.data import TrainingData, resolve_data
 from gptkit.train.init_from import apply_init_from, check_init_data, load_init_weights, read_init_source
 from gptkit.train.metrics import METRICS_FILE, MetricsLog, format_duration, peak_flops, progress_line, truncate_metrics
-from gptkit.train.optim import build_optimizer, clip_grad_norm, lr_at
+from gptkit.train.optim import build_optimizer, clip_grad_norm, lr_at, optimizer_list, set_lr
+from gptkit.train.resume import (
+    check_max_steps,
+    check_resume_settings,
+    checkpoint_run_config,
+    choose_checkpoint,
+    load_resume_state,
+    resolve_run_paths,
+)
 from gptkit.train.task import Batch, PretrainTask, Task
 
 CONFIG_FILE = "config.toml"
+LOCK_FILE = "train.lock"  # in RUN_DIR: held (flock) by the process training it
 Pending = tuple[int, torch.Tensor, "torch.Tensor | None"]  # (step, loss, grad norm) not yet read back
 
 
@@ -108,10 +120,32 @@ class Trainer:
         run_dir: str | os.PathLike,
         *,
         resume: bool = False,
+        resume_from: str | os.PathLike | None = None,
         model: nn.Module | None = None,
         data: TrainingData | None = None,
         task: Task | None = None,
         quiet: bool = False,
+    ) -> None:
+        # The RUN_DIR lock, held from here until run() ends; a setup that fails releases it and removes a
+        # RUN_DIR this call created, so a refused command leaves no trace.
+        self._held = contextlib.ExitStack()
+        self._created_run_dir = False
+        try:
+            self._setup(config, run_dir, resume, resume_from, model, data, task, quiet)
+        except BaseException:
+            self.close(abandon=True)
+            raise
+
+    def _setup(
+        self,
+        config: RunConfig,
+        run_dir: str | os.PathLike,
+        resume: bool,
+        resume_from: str | os.PathLike | None,
+        model: nn.Module | None,
+        data: TrainingData | None,
+        task: Task | None,
+        quiet: bool,
     ) -> None:
         self.cfg = config
         self.tc = tc = config.train
@@ -126,12 +160,13 @@ class Trainer:
             torch.set_float32_matmul_precision("high")  # TF32 tensor cores for any float32 matmul
         if self.dtype == torch.float16 and tc.parallel == "fsdp" and self.dist.distributed:
             raise ConfigError("train.dtype: float16 with FSDP is not supported; use bfloat16")
+        resume = resume or resume_from is not None
         # --init-from: the checkpoint's model and tokenizer, checked before anything is written.
         from_checkpoint = tc.init_from and not resume and task is None
         self.init_source = read_init_source(tc.init_from) if from_checkpoint else None
         if self.init_source is not None:
             apply_init_from(config, self.init_source)
-        self._prepare_run_dir(resume)
+        self.resumed_from, state = self._prepare_run_dir(resume, resume_from, task)
 
         self.data: TrainingData | None = None
         if task is None:
@@ -150,14 +185,7 @@ class Trainer:
             task = PretrainTask(self.loader, self.model_config, self.data.tokenizer)
         self.task = task
         self.model_config = task.model_config
-        if self.dist.is_main:
-            (self.run_dir / CONFIG_FILE).write_text(self.cfg.to_toml(), encoding="utf-8")
 
-        state = None
-        self.resumed_from: Path | None = None
-        if resume:
-            self.resumed_from = ckpt.latest_checkpoint(self.run_dir)
-            state = ckpt.load_checkpoint(self.resumed_from)
         self.is_gpt = model is None
         self._sample_ids = self._sample_prompt_ids() if isinstance(task, PretrainTask) else None
         self.raw_model, self.model = self._build_model(model, state)
@@ -165,6 +193,14 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
 
         self.step = 0
+        self._last_lr = lr_at(0, tc)
+        self._budget_prior = 0.0  # seconds of train.time_budget_s used before a resume
+        self._budget_start: float | None = None
+        if tc.time_budget_s and self.dist.distributed:
+            raise ConfigError(
+                "train.time_budget_s: not supported under torchrun (each rank's clock differs, so their "
+                "schedules would too); set train.max_steps"
+            )
         self.best_val_loss: float | None = None
         self.last_val_loss: float | None = None
         self.last_train_loss: float | None = None
@@ -179,12 +215,35 @@ class Trainer:
         self._val_batches = task.val_batches(tc.eval_steps)
         self.last_eval: dict[str, float] = {}  # metrics of the last evaluation (val_loss and the task's own)
         self._val_chars_per_token = self._chars_per_val_token()
+        # Written only now that every check has passed and the run really starts (a refused --resume must
+        # not change the settings that the next --resume reads).
+        if self.dist.is_main:
+            atomic_write_bytes(self.run_dir / CONFIG_FILE, self.cfg.to_toml().encode("utf-8"))
+
+    def close(self, abandon: bool = False) -> None:
+        """Release the RUN_DIR lock (run() does at its end). `abandon`: the setup failed; remove RUN_DIR if this
+        Trainer created it (and held its lock, so no other run is in it)."""
+        held = bool(self._held._exit_callbacks)
+        self._held.close()
+        if abandon and held and self._created_run_dir:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
 
     # ---- setup ----------------------------------------------------------------------------------
-    def _prepare_run_dir(self, resume: bool) -> None:
+    def _prepare_run_dir(
+        self, resume: bool, resume_from: str | os.PathLike | None, task: Task | None
+    ) -> tuple[Path | None, ckpt.TrainingState | None]:
+        """Lock RUN_DIR (creating it for a new run), check that it holds what `resume` expects, and for a resume
+        check the settings against the checkpoint and load it: (checkpoint path, its state), or (None, None).
+        Nothing in RUN_DIR is written before every check has passed."""
         if self.dist.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            ckpt.remove_incomplete(self.run_dir)
+            try:
+                self.run_dir.mkdir(parents=True)
+                self._created_run_dir = True
+            except FileExistsError:
+                pass
+            self._held.enter_context(
+                output_lock(self.run_dir, lock=self.run_dir / LOCK_FILE, what="`gptkit train`", error=GptkitError)
+            )
         D.barrier(self.dist)
         has_checkpoint = ckpt.latest_checkpoint(self.run_dir) is not None
         if resume and not has_checkpoint:
@@ -198,6 +257,21 @@ class Trainer:
                 f"{self.run_dir}: holds {METRICS_FILE} of an earlier run that saved no checkpoint; "
                 "delete the directory or choose another --out"
             )
+        path, state = None, None
+        if resume:
+            path = choose_checkpoint(self.run_dir, resume_from)
+            if task is None and isinstance(self.cfg, RunConfig):
+                saved = checkpoint_run_config(path)
+                if saved is not None:
+                    check_resume_settings(saved, self.cfg, path)
+            state = load_resume_state(self.run_dir, path, explicit=resume_from is not None)
+            check_max_steps(self.cfg, int(state.trainer["step"]), path)
+        if task is None and isinstance(self.cfg, RunConfig):
+            resolve_run_paths(self.cfg)
+        if self.dist.is_main:  # under the lock, so no live run's half-written checkpoint is removed
+            ckpt.remove_incomplete(self.run_dir)
+        D.barrier(self.dist)
+        return path, state
 
     def _open_loader(self) -> TokenLoader:
         """Open (and validate, shared out over ranks) the shards; a bad one raises ShardError naming it."""
@@ -257,12 +331,16 @@ class Trainer:
 
         t = state.trainer
         set_optimizer_state_dict(
-            self.raw_model, self.optimizer, state.optimizer_state, options=StateDictOptions(full_state_dict=True)
+            self.raw_model,
+            optimizer_list(self.optimizer),
+            state.optimizer_state,
+            options=StateDictOptions(full_state_dict=True),
         )
         self.task.load_state_dict(t["loader"], source=str(self.resumed_from / ckpt.STATE_FILE))
         if t.get("scaler"):
             self.scaler.load_state_dict(t["scaler"])
         self.step = int(t["step"])
+        self._budget_prior = float(t.get("budget_used_s") or 0.0)
         self.best_val_loss = t.get("best_val_loss")
         self.last_val_loss = t.get("val_loss")
         self.last_checkpoint = self.resumed_from
@@ -288,12 +366,12 @@ class Trainer:
         return {k: self._to_device(v) for k, v in batch.items()}
 
     # ---- one step -------------------------------------------------------------------------------
-    def train_step(self, step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """One optimizer update; returns (mean loss of the step on this rank, grad norm), both on the device."""
+    def train_step(self, step: int, time_fraction: float | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One optimizer update; returns (mean loss of the step on this rank, grad norm), both on the device.
+        time_fraction: the share of train.time_budget_s used so far (the schedule follows it), if budgeted."""
         tc = self.tc
-        lr = lr_at(step, tc)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        lr = self._last_lr = lr_at(step, tc, time_fraction)
+        set_lr(self.optimizer, lr)
         torch.manual_seed(step_seed(tc.seed, self.dist.rank, step))
         micro = [self.task.batch(step, m) for m in range(tc.grad_accum)]
         loss_sum = torch.zeros((), device=self.device)
@@ -409,7 +487,7 @@ class Trainer:
 
         opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
         model_state = get_model_state_dict(self.raw_model, options=opts)  # collective under FSDP
-        optim_state = get_optimizer_state_dict(self.raw_model, self.optimizer, options=opts)
+        optim_state = get_optimizer_state_dict(self.raw_model, optimizer_list(self.optimizer), options=opts)
         path = None
         if self.dist.is_main:
             trainer = {
@@ -419,6 +497,7 @@ class Trainer:
                 "best_val_loss": self.best_val_loss,
                 "train_loss": self.last_train_loss,
                 "rng": "reseeded at every step from (train.seed, rank, step)",
+                "budget_used_s": self._budget_used(),
             }
             training = {
                 "step": self.step,
@@ -442,8 +521,25 @@ class Trainer:
         self.last_checkpoint = path or self.run_dir / ckpt.CHECKPOINTS / ckpt.step_dir_name(self.step)
         return self.last_checkpoint
 
+    # ---- the time budget ------------------------------------------------------------------------
+    def _clock(self) -> float:
+        return time.process_time() if self.tc.time_budget_clock == "cpu" else time.perf_counter()
+
+    def _budget_used(self) -> float:
+        """Seconds of the budget's clock since the loop started, plus those of the runs this one resumes."""
+        if self._budget_start is None:
+            return self._budget_prior
+        return self._budget_prior + self._clock() - self._budget_start
+
     # ---- the loop -------------------------------------------------------------------------------
     def run(self) -> TrainResult:
+        """Train to train.max_steps (or until a signal), then release the RUN_DIR lock."""
+        try:
+            return self._run_loop()
+        finally:
+            self.close()
+
+    def _run_loop(self) -> TrainResult:
         tc = self.tc
         max_steps = tc.max_steps
         n_log = tc.log_interval
@@ -458,18 +554,22 @@ class Trainer:
             f"{self.tokens_per_step:,} tokens/step, steps {self.step} -> {max_steps}"
         )
         self._t0 = time.perf_counter()
+        self._budget_start = self._clock()
+        budget = tc.time_budget_s
+        if budget:
+            self.log(f"time budget: {budget:g} s ({tc.time_budget_clock} clock); the schedule runs over it")
         if self.step == 0 and self.resumed_from is None and self._val_batches:
             self._eval_and_record()
         t_last = time.perf_counter()
         steps_timed = 0
         ema_step_s: float | None = None
         with _StopSignals() as signals:
-            while self.step < max_steps:
-                loss, norm = self.train_step(self.step)
+            while self.step < max_steps and not (budget and self._budget_used() >= budget):
+                loss, norm = self.train_step(self.step, min(1.0, self._budget_used() / budget) if budget else None)
                 self.step += 1
                 pending.append((self.step, loss, norm))
                 steps_timed += 1
-                done = self.step == max_steps
+                done = self.step == max_steps or bool(budget and self._budget_used() >= budget)
                 do_eval = self._val_batches and (done or (tc.eval_interval and self.step % tc.eval_interval == 0))
                 do_ckpt = done or (tc.checkpoint_interval and self.step % tc.checkpoint_interval == 0)
                 check_stop = not self.dist.distributed or self.step % n_log == 0 or done
@@ -486,7 +586,10 @@ class Trainer:
                     elif self.metrics:
                         self.metrics.write(record)
                     if self.step % n_log == 0 or done:
-                        self.log(progress_line(record, max_steps, ema_step_s * (max_steps - self.step)))
+                        eta = ema_step_s * (max_steps - self.step)
+                        if budget:
+                            eta = min(eta, max(0.0, budget - self._budget_used()))
+                        self.log(progress_line(record, max_steps, eta))
                     if do_ckpt or stop:
                         path = self.save(val if do_eval else None)
                         if path is not None:
@@ -546,7 +649,7 @@ class Trainer:
         return {
             "step": step,
             "train_loss": loss,
-            "lr": lr_at(step - 1, self.tc),
+            "lr": self._last_lr,
             "grad_norm": norm,
             "tokens_per_s": round(tokens_per_s, 1),
             "mfu": None if mfu is None else round(mfu, 4),
@@ -570,7 +673,8 @@ class Trainer:
         if self.metrics:
             self.metrics.write(record)
         sample = self.sample() if self.dist.is_main or self.tc.parallel == "fsdp" else None
-        self.log(f"step {self.step}: val loss {val:.4f} ({format_duration(time.perf_counter() - t0)})")
+        extra = "".join(f", {k} {v:.4f}" for k, v in self.last_eval.items() if k != "val_loss")
+        self.log(f"step {self.step}: val loss {val:.4f}{extra} ({format_duration(time.perf_counter() - t0)})")
         if sample is not None:
             self.log("  sample: " + sample.replace("\n", "\n          "))
         return val
@@ -582,11 +686,19 @@ def ckpt_step(path: Path | None) -> int | None:
     return int(path.name.removeprefix("step_"))
 
 
-def train(config: RunConfig, run_dir: str | os.PathLike, *, resume: bool = False, quiet: bool = False) -> TrainResult:
-    """Train per `config` into `run_dir` (or continue its newest checkpoint with `resume`)."""
+def train(
+    config: RunConfig,
+    run_dir: str | os.PathLike,
+    *,
+    resume: bool = False,
+    resume_from: str | os.PathLike | None = None,
+    quiet: bool = False,
+) -> TrainResult:
+    """Train per `config` into `run_dir`, or continue its newest checkpoint with `resume` (or the checkpoint
+    `resume_from`, one of run_dir's); gptkit.train.resume says which settings a resumed run may change."""
     finished = False
     try:
-        result = Trainer(config, run_dir, resume=resume, quiet=quiet).run()
+        result = Trainer(config, run_dir, resume=resume, resume_from=resume_from, quiet=quiet).run()
         finished = True
         return result
     finally:

@@ -1,0 +1,90 @@
+"""Model options beside the papers' GPT (rotary, RMSNorm, ReLU^2, SwiGLU, QK-norm, untied head) against the
+independent float64 forward of tests/reference.py; rotary against its complex-number formula."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gptkit import KVCache, preset
+from gptkit.errors import ConfigError, InteropError
+from gptkit.interop.hf import config_to_hf
+from gptkit.model import apply_rotary, rotary_cos_sin
+from tests.reference import reference_logits, rotate_pairs
+from tests.test_model import randomized, small_config
+
+OPTIONS = [
+    dict(position_embedding="rotary"),
+    dict(norm="rmsnorm"),
+    dict(activation="relu2"),
+    dict(activation="swiglu", n_inner=40),
+    dict(qk_norm=True),
+    dict(
+        position_embedding="rotary", norm="rmsnorm", activation="relu2", qk_norm=True, tie_embeddings=False, bias=False
+    ),
+    dict(position_embedding="rotary", activation="swiglu", rope_base=500.0, norm_position="post"),
+]
+
+
+@pytest.mark.parametrize("overrides", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
+def test_options_match_float64_reference(overrides):
+    cfg = small_config(**overrides)
+    model = randomized(cfg, torch.float64)
+    idx = torch.randint(0, cfg.vocab_size, (3, 17))
+    torch.testing.assert_close(model(idx), reference_logits(model.state_dict(), cfg, idx), rtol=0, atol=1e-10)
+
+
+def test_rotary_matches_the_complex_formula_and_depends_on_relative_position():
+    hs, T = 16, 11
+    x = torch.randn(2, 3, T, hs, dtype=torch.float64)
+    cos, sin = rotary_cos_sin(torch.arange(T).unsqueeze(0), hs, 10000.0, torch.float64)
+    got = apply_rotary(x, cos, sin)
+    expected = torch.stack([rotate_pairs(x[:, h], 10000.0) for h in range(3)], dim=1)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
+    # q . k after rotation depends on the positions only through their difference.
+    q, k = torch.randn(hs, dtype=torch.float64), torch.randn(hs, dtype=torch.float64)
+
+    def dot(pq: int, pk: int) -> float:
+        c, s = rotary_cos_sin(torch.tensor([[pq, pk]]), hs, 10000.0, torch.float64)
+        rq = apply_rotary(q.view(1, 1, 1, hs), c[:, :, :1], s[:, :, :1])
+        rk = apply_rotary(k.view(1, 1, 1, hs), c[:, :, 1:], s[:, :, 1:])
+        return float((rq * rk).sum())
+
+    assert dot(7, 3) == pytest.approx(dot(104, 100), abs=1e-10)
+
+
+@pytest.mark.parametrize(
+    "overrides", [dict(position_embedding="rotary"), dict(position_embedding="rotary", qk_norm=True)]
+)
+def test_kv_cache_and_left_padding_with_rotary(overrides):
+    cfg = small_config(**overrides)
+    model = randomized(cfg)
+    idx = torch.randint(0, cfg.vocab_size, (2, 20))
+    full = model(idx)
+    cache = KVCache(cfg, batch_size=2, max_len=20)
+    torch.testing.assert_close(model(idx[:, :7], kv_cache=cache), full[:, :7], rtol=0, atol=1e-5)
+    for t in range(7, 20):
+        torch.testing.assert_close(model(idx[:, t : t + 1], kv_cache=cache)[:, 0], full[:, t], rtol=0, atol=1e-5)
+    # A left-padded row gets the logits it has alone (positions count real tokens only).
+    padded = torch.cat([torch.zeros(1, 4, dtype=torch.long), idx[:1, :10]], dim=1)
+    mask = torch.cat([torch.zeros(1, 4), torch.ones(1, 10)], dim=1).long()
+    torch.testing.assert_close(model(padded, attention_mask=mask)[:, 4:], full[:1, :10], rtol=0, atol=1e-5)
+
+
+def test_presets_keep_the_papers_architecture_and_hf_refuses_the_options():
+    for name in ("gpt1", "gpt2", "gpt2-xl", "gpt3-small", "gpt3-175b"):
+        cfg = preset(name)
+        assert (cfg.position_embedding, cfg.norm, cfg.qk_norm) == ("learned", "layernorm", False)
+        assert cfg.activation == "gelu_tanh" and cfg.tie_embeddings
+    for overrides, word in [
+        (dict(position_embedding="rotary"), "rotary"),
+        (dict(norm="rmsnorm"), "norm=rmsnorm"),
+        (dict(activation="swiglu"), "activation=swiglu"),
+        (dict(qk_norm=True), "qk_norm"),
+    ]:
+        with pytest.raises(InteropError, match=word):
+            config_to_hf(small_config(**overrides))
+    with pytest.raises(ConfigError, match="rotary positions need an even head width"):
+        small_config(position_embedding="rotary", n_embd=36, n_head=4)
+    with pytest.raises(ConfigError, match="norm: 'batchnorm' is not one of"):
+        small_config(norm="batchnorm")

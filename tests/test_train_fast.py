@@ -1,0 +1,106 @@
+"""Options for learning fast: warmup-stable-decay, per-group learning rates, Muon, time budgets."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import gptkit
+from gptkit.errors import ConfigError
+from gptkit.train.config import load_run_config
+from gptkit.train.metrics import read_metrics
+from gptkit.train.optim import OptimizerGroup, build_optimizer, lr_at, named_groups, set_lr
+from gptkit.train.trainer import Trainer, train
+from tests.train_helpers import make_shards, one_thread, tiny_config, train_losses  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def train_cfg(*overrides: str):
+    return load_run_config(None, list(overrides)).train
+
+
+def test_wsd_schedule_is_flat_then_linear_over_steps_or_time():
+    cfg = train_cfg(
+        "train.lr=1e-3", "train.min_lr=1e-4", "train.warmup_steps=10", "train.max_steps=110", "train.schedule=wsd"
+    )
+    assert lr_at(9, cfg) == pytest.approx(10e-3 / 11)  # warmup as for every schedule
+    for step in (10, 50, 89, 90):  # stable for the first 80% of the 100 steps after warmup
+        assert lr_at(step, cfg) == pytest.approx(1e-3)
+    assert lr_at(95, cfg) == pytest.approx(1e-4 + 0.75 * 9e-4)  # 85%: a quarter of the way down
+    assert lr_at(100, cfg) == pytest.approx(5.5e-4)
+    assert lr_at(110, cfg) == lr_at(500, cfg) == pytest.approx(1e-4)
+    # With a time budget the fraction of the budget used replaces the step count (after warmup).
+    assert lr_at(20, cfg, time_fraction=0.9) == pytest.approx(5.5e-4)
+    assert lr_at(20, cfg, time_fraction=0.5) == pytest.approx(1e-3)
+    assert lr_at(5, cfg, time_fraction=0.9) == pytest.approx(6e-3 / 11)  # still warming up
+    cos = train_cfg("train.lr=1e-3", "train.min_lr=1e-4", "train.warmup_steps=0")
+    assert lr_at(3, cos, time_fraction=0.5) == pytest.approx(5.5e-4)
+
+
+def test_groups_and_their_learning_rates():
+    model = gptkit.GPT(gptkit.preset("tiny", tie_embeddings=False))
+    groups = named_groups(model)
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert sorted(names[id(p)] for p in groups["embeddings"]) == ["wpe.weight", "wte.weight"]
+    assert [names[id(p)] for p in groups["head"]] == ["lm_head.weight"]
+    assert all(names[id(p)].startswith("h.") and p.dim() == 2 for p in groups["matrices"])
+    assert len(groups["matrices"]) == 8 and all(p.dim() == 1 for p in groups["vectors"])
+    cfg = train_cfg("train.lr=1e-3", "train.embedding_lr=0.1", "train.head_lr=0.01", "train.weight_decay=0.1")
+    opt = build_optimizer(model, cfg, "cpu")
+    set_lr(opt, 5e-4)  # the schedule's lr at some step: every group keeps its ratio to train.lr
+    by_first = {names[id(g["params"][0])]: g for g in opt.param_groups}
+    assert by_first["wte.weight"]["lr"] == pytest.approx(0.05) and by_first["wte.weight"]["weight_decay"] == 0.1
+    assert by_first["lm_head.weight"]["lr"] == pytest.approx(5e-3)
+    assert by_first["h.0.attn.c_attn.weight"]["lr"] == pytest.approx(5e-4)
+    vectors = [g for g in opt.param_groups if g["params"][0].dim() == 1]
+    assert len(vectors) == 1 and vectors[0]["weight_decay"] == 0.0 and vectors[0]["lr"] == pytest.approx(5e-4)
+
+
+def test_muon_takes_the_hidden_matrices_only():
+    model = gptkit.GPT(gptkit.preset("tiny"))
+    opt = build_optimizer(model, train_cfg("train.optimizer=muon", "train.lr=0.02", "train.embedding_lr=0.1"), "cpu")
+    assert isinstance(opt, OptimizerGroup)
+    adamw, muon = opt.optimizers
+    assert isinstance(adamw, torch.optim.AdamW) and isinstance(muon, torch.optim.Muon)
+    muon_ids = {id(p) for g in muon.param_groups for p in g["params"]}
+    assert muon_ids == {id(p) for p in named_groups(model)["matrices"]}
+    assert all(id(p) not in muon_ids for g in adamw.param_groups for p in g["params"])
+    with pytest.raises(ConfigError, match="muon with dtype float16"):
+        train_cfg("train.optimizer=muon", "train.dtype=float16")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_shards(tmp_path_factory.mktemp("shards"))
+
+
+def test_muon_run_learns_and_resumes_exactly(data, tmp_path):
+    settings = ("train.optimizer=muon", "train.lr=0.02", "train.schedule=wsd", "train.checkpoint_interval=6")
+    straight = train(tiny_config(data, *settings, "train.max_steps=12"), tmp_path / "a", quiet=True)
+    train(tiny_config(data, *settings, "train.max_steps=6"), tmp_path / "b", quiet=True)
+    again = load_run_config(tmp_path / "b" / "config.toml", ["train.max_steps=12"])
+    train(again, tmp_path / "b", resume=True, quiet=True)
+    a, b = train_losses(tmp_path / "a"), train_losses(tmp_path / "b")
+    assert [a[s] for s in range(7, 13)] == [b[s] for s in range(7, 13)]
+    assert straight.val_loss < read_metrics(tmp_path / "a")[0]["val_loss"] - 0.3
+
+
+def test_time_budget_stops_the_run_and_decays_to_min_lr(data, tmp_path):
+    cfg = tiny_config(
+        data,
+        "train.max_steps=100000",
+        "train.time_budget_s=1.5",
+        "train.time_budget_clock=cpu",
+        "train.schedule=wsd",
+        "train.eval_interval=0",
+        "train.warmup_steps=2",
+    )
+    trainer = Trainer(cfg, tmp_path / "run", quiet=True)
+    result = trainer.run()
+    assert 3 < result.step < 100000 and result.checkpoint is not None and result.val_loss is not None
+    records = [r for r in read_metrics(tmp_path / "run") if "train_loss" in r]
+    lrs = [r["lr"] for r in records]
+    assert lrs[-1] < 0.2 * cfg.train.lr  # the last steps ran at the end of the decay
+    assert max(lrs) == pytest.approx(cfg.train.lr)  # and the middle at the peak
+    assert trainer._budget_used() >= 1.5
