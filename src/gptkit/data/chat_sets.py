@@ -42,12 +42,13 @@ MAX_CONTINUATIONS = 2000  # per set: enough to teach the task without drowning t
 CHATTERBOT_LANGUAGES = {"zh": "chinese", "en": "english"}
 
 
-def _held_out(i: int) -> bool:
+def held_out_index(i: int) -> bool:
+    """Is item i of a source (an article's index in builtin:zh-news) held out for evaluation?"""
     return i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1
 
 
 def _split_of(i: int) -> str:
-    return "test" if _held_out(i) else "train"
+    return "test" if held_out_index(i) else "train"
 
 
 def _exchange(user: str, assistant: str, source: str, **meta) -> Conversation:
@@ -216,4 +217,4 @@ def builtin_chat(name: str, split: str = "train") -> list[Conversation]:
     return [c for make in BUILTIN_CHAT_SETS[name] for c in make(split)]
 
 
-__all__ = ["BUILTIN_CHAT_SETS", "Article", "builtin_chat", "news_articles", "sentiment_prompt"]
+__all__ = ["BUILTIN_CHAT_SETS", "Article", "builtin_chat", "held_out_index", "news_articles", "sentiment_prompt"]
