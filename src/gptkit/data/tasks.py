@@ -33,6 +33,8 @@ from gptkit.data import shards
 from gptkit.data.clean import CleanConfig, CleanResult, clean_document
 from gptkit.data.dedup import NO_SIGNATURE, MinHasher, SignatureConfig, batch_shingles, exact_hash, rows_to_band_major
 from gptkit.data.files import JSON_STR, atomic_writer, jsonl, sizes
+from gptkit.data.line_counts import RULE as REPEATED_RULE
+from gptkit.data.line_counts import drop_repeated_lines, load_repeated
 from gptkit.data.runner import Ticker
 from gptkit.data.sources import InputSplit, read_split
 from gptkit.files import temp_path
@@ -218,15 +220,18 @@ def documents_task(out: str, index: int, progress: Callable[[int], None] | None 
         int(local): (rule, of)
         for local, rule, of in json.loads((work_dir(outp) / "dedup" / f"{stem}.json").read_text())
     }
-    st: dict = {"docs": 0, "bytes": 0, "lang": Counter(), "sources": {}, "duplicates": Counter(), "seconds": 0.0}
+    st: dict = {"docs": 0, "bytes": 0, "lang": Counter(), "sources": {}, "duplicates": Counter(), "seconds": 0.0,
+                "repeated_lines": 0, "emptied_by_repeated_lines": 0}  # fmt: skip
     tick = Ticker(progress)
     t0 = time.perf_counter()
     cdir = clean_dir(outp)
+    repeated = load_repeated(outp)  # corpus-level repeated lines (gptkit.data.line_counts); usually few or none
     with (
         open(cdir / f"{stem}.jsonl", "rb") as src,  # bytes: kept lines are copied without decoding them
         open(cdir / f"{stem}.ids", encoding="utf-8") as meta,
         atomic_writer(outp / "documents" / f"{stem}.jsonl.gz", binary=True, gz=True) as kept_f,
         atomic_writer(outp / "rejected" / f"duplicates-{stem}.jsonl.gz", binary=True, gz=True) as dup_f,
+        atomic_writer(outp / "rejected" / f"corpus-lines-{stem}.jsonl.gz", gz=True) as rline_f,
     ):
         for local, (line, info) in enumerate(zip(src, meta, strict=True)):
             if local in drops:
@@ -237,6 +242,19 @@ def documents_task(out: str, index: int, progress: Callable[[int], None] | None 
                 dup_f.write(line[:-2] + extra.encode())
             else:
                 _, lang, source, n = json.loads(info)  # the kept line is copied without parsing its text
+                if repeated:
+                    doc = json.loads(line)
+                    text, dropped = drop_repeated_lines(doc["text"], repeated)
+                    if dropped:
+                        st["repeated_lines"] += len(dropped)
+                        for line_no, t in dropped:
+                            rline_f.write(jsonl({"id": doc["id"], "line": line_no, "rule": REPEATED_RULE, "text": t}))
+                        if not text.strip():
+                            st["emptied_by_repeated_lines"] += 1
+                            continue
+                        doc["text"] = text
+                        line = jsonl(doc).encode()
+                        n = len(text.encode())
                 st["docs"] += 1
                 st["bytes"] += n
                 st["lang"][lang] += 1

@@ -1,0 +1,119 @@
+"""Context-sensitive line classes (after jusText): what a line is depends on the lines around it.
+
+Each line gets a class from shallow features (boilerpipe / jusText): its length in words or Han characters,
+its share of function words (English stop words; for Chinese the function characters 的 了 是 在 和 …, which play
+the stop-word role), and clause punctuation:
+
+    good    a paragraph: English >= GOOD_MIN_WORDS words with stop-word share >= GOOD_MIN_STOPWORDS; Chinese
+            >= GOOD_MIN_HAN Han characters with clause punctuation and function-character share >=
+            GOOD_MIN_FUNCTION_CHARS
+    other   everything else (titles, headings, list items, menu entries, counters, profile fields)
+
+The page head is where site chrome gathers: everything above the first good paragraph. There a line is
+chrome-shaped when a line rule dropped it, or when it is neither one of the HEADING_RUN lines just above the
+first good paragraph (a title, a subtitle, a section heading; lines a rule dropped between them are stepped
+over) nor shaped like a headline (`headline_like`:
+enough words or Han characters, mostly letters, few digits). A block of HEAD_BLOCK_MIN or more chrome-shaped
+lines in a row is chrome: its lines are dropped as `page-head` (profile fields "积分" "主题" "85814", document
+fields "发文机构:" "县政府网站", counters). A lone short line stays: it may be a heading or a section number.
+A page without a good paragraph is left alone: there is no main body to measure the head against.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gptkit.data.filters import count_han
+
+# jusText's English thresholds (length_low 70 chars ~ 10 words, stopwords_high 0.32 / low 0.30), relaxed a
+# little for lines cut from extracted text; Chinese: a clause-punctuated sentence of 20+ Han characters.
+GOOD_MIN_WORDS = 10
+GOOD_MIN_STOPWORDS = 0.25
+GOOD_MIN_HAN = 20
+GOOD_MIN_FUNCTION_CHARS = 0.04
+HEADING_RUN = 2
+HEAD_BLOCK_MIN = 3  # a lone short line in the head may be a heading or a section number; three in a row are chrome
+HEADLINE_MIN_HAN = 6
+HEADLINE_MIN_WORDS = 3
+
+FUNCTION_CHARS_ZH = frozenset(
+    "的了是在和有我你他她它们这那就也都不而与及或被把从对为以所之其于着过让给向很还又但并则即"
+)
+STOPWORDS_EN = frozenset(
+    """a about above after again all also am an and any are as at be because been before being between both but by
+    can could did do does doing down during each few for from further had has have having he her here hers him his
+    how i if in into is it its just me more most my no nor not now of off on once only or other our out over own
+    same she should so some such than that the their them then there these they this those through to too under
+    until up very was we were what when where which while who whom why will with would you your""".split()  # noqa: SIM905
+)
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+_CLAUSE = re.compile(r"[，。！？；,.!?;]")
+_DIGITS = re.compile(r"\d")
+
+
+def is_good(line: str) -> bool:
+    """A paragraph of prose (see the module docstring)."""
+    s = line.strip()
+    han = count_han(s)
+    if han * 2 >= len(s.replace(" ", "")):  # mostly Chinese
+        if han < GOOD_MIN_HAN or not _CLAUSE.search(s):
+            return False
+        return sum(c in FUNCTION_CHARS_ZH for c in s) >= GOOD_MIN_FUNCTION_CHARS * han
+    words = _WORD.findall(s)
+    if len(words) < GOOD_MIN_WORDS:
+        return False
+    return sum(w.lower() in STOPWORDS_EN for w in words) >= GOOD_MIN_STOPWORDS * len(words)
+
+
+def headline_like(line: str) -> bool:
+    """Shaped like a headline or a sentence: enough Han characters or words, mostly letters, few digits."""
+    s = line.strip()
+    visible = len(s.replace(" ", "")) or 1
+    han = count_han(s)
+    digits = len(_DIGITS.findall(s))
+    if digits > 0.3 * visible:
+        return False
+    if han >= HEADLINE_MIN_HAN and han >= 0.4 * visible:
+        return True
+    words = [w for w in _WORD.findall(s) if len(w) >= 2]
+    return len(words) >= HEADLINE_MIN_WORDS and sum(map(len, words)) >= 0.6 * visible
+
+
+def head_drops(texts: list[str | None], dropped: list[bool]) -> list[int]:
+    """Indices of head lines to drop. `texts`: the page's lines (None: code); `dropped[i]`: a line rule already
+    dropped line i. Blank lines are skipped."""
+    first_good = next(
+        (i for i, t in enumerate(texts) if t is not None and not dropped[i] and t.strip() and is_good(t)), None
+    )
+    if first_good is None:
+        return []
+    keep: set[int] = set()
+    i, run = first_good - 1, 0
+    while i >= 0 and run < HEADING_RUN:  # the title / heading lines right above the first paragraph
+        t = texts[i]
+        if t is None:
+            break
+        if t.strip() and not dropped[i]:  # lines a rule dropped (a hatnote, a byline) are stepped over
+            if not _WORD.search(t) and not count_han(t):
+                break  # digits or symbols only: a counter, not a heading
+            keep.add(i)
+            run += 1
+        i -= 1
+    # runs of chrome-shaped lines: lines a rule dropped, and lines not shaped like a headline
+    out: list[int] = []
+    block: list[int] = []
+    for j in [*range(first_good), first_good]:
+        t = texts[j]
+        if j < first_good and t is not None and not t.strip():
+            continue
+        chrome = j < first_good and t is not None and (dropped[j] or (j not in keep and not headline_like(t)))
+        if chrome:
+            block.append(j)
+            continue
+        if len(block) >= HEAD_BLOCK_MIN:
+            out += [k for k in block if not dropped[k]]
+        block = []
+    return out
+
+
+__all__ = ["FUNCTION_CHARS_ZH", "STOPWORDS_EN", "head_drops", "headline_like", "is_good"]
