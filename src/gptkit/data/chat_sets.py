@@ -118,10 +118,14 @@ def sentiment(split: str) -> list[Conversation]:
     from gptkit.data.zh_sentiment import zh_sentiment
 
     rows = zh_sentiment()[split]
-    return [
+    out = [
         _exchange(sentiment_prompt(r.text), SENTIMENT_ANSWERS[r.label], "sentiment", label=SENTIMENT_ANSWERS[r.label])
         for r in rows
     ]
+    if split == "train":  # two distinct reviews may share their first SENTIMENT_CHARS: a test prompt is never trained
+        held_out = {sentiment_prompt(r.text) for r in zh_sentiment()["test"]}
+        out = [c for c in out if c.messages[0]["content"] not in held_out]
+    return out
 
 
 # ---- People's Daily: headlines and continuation -----------------------------------------------------------
