@@ -73,26 +73,36 @@ CASES = [
     case("train --out {run} --resume --set train.max_steps=3", 2, "max_steps", "4"),
     # ---- checkpoints ----------------------------------------------------------------------------
     case("generate --model {tmp}/missing --prompt a", 2, "missing", "config.json"),
-    case("generate --model {no_embd} --prompt a", 2, "n_embd", "missing", xfail="issue 10 item 10"),
-    case("generate --model {no_vocab} --prompt a", 2, "vocab_size", "missing", xfail="issue 10 item 10"),
-    case("generate --model {no_block} --prompt a", 2, "block_size", "missing", xfail="issue 10 item 10"),
+    case("generate --model {no_embd} --prompt a", 2, "n_embd", "missing"),
+    case("generate --model {no_vocab} --prompt a", 2, "vocab_size", "missing"),
+    case("generate --model {no_block} --prompt a", 2, "block_size", "missing"),
+    # ---- generation and serving (issue 10 item 7: an explicit max_new_tokens that does not fit stays an error)
+    case("generate --model {ckpt} --prompt a --max-new-tokens 40", 2, "max_new_tokens 40", "context of 32"),
+    case("generate --model {ckpt} --prompt a --top-p 1.5", 2, "top_p", "1.5"),
+    case("generate --model {ckpt} --prompt a --presence-penalty 3", 2, "presence_penalty", "[-2, 2]"),
+    case("serve --model {tmp}/missing", 2, "missing", "config.json"),
+    case("serve --model {ckpt} --max-batch 0", 2, "--max-batch", "0"),
+    case("serve --model {ckpt} --port 70000", 2, "--port", "70000"),
+    case("serve --model {ckpt} --device tpu", 2, "--device 'tpu'", "not a device"),
     # ---- devices --------------------------------------------------------------------------------
-    case("generate --model {ckpt} --prompt a --device tpu", 2, "tpu", "device", xfail="issue 10 item 9"),
+    case("generate --model {ckpt} --prompt a --device tpu", 2, "tpu", "device"),
+    case("generate --model {ckpt} --prompt a --device cuda:x", 2, "cuda:x", "not a device"),
+    case("generate --model {ckpt} --prompt a --device cuda:99", 2, "--device 'cuda:99'", "cuda"),
+    case("eval lm --model {ckpt} --data {text} --device tpu", 2, "--device 'tpu'", "not a device"),
     case(
         "generate --model {ckpt} --prompt a --device cuda",
         2,
         "cuda",
         "not available",
-        xfail="issue 10 item 9",
         skip="CUDA is available here" if _cuda_available() else None,
     ),
     # ---- HF interop -----------------------------------------------------------------------------
-    case("export-hf {ckpt} {ckpt}", 2, "{ckpt}", "source", xfail="issue 10 item 2"),
-    case("export-hf {ckpt} {ckpt}/hf", 2, "inside", xfail="issue 10 item 2"),
-    case("export-hf {ckpt} {ckpt2}", 2, "not empty", "--force", xfail="issue 10 item 2"),
-    case("import-hf {hf} {hf}", 2, "source", xfail="issue 10 item 2"),
-    case("import-hf {hf} {ckpt}", 2, "not empty", "--force", xfail="issue 10 item 2"),
-    case("import-hf {evil} {tmp}/out", 2, "pytorch_model.bin", "not a plain tensor file", xfail="issue 10 item 8"),
+    case("export-hf {ckpt} {ckpt}", 2, "{ckpt}", "source"),
+    case("export-hf {ckpt} {ckpt}/hf", 2, "inside"),
+    case("export-hf {ckpt} {ckpt2}", 2, "not empty", "--force"),
+    case("import-hf {hf} {hf}", 2, "source"),
+    case("import-hf {hf} {ckpt}", 2, "not empty", "--force"),
+    case("import-hf {evil} {tmp}/out", 2, "pytorch_model.bin", "not a plain tensor file"),
     case("import-hf {tmp}/nowhere {tmp}/out", 2, "config.json", "not found"),
     # ---- chat -----------------------------------------------------------------------------------
     case("finetune chat --base {ckpt} --data {text} --out {tmp}/c", 2, "{text}:1: ", "not valid JSON"),
@@ -107,12 +117,21 @@ CASES = [
         "tokenizer train --kind bpe --vocab-size 300 --input {empty} --out {tmp}/tok",
         2,
         "empty",
-        xfail="issue 10 item 13",
     ),
     # ---- prepare --------------------------------------------------------------------------------
     case("prepare --input {tmp} --out {tmp}", 2, "--input", "is inside --out"),  # issue 10 item 5
     case("prepare --input {text} --out {tmp}/p --ray-address auto", 2, "--ray-address needs --executor ray"),
     case("prepare --input {text} --out {tmp}/p --dedup-partitions 0", 2, "--dedup-partitions", "at least 1"),
+    # ---- finetune / eval classify (issue 11) ------------------------------------------------------
+    case("finetune classify --base {ckpt} --data {tmp}/no.jsonl --out {tmp}/ft", 2, "no.jsonl", "no such file"),
+    case("finetune classify --base {ckpt} --data {text} --out {tmp}/ft", 2, "{text}:1", "not valid JSON"),
+    case("finetune classify --data builtin:zh-sentiment --out {tmp}/ft", 2, "finetune.base", "no base checkpoint"),
+    case("finetune classify --base {tmp} --data builtin:zh-sentiment --out {tmp}/ft", 2, "not a gptkit checkpoint"),
+    case("finetune classify --base {ckpt} --data builtin:zh-sentiment:dev --out {tmp}/ft", 2, "unknown split"),
+    case("finetune classify --base {ckpt} --data builtin:zh-sentiment --out {tmp}/ft --lm-weight -1", 2, "lm_weight"),
+    case("finetune classify --out {tmp}/ft --resume", 2, "config.toml", "no run to resume"),
+    case("eval classify --model {ckpt} --data builtin:zh-sentiment", 2, "classifier", "finetune classify"),
+    case("eval classify --model {tmp}/nowhere --data builtin:zh-sentiment", 2, "nowhere", "neither a model"),
 ]
 
 

@@ -6,6 +6,7 @@ Python API (the CLI calls the same functions):
     gptkit.Tokenizer.train(paths_or_texts, vocab_size), gptkit.Tokenizer.load(path)
     gptkit.generate(model, [token_ids], max_new_tokens=..., strategy=...) -> new token ids per prompt
     gptkit.Generator.load(ckpt_dir).complete(text) / .stream(text)
+    gptkit.Classifier.load(finetuned_dir).predict(texts) -> [(label, {label: probability}), ...]
 
 Names are imported on first use, so `import gptkit` (and every CLI command) starts without loading torch.
 """
@@ -21,6 +22,7 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _LAZY = {
+    "Classifier": "gptkit.classifier",
     "load_model": "gptkit.checkpoint",
     "save_model": "gptkit.checkpoint",
     "PRESETS": "gptkit.config",
@@ -39,6 +41,7 @@ __all__ = [
     "GPT",
     "PRESETS",
     "CheckpointError",
+    "Classifier",
     "ConfigError",
     "GenerationError",
     "Generator",
@@ -69,6 +72,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from gptkit.checkpoint import load_model, save_model
+    from gptkit.classifier import Classifier
     from gptkit.config import PRESETS, ModelConfig, preset
     from gptkit.generation.engine import GenerationError, generate
     from gptkit.generation.text import Generator

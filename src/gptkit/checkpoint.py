@@ -26,6 +26,8 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 FORMAT_NAME = "gptkit"
 FORMAT_VERSION = 1
+# Fields a checkpoint's "model" section must give: the shape of its tensors (the others have safe defaults).
+SHAPE_FIELDS = ("vocab_size", "block_size", "n_layer", "n_head", "n_embd")
 
 
 def read_config_json(ckpt_dir: str | os.PathLike) -> dict[str, Any]:
@@ -89,6 +91,13 @@ def load_model_config(path: str | os.PathLike) -> ModelConfig:
     data = read_config_json(path)
     if "model" not in data:
         raise CheckpointError(f'{Path(path) / CONFIG_FILE}: has no "model" section')
+    if isinstance(data["model"], dict):
+        for name in SHAPE_FIELDS:
+            if name not in data["model"]:
+                raise CheckpointError(
+                    f"{Path(path) / CONFIG_FILE}: model.{name}: missing (a checkpoint must give its model's shape; "
+                    "a default would not fit its tensors)"
+                )
     try:
         return ModelConfig.from_dict(data["model"], where=f"{Path(path) / CONFIG_FILE}: model.")
     except ConfigError as e:

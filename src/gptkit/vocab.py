@@ -10,13 +10,25 @@ logits over the old vocabulary are exactly the old model's; new rows are initial
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 
-from gptkit.checkpoint import load_state_checked, model_state_for_saving
+from gptkit.checkpoint import (
+    CONFIG_FILE,
+    load_model,
+    load_state_checked,
+    model_state_for_saving,
+    save_model,
+    update_config_json,
+)
 from gptkit.errors import ConfigError
 from gptkit.model import GPT
+from gptkit.text_inputs import TextInputs
 
 INITS = ("mean", "random")
 RANDOM_STD = 0.02  # what GPT.reset_parameters gives embeddings in every init scheme
@@ -91,3 +103,78 @@ def _new_rows(
         p = pieces[k] if pieces is not None else ()
         out[k] = rows64[list(p)].mean(dim=0) if len(p) else overall
     return out.to(rows.dtype)
+
+
+# ---- a whole checkpoint: `gptkit tokenizer extend` --------------------------------------------------
+@dataclass
+class ExtendResult:
+    out: Path
+    old_vocab_size: int
+    new_vocab_size: int
+    init: str
+    # characters per token on the corpus, all text and Han characters only (None: no Han in the corpus)
+    chars_per_token: tuple[float, float]
+    han_chars_per_token: tuple[float | None, float | None]
+
+
+def extend_checkpoint(
+    model_dir: str | os.PathLike,
+    inputs: TextInputs,
+    n_add: int,
+    out_dir: str | os.PathLike,
+    *,
+    init: str = "mean",
+    min_frequency: int = 2,
+    seed: int = 0,
+    progress: bool = False,
+) -> ExtendResult:
+    """Learn `n_add` tokens from `inputs` for the checkpoint's BPE tokenizer, grow its model to match
+    (`init` "mean": each new row the mean of its old pieces' rows; "random"), and write the new checkpoint
+    to `out_dir`. `inputs` is read twice (learning, then measuring), so give paths or a list of texts.
+    Nothing is written if anything is refused."""
+    from gptkit.tokenizer import Tokenizer
+    from gptkit.tokenizer.extend import learn_merges
+
+    model_dir, out = Path(model_dir), Path(out_dir)
+    if init not in INITS:
+        raise ConfigError(f"init: {init!r} is not one of {', '.join(INITS)}")
+    if out.resolve() == model_dir.resolve():
+        raise ConfigError(f"--out {out}: is the source checkpoint; write the extended one elsewhere")
+    if (out / CONFIG_FILE).exists():
+        raise ConfigError(f"--out {out}: already holds a checkpoint ({CONFIG_FILE}); choose another directory")
+    model = load_model(model_dir)
+    tok = Tokenizer.load(model_dir)
+    if tok.vocab_size != model.config.vocab_size:
+        raise ConfigError(
+            f"{model_dir}: the model has {model.config.vocab_size} vocabulary rows and the tokenizer "
+            f"{tok.vocab_size} tokens; extending needs them equal"
+        )
+    if tok.kind != "bpe":
+        raise ConfigError(f"{model_dir}: extending needs a byte-level BPE tokenizer; this one is {tok.kind!r}")
+    before = _compression(tok, inputs)
+    ext = learn_merges(tok, inputs, n_add, min_frequency=min_frequency, progress=progress)
+    after = _compression(ext.tokenizer, inputs)
+    grown = grow_vocab(model, ext.tokenizer.vocab_size, pieces=ext.pieces, init=init, seed=seed)
+    save_model(grown, out)
+    ext.tokenizer.save(out)
+    update_config_json(
+        out, {"extended_from": {"checkpoint": str(model_dir), "added": ext.added, "init": init, "seed": seed}}
+    )
+    return ExtendResult(
+        out=out,
+        old_vocab_size=tok.vocab_size,
+        new_vocab_size=ext.tokenizer.vocab_size,
+        init=init,
+        chars_per_token=(before[0], after[0]),
+        han_chars_per_token=(before[1], after[1]),
+    )
+
+
+def _compression(tok: Any, inputs: TextInputs) -> tuple[float, float | None]:
+    """(characters per token, Han characters per token) of `tok` on `inputs`."""
+    from gptkit.tokenizer.report import tokenizer_counts
+
+    counts = tokenizer_counts(tok, inputs)  # (3, 3): rows other, Latin, Han; columns tokens, bytes, chars
+    total = counts.sum(axis=0)
+    han = counts[2]
+    return (float(total[2] / total[0]) if total[0] else 0.0, float(han[2] / han[0]) if han[0] else None)

@@ -10,10 +10,11 @@ import argparse
 import importlib
 import sys
 
+from gptkit import __version__
 from gptkit.errors import GptkitError
 
 # Modules under gptkit.cli that define `register(subparsers)`. Order is the order of `gptkit --help`.
-COMMAND_MODULES = ["demo", "model", "tokenizer", "generate", "chat", "data", "train", "finetune", "eval"]
+COMMAND_MODULES = ["demo", "model", "tokenizer", "generate", "chat", "serve", "data", "train", "finetune", "eval"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gptkit",
         description="Raw text to a working GPT: prepare data, train a tokenizer, pretrain, generate.",
     )
+    parser.add_argument("--version", action="version", version=f"gptkit {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(f"gptkit.cli.{name}").register(subparsers)

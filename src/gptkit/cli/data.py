@@ -74,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     ins.add_argument("dir", help="a directory written by `gptkit prepare`")
     ins.add_argument("--samples", type=int, default=3, help="documents to decode and show (default 3)")
-    ins.add_argument("--seed", type=int, default=0)
+    ins.add_argument("--seed", type=int, default=0, help="which documents are sampled (default 0)")
     ins.set_defaults(func=cmd_inspect)
 
 

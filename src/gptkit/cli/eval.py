@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from gptkit.devices import DEVICE_HELP, resolve_device
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("eval", help="measure a checkpoint (lm: nats/token, nats/char, bits/byte)")
@@ -22,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lm.add_argument("--split", choices=("val", "train"), default="val", help="split of a prepared directory")
     lm.add_argument("--max-tokens", type=int, metavar="N", help="score only the first N tokens")
     lm.add_argument("--batch-size", type=int, default=8, metavar="N", help="windows per forward pass (default 8)")
-    lm.add_argument("--device", default="cpu", help="cpu, cuda, ... (default cpu)")
+    lm.add_argument("--device", default="cpu", help=DEVICE_HELP + " (default cpu)")
     lm.add_argument("--json", action="store_true", help="print one JSON object")
     lm.set_defaults(func=cmd_eval_lm)
 
@@ -39,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--data", required=True, metavar="TEST.jsonl|builtin:zh-sentiment", help="labelled records to score"
     )
     clf.add_argument("--batch-size", type=int, default=32, metavar="N", help="records per forward pass (default 32)")
-    clf.add_argument("--device", default="cpu", help="cpu, cuda, ... (default cpu)")
+    clf.add_argument("--device", default="cpu", help=DEVICE_HELP + " (default cpu)")
     clf.add_argument("--json", action="store_true", help="print one JSON object")
     clf.set_defaults(func=cmd_eval_classify)
 
@@ -57,7 +59,7 @@ def cmd_eval_lm(args: argparse.Namespace) -> int:
         split=args.split,
         max_tokens=args.max_tokens,
         batch_size=args.batch_size,
-        device=args.device,
+        device=str(resolve_device(args.device)),
         progress=not args.json,
     )
     if args.json:
@@ -77,7 +79,8 @@ def cmd_eval_classify(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size: must be at least 1, got {args.batch_size}")
-    score = evaluate_classifier(args.model, args.data, batch_size=args.batch_size, device=args.device)
+    device = str(resolve_device(args.device))
+    score = evaluate_classifier(args.model, args.data, batch_size=args.batch_size, device=device)
     if args.json:
         print(json.dumps(score.to_dict(), ensure_ascii=False))
         return 0

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from gptkit.devices import DEVICE_HELP, resolve_device
 from gptkit.errors import GptkitError
 from gptkit.generation.settings import flag_fields
 
@@ -43,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="let the model emit byte tokens that do not form characters (shown as U+FFFD); by default only "
         "tokens that keep the text valid UTF-8 are allowed",
     )
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--dtype", choices=DTYPES, default="auto", help="default: bfloat16 on CUDA, else float32")
     p.set_defaults(func=cmd_generate)
 
@@ -102,7 +103,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     from gptkit.generation.text import DEFAULT_MAX_NEW_TOKENS, Generator
 
-    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    device = str(resolve_device(args.device))
     dtype_name = args.dtype if args.dtype != "auto" else ("bfloat16" if device.startswith("cuda") else "float32")
     prompts = read_prompt_file(args.prompt_file) if args.prompt_file else [unescape(args.prompt)]
     if args.stream and (args.prompt_file or (args.num_return_sequences or 1) > 1):

@@ -23,12 +23,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     imp = subparsers.add_parser("import-hf", help="convert a local HF GPT-2 directory into a gptkit checkpoint")
     imp.add_argument("src_dir", help="directory with config.json and model.safetensors or pytorch_model.bin")
-    imp.add_argument("out_dir", help="gptkit checkpoint directory to write")
+    imp.add_argument("out_dir", help="gptkit checkpoint directory to write (new or empty)")
+    imp.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists and is not empty")
     imp.set_defaults(func=cmd_import_hf)
 
     exp = subparsers.add_parser("export-hf", help="write a gptkit checkpoint as a HF GPT-2 directory")
     exp.add_argument("ckpt_dir", help="gptkit checkpoint directory")
-    exp.add_argument("out_dir", help="directory that transformers.GPT2LMHeadModel.from_pretrained can load")
+    exp.add_argument(
+        "out_dir", help="directory to write (new or empty) that transformers.GPT2LMHeadModel.from_pretrained loads"
+    )
+    exp.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists and is not empty")
     exp.set_defaults(func=cmd_export_hf)
 
 
@@ -80,7 +84,7 @@ def cmd_model_info(args: argparse.Namespace) -> int:
 def cmd_import_hf(args: argparse.Namespace) -> int:
     from gptkit.interop.hf import import_hf
 
-    out = import_hf(args.src_dir, args.out_dir)
+    out = import_hf(args.src_dir, args.out_dir, force=args.force)
     print(f"wrote gptkit checkpoint {out}")
     return 0
 
@@ -88,6 +92,6 @@ def cmd_import_hf(args: argparse.Namespace) -> int:
 def cmd_export_hf(args: argparse.Namespace) -> int:
     from gptkit.interop.hf import export_hf
 
-    out = export_hf(args.ckpt_dir, args.out_dir)
+    out = export_hf(args.ckpt_dir, args.out_dir, force=args.force)
     print(f"wrote HF GPT-2 directory {out} (load with transformers.GPT2LMHeadModel.from_pretrained)")
     return 0

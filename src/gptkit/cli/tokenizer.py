@@ -1,4 +1,4 @@
-"""`gptkit tokenizer train` and `gptkit tokenizer report`."""
+"""`gptkit tokenizer train`, `gptkit tokenizer extend` and `gptkit tokenizer report`."""
 
 from __future__ import annotations
 
@@ -26,7 +26,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "every character seen)",
     )
     train.add_argument("--out", required=True, help="directory to write (e.g. a checkpoint directory)")
-    train.add_argument("--kind", choices=("bpe", "char"), default="bpe")
+    train.add_argument(
+        "--kind",
+        choices=("bpe", "char"),
+        default="bpe",
+        help="bpe (default): byte-level BPE of --vocab-size tokens, any text encodes; char: one token per character "
+        "of the input (see docs/tokenizer.md)",
+    )
     train.add_argument(
         "--pretokenizer",
         choices=tuple(PRETOKENIZERS),
@@ -35,6 +41,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--min-frequency", type=int, default=2, help="bpe: merge only pairs seen this often")
     train.set_defaults(func=cmd_train)
+
+    extend = sub.add_parser(
+        "extend",
+        help="learn N new tokens from a corpus for a checkpoint's BPE, grow its model to match, write a new checkpoint",
+        description="Old token ids stay as they are and text without the new tokens encodes as before; new "
+        "embedding (and untied head) rows start as the mean of the rows of the old tokens each new token used "
+        "to split into (--init random: N(0, 0.02)). Then continue training with `gptkit train --init-from OUT`.",
+    )
+    extend.add_argument("--model", required=True, metavar="CKPT", help="gptkit checkpoint with a BPE tokenizer")
+    extend.add_argument("--input", nargs="+", required=True, metavar="PATH", help="corpus to learn from (as for train)")
+    extend.add_argument("--add", type=int, required=True, metavar="N", help="number of tokens to add")
+    extend.add_argument("--out", required=True, metavar="DIR", help="new checkpoint directory")
+    extend.add_argument("--init", choices=("mean", "random"), default="mean", help="new rows (default mean)")
+    extend.add_argument("--min-frequency", type=int, default=2, help="merge only pairs seen this often")
+    extend.add_argument("--seed", type=int, default=0, help="seed of --init random")
+    extend.set_defaults(func=cmd_extend)
 
     report = sub.add_parser(
         "report", help="tokens, bytes/token and characters/token by script (Han, Latin, other), encode speed"
@@ -68,6 +90,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"fingerprint: {tok.fingerprint}")
     written = [name for name in (*HF_FILES, META_FILE) if (Path(out) / name).is_file()]
     print(f"wrote {', '.join(written)} to {out}")
+    return 0
+
+
+def cmd_extend(args: argparse.Namespace) -> int:
+    from gptkit.vocab import extend_checkpoint
+
+    start = time.perf_counter()
+    inputs = [Path(p) for p in args.input]
+    res = extend_checkpoint(
+        args.model, inputs, args.add, args.out, init=args.init, min_frequency=args.min_frequency, seed=args.seed
+    )
+    added = res.new_vocab_size - res.old_vocab_size
+    short = f" (the corpus had pairs for only {added} of {args.add})" if added < args.add else ""
+    print(
+        f"added {added:,} tokens{short}: vocab_size {res.old_vocab_size:,} -> {res.new_vocab_size:,}, "
+        f"new rows: {res.init} ({time.perf_counter() - start:.1f} s)"
+    )
+    (c0, c1), (h0, h1) = res.chars_per_token, res.han_chars_per_token
+    print(f"chars/token on the corpus: {c0:.3f} -> {c1:.3f}")
+    if h0 is not None:
+        print(f"Han chars/token on the corpus: {h0:.3f} -> {h1:.3f}")
+    print(f"wrote checkpoint {res.out} (continue with: gptkit train --init-from {res.out} --data ...)")
     return 0
 
 

@@ -45,7 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_train)
 
     plot = subparsers.add_parser("plot", help="write a PNG of train and val loss of a training run")
-    plot.add_argument("run_dir", metavar="RUN_DIR")
+    plot.add_argument(
+        "run_dir", metavar="RUN_DIR", help="a `gptkit train --out` directory (reads RUN_DIR/metrics.jsonl)"
+    )
     plot.add_argument("--out", help="PNG path (default RUN_DIR/loss.png)")
     plot.set_defaults(func=cmd_plot)
 
@@ -54,7 +56,7 @@ def build_config(args: argparse.Namespace):
     from gptkit.train.config import load_run_config
     from gptkit.train.trainer import CONFIG_FILE
 
-    if args.init_from and args.resume:
+    if args.init_from and (args.resume or args.resume_from):
         raise ConfigError("--init-from starts a new run from a checkpoint; --resume continues RUN_DIR's run: give one")
     overrides = list(args.set)
     if args.resume or args.resume_from:

@@ -8,8 +8,9 @@ max_new_tokens, EOS ids, valid-UTF-8 table) and n choices; each choice is one ro
 2. admits waiting jobs while the batch has room (max_batch rows): each prompt is prefilled on its own
    (batch 1, so its numbers do not depend on its neighbours) and its n rows join the batch;
 3. chooses one token per row: rows are grouped by sampling settings, each group runs its processor chain;
-   greedy rows take the argmax, sampling rows draw from the hash of (their seed, their step, their choice
-   index), the draw the other decoders make, so a seeded request gets the tokens `gptkit.generate` gives it;
+   greedy rows take the argmax, sampling rows draw from the hash of (their seed, their step, their row id:
+   Job.first_row + choice), the draw the other decoders make, so a seeded request gets the tokens
+   `gptkit.generate` gives the same prompts;
 4. hands each row's token to its job (`Job.emit`), with its log-probability when asked for; rows that end
    (an EOS id: finish "stop", max_new_tokens: "length") leave the batch;
 5. runs the model once on the batch's new tokens.
@@ -65,6 +66,7 @@ class Job:
     emit: Callable[[TokenEvent | BaseException], None]
     n: int = 1
     logprobs: int | None = None  # None: none; k >= 0: the chosen token's and the k most likely
+    first_row: int = 0  # choice c draws as row first_row + c: prompt i of a list, with n each, is i * n
     cancelled: bool = False
     stopped: set[int] = field(default_factory=set)
 
@@ -233,7 +235,7 @@ class BatchScheduler:
                 rows = [self.rows[i] for i in members]
                 seeds = torch.tensor([r.job.settings.seed for r in rows], dtype=torch.long, device=self.device)
                 steps = torch.tensor([r.generated for r in rows], dtype=torch.long, device=self.device)
-                choices = torch.tensor([r.choice for r in rows], dtype=torch.long, device=self.device)
+                choices = torch.tensor([r.job.first_row + r.choice for r in rows], device=self.device)
                 tokens[idx] = sample(scores, seeds, steps, choices)
         return tokens
 

@@ -150,7 +150,7 @@ class Generator:
         if not isinstance(text, str):
             raise GenerationError(f"prompt: expected a string, got {type(text).__name__}")
         ids = self.tokenizer.encode(text)
-        return [self.tokenizer.eot_id, *ids] if self.add_bos else ids
+        return [self.tokenizer.bos_id, *ids] if self.add_bos else ids
 
     def complete(self, prompt: str, *, stop: str | Sequence[str] = (), valid_utf8: bool = True, **options) -> str:
         """The completion of `prompt` (without the prompt, the EOS token or the stop string)."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from torch import nn
 from gptkit.checkpoint import load_model, load_state_checked, model_state_for_saving, save_model
 from gptkit.config import ModelConfig
 from gptkit.errors import ConfigError, InteropError
+from gptkit.files import check_destination, directory_written_atomically
 from gptkit.model import GPT
 
 # Matrices stored as Conv1D (in, out) in HF GPT-2.
@@ -32,6 +35,7 @@ _ACTIVATIONS_TO_HF = {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}
 _HF_NON_WEIGHTS = (["attn", "bias"], ["attn", "masked_bias"])  # h.{i}.attn.bias, not h.{i}.attn.c_attn.bias
 # Tokenizer files a HF GPT-2 directory may carry; copied along by import and export.
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+TOKENIZER_FILES += ("vocab.txt",)  # BERT-style WordPiece (the GPT2-Chinese checkpoints)
 
 
 # ---- configs ----------------------------------------------------------------------------------
@@ -170,24 +174,51 @@ def read_hf_state(src: Path) -> tuple[dict[str, torch.Tensor], str]:
                 state.update(load_file(str(src / shard)))
             return state, str(index)
         if legacy.is_file():
-            # weights_only=True: tensors and plain containers only, never arbitrary pickled objects.
-            return torch.load(legacy, map_location="cpu", weights_only=True), str(legacy)
+            return _load_plain_tensor_pickle(legacy), str(legacy)
     except (SafetensorError, OSError, RuntimeError, KeyError, json.JSONDecodeError) as e:
         raise InteropError(f"{src}: cannot read the weights ({type(e).__name__}: {e})") from None
     raise InteropError(f"{src}: no model.safetensors, model.safetensors.index.json or pytorch_model.bin found")
 
 
+def _load_plain_tensor_pickle(path: Path) -> dict[str, torch.Tensor]:
+    """A pytorch_model.bin, loaded with weights_only=True: tensors and plain containers only, so nothing in it
+    runs. Anything else (a pickled class or function) is refused by name, in one line."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
+        what = f"it references {found.group(1)}" if found else str(e).splitlines()[0]
+        raise InteropError(
+            f"{path}: refused: not a plain tensor file ({what}; only tensors are loaded, and nothing in the "
+            "file was run); convert it to model.safetensors with the tool that made it"
+        ) from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise InteropError(f"{path}: refused: not a plain tensor file (expected a dict of name -> tensor)")
+    return state
+
+
 # ---- directories ------------------------------------------------------------------------------
-def import_hf(src_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
-    """Convert a local HF GPT-2 directory into a gptkit checkpoint directory; returns `out_dir`."""
+def import_hf(src_dir: str | os.PathLike, out_dir: str | os.PathLike, *, force: bool = False) -> Path:
+    """Convert a local HF GPT-2 directory into a gptkit checkpoint directory; returns `out_dir`.
+
+    `out_dir` may not be `src_dir`, inside it or hold it, nor a non-empty directory unless `force` (which
+    replaces it); it is written into a temporary directory renamed into place, so a failure leaves it as it was.
+    """
     src = Path(src_dir)
     cfg_path = src / "config.json"
     if not cfg_path.is_file():
         raise InteropError(f"{cfg_path}: not found (expected a HF GPT-2 model directory)")
+    check_destination(out_dir, (src,), force)
     try:
         hf_cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise InteropError(f"{cfg_path}: not valid JSON ({e})") from None
+    from gptkit.interop.hf_classifier import import_classifier, is_hf_classifier
+
+    if is_hf_classifier(hf_cfg):
+        with directory_written_atomically(out_dir) as tmp:
+            import_classifier(src, hf_cfg, tmp)
+        return Path(out_dir)
     config = config_from_hf(hf_cfg, source=str(cfg_path))
     hf_state, weights_source = read_hf_state(src)
     state = state_from_hf(hf_state, config, weights_source)
@@ -196,21 +227,39 @@ def import_hf(src_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
     model.to_empty(device="cpu")
     load_state_checked(model, {k: v.float() for k, v in state.items()}, source=weights_source)
     model.reset_buffers()
-    out = save_model(model, out_dir)
-    copy_tokenizer_files(src, out)
-    return out
+    with directory_written_atomically(out_dir) as tmp:
+        save_model(model, tmp)
+        copy_tokenizer_files(src, tmp)
+    return Path(out_dir)
 
 
-def export_hf(ckpt_dir: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
-    """Write a directory that `transformers.GPT2LMHeadModel.from_pretrained` loads as it is."""
+def export_hf(ckpt_dir: str | os.PathLike, out_dir: str | os.PathLike, *, force: bool = False) -> Path:
+    """Write a directory that `transformers.GPT2LMHeadModel.from_pretrained` loads as it is (a fine-tuned
+    classifier: `GPT2ForSequenceClassification.from_pretrained`, see interop/hf_classifier.py). `out_dir` as
+    for `import_hf` (never the checkpoint itself or inside it; a non-empty directory only with `force`)."""
+    from gptkit.interop.hf_classifier import export_classifier, is_classifier_dir
+
+    check_destination(out_dir, (ckpt_dir,), force)
+    if is_classifier_dir(ckpt_dir):
+        with directory_written_atomically(out_dir) as tmp:
+            export_classifier(ckpt_dir, tmp)
+        return Path(out_dir)
     model = load_model(ckpt_dir)
     hf_cfg = config_to_hf(model.config)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    save_file(state_to_hf(model), str(out / "model.safetensors"), metadata={"format": "pt"})
-    (out / "config.json").write_text(json.dumps(hf_cfg, indent=2) + "\n", encoding="utf-8")
-    copy_tokenizer_files(Path(ckpt_dir), out)
-    return out
+    tok = _tokenizer_if_present(Path(ckpt_dir))
+    if tok is not None:  # its ids, e.g. after `tokenizer extend` appended tokens behind <|endoftext|>
+        hf_cfg.update(bos_token_id=tok.bos_id, eos_token_id=tok.eot_id)
+    with directory_written_atomically(out_dir) as tmp:
+        save_file(state_to_hf(model), str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        (tmp / "config.json").write_text(json.dumps(hf_cfg, indent=2) + "\n", encoding="utf-8")
+        copy_tokenizer_files(Path(ckpt_dir), tmp)
+    return Path(out_dir)
+
+
+def _tokenizer_if_present(ckpt_dir: Path):
+    from gptkit.train.data import load_tokenizer_if_present
+
+    return load_tokenizer_if_present(ckpt_dir)
 
 
 def copy_tokenizer_files(src: Path, dst: Path) -> list[str]:

@@ -6,9 +6,10 @@
     ids_per_doc = tok.encode_batch(docs)                       # Rust, all cores
 
 Modules: core (the Tokenizer base class, special tokens, file-format constants), bpe and char (the two
-kinds), training (learning a vocabulary from text), pretokenize (pre-tokenization regexes, GPT-2's byte
-alphabet), files (loading and saving directories), stream (incremental decode), report (compression by
-script and throughput), chat_template (ChatML: a conversation to ids + loss mask, and as Jinja for HF).
+kinds gptkit trains), wordpiece (BERT vocab.txt, as GPT2-Chinese uses), training (learning a vocabulary
+from text), extend (appending tokens), pretokenize (pre-tokenization regexes, GPT-2's byte alphabet), files
+(loading and saving directories), stream (incremental decode), report (compression by script and
+throughput), chat_template (ChatML: a conversation to ids + loss mask, and as Jinja for HF).
 """
 
 from gptkit.tokenizer.bpe import BPETokenizer
@@ -27,6 +28,7 @@ from gptkit.tokenizer.core import (
 )
 from gptkit.tokenizer.pretokenize import DEFAULT_PRETOKENIZER, PRETOKENIZERS, byte_level_alphabet, new_byte_level_bpe
 from gptkit.tokenizer.stream import StreamDecoder
+from gptkit.tokenizer.wordpiece import WordPieceTokenizer
 
 __all__ = [
     "DEFAULT_PRETOKENIZER",
@@ -44,6 +46,7 @@ __all__ = [
     "StreamDecoder",
     "Tokenizer",
     "TokenizerError",
+    "WordPieceTokenizer",
     "byte_level_alphabet",
     "new_byte_level_bpe",
 ]

@@ -75,17 +75,23 @@ class Tokenizer:
     """What all gptkit tokenizers share; `Tokenizer.load` and `Tokenizer.train` return a subclass."""
 
     kind: str
+    eot_token: str = EOT  # the special token that separates documents (WordPiece vocabularies: [SEP])
 
     def __init__(self, token_bytes: list[bytes], special_tokens: dict[str, int]) -> None:
         self._token_bytes = token_bytes  # id -> the bytes it stands for (special tokens: their UTF-8 text)
         self.special_tokens = dict(special_tokens)
-        if EOT not in self.special_tokens:
-            raise TokenizerError(f"the tokenizer has no {EOT} token (gptkit needs it to separate documents)")
-        self.eot_id = self.special_tokens[EOT]
+        if self.eot_token not in self.special_tokens:
+            raise TokenizerError(f"the tokenizer has no {self.eot_token} token (gptkit needs it to separate documents)")
+        self.eot_id = self.special_tokens[self.eot_token]
         self.fingerprint = _sha256_json(self._canonical())
         # The chat template its files carry: a chat model's tokenizer (gptkit finetune chat sets it), else None.
         # Not part of the fingerprint: it changes how conversations are rendered, not the vocabulary.
         self.chat_template: str | None = None
+
+    @property
+    def bos_id(self) -> int:
+        """The id a prompt starts with: <|endoftext|>, which starts every document gptkit trains on."""
+        return self.eot_id
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod

@@ -13,12 +13,14 @@ before unless its old tokenization has two neighbours that a new merge joins.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from tokenizers import AddedToken, trainers
 from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import models as hf_models
@@ -156,15 +158,13 @@ def _old_word_counts(tok: BPETokenizer, inputs: TextInputs, progress: bool) -> C
 
     def flush() -> None:
         for enc in tok.backend.encode_batch(batch, add_special_tokens=False):
-            word, current = [], None
-            for token_id, word_id in zip(enc.ids, enc.word_ids, strict=True):
-                if word_id != current and word:
-                    counts["".join(word)] += 1
-                    word = []
-                current = word_id
-                word.append(chr(_PUA + token_id))
-            if word:
-                counts["".join(word)] += 1
+            if not enc.ids:
+                continue
+            ids = np.asarray(enc.ids, dtype=np.uint32)  # (n,)
+            words = np.asarray(enc.word_ids, dtype=np.int64)  # (n,) the pre-tokenizer word of each token
+            coded = (ids + _PUA).tobytes().decode("utf-32-le")  # one private-use character per id
+            starts = [0, *(np.flatnonzero(words[1:] != words[:-1]) + 1).tolist(), len(ids)]
+            counts.update(coded[a:b] for a, b in itertools.pairwise(starts))
         batch.clear()
 
     for text in iter_texts(inputs, progress=progress):

@@ -28,6 +28,7 @@ from gptkit.tokenizer.core import (
     _read_json,
     _write_json,
 )
+from gptkit.tokenizer.wordpiece import VOCAB_FILE, WordPieceTokenizer
 
 
 def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
@@ -71,8 +72,10 @@ def _load_vocabulary(path: Path) -> Tokenizer:
             tok: Tokenizer = CharTokenizer.from_meta(meta, meta_path)
         elif kind == "bpe":
             tok = BPETokenizer.from_hf_dir(path)
+        elif kind == "wordpiece":
+            tok = WordPieceTokenizer.from_dir(path)
         else:
-            raise TokenizerError(f"{meta_path}: unknown kind {kind!r} (expected 'bpe' or 'char')")
+            raise TokenizerError(f"{meta_path}: unknown kind {kind!r} (expected 'bpe', 'char' or 'wordpiece')")
         if meta.get("special_tokens") != tok.special_tokens:
             raise TokenizerError(
                 f"{meta_path}: special_tokens {meta.get('special_tokens')} do not match the vocabulary's "
@@ -84,11 +87,23 @@ def _load_vocabulary(path: Path) -> Tokenizer:
                 f"({tok.fingerprint}); they were changed after saving"
             )
         return tok
+    if (path / VOCAB_FILE).is_file() and not (path / "vocab.json").is_file() and _wordpiece_or_absent(path):
+        return WordPieceTokenizer.from_dir(path)  # BERT style (GPT2-Chinese); BertTokenizerFast's tokenizer.json
     if (path / "tokenizer.json").is_file() or (path / "vocab.json").is_file():
         return BPETokenizer.from_hf_dir(path)
     raise TokenizerError(
-        f"{path}: no tokenizer found (expected {META_FILE}, tokenizer.json, or vocab.json + merges.txt)"
+        f"{path}: no tokenizer found (expected {META_FILE}, tokenizer.json, vocab.json + merges.txt, or a "
+        "WordPiece vocab.txt)"
     )
+
+
+def _wordpiece_or_absent(path: Path) -> bool:
+    """True when the directory has no tokenizer.json or one whose model is WordPiece (made from vocab.txt)."""
+    tj = path / "tokenizer.json"
+    if not tj.is_file():
+        return True
+    model = _read_json(tj).get("model") or {}
+    return model.get("type") == "WordPiece"
 
 
 def save_tokenizer(tok: Tokenizer, path: str | os.PathLike) -> Path:

@@ -134,6 +134,14 @@ def _batches(inputs: TextInputs, progress: bool) -> Iterator[list[str]]:
         yield batch
 
 
+def tokenizer_counts(tok: Tokenizer, inputs: TextInputs, *, progress: bool = False) -> np.ndarray:
+    """(3, 3) int64 `script_counts` summed over all of `inputs` (paths or texts)."""
+    counts = np.zeros((3, 3), dtype=np.int64)
+    for batch in _batches(inputs, progress):
+        counts += script_counts(tok, "".join(batch), [i for ids in tok.encode_batch(batch) for i in ids])
+    return counts
+
+
 def tokenizer_report(
     tok: Tokenizer, inputs: TextInputs, *, max_chars: int | None = None, progress: bool = False
 ) -> TokenizerReport:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -31,4 +32,35 @@ class StreamDecoder:
         (its bytes are dropped). The decoder can be reused."""
         text = "" if drop_incomplete else self._decoder.decode(b"", final=True)
         self._decoder.reset()
+        return text
+
+
+class TextStreamDecoder:
+    """Streaming for a tokenizer whose decode is not the concatenation of token bytes (WordPiece puts
+    spaces between words and cleans some up): `push(id)` returns the text that no later token can change,
+    and the pushes and the flush together equal `decode(ids)`.
+
+    A later token only appends (its separating space and text), except that HF's clean-up of " ' ", " n't",
+    " 's", ... also removes spaces up to 5 characters back: text is held back while a "'" is that close.
+    """
+
+    HOLD = 6
+
+    def __init__(self, decode: Callable[[list[int]], str]) -> None:
+        self._decode = decode
+        self._ids: list[int] = []
+        self._emitted = 0
+
+    def push(self, token_id: int) -> str:
+        self._ids.append(token_id)
+        text = self._decode(self._ids)
+        safe = len(text) - self.HOLD if "'" in text[-self.HOLD :] else len(text)
+        out = text[self._emitted : max(self._emitted, safe)]
+        self._emitted += len(out)
+        return out
+
+    def flush(self, drop_incomplete: bool = False) -> str:
+        """The held-back rest (every token's text is whole characters, so nothing is incomplete)."""
+        text = self._decode(self._ids)[self._emitted :] if self._ids else ""
+        self._ids, self._emitted = [], 0
         return text

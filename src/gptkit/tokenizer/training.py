@@ -14,6 +14,8 @@ from gptkit.tokenizer.char import CharTokenizer
 from gptkit.tokenizer.core import _SURROGATE, SPECIAL_TOKENS, Tokenizer, TokenizerError, _bad_text_error
 from gptkit.tokenizer.pretokenize import DEFAULT_PRETOKENIZER, PRETOKENIZERS, new_byte_level_bpe
 
+EMPTY_TEXT = "the training text is empty (the inputs hold no text): nothing to train a tokenizer on"
+
 
 def train_tokenizer(
     inputs: TextInputs,
@@ -63,7 +65,16 @@ def train_bpe(
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         special_tokens=[],
     )
-    hf.train_from_iterator(iter_texts(inputs, progress=progress), trainer=trainer)
+    seen = [0]  # characters of training text, counted as they stream by
+
+    def texts():
+        for text in iter_texts(inputs, progress=progress):
+            seen[0] += len(text)
+            yield text
+
+    hf.train_from_iterator(texts(), trainer=trainer)
+    if not seen[0]:  # it would otherwise be a vocabulary of the 256 bytes, trained on nothing
+        raise TokenizerError(EMPTY_TEXT)
     hf.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in SPECIAL_TOKENS])
     return BPETokenizer(hf, json.loads(hf.to_str()), source="trained tokenizer")
 
@@ -78,7 +89,7 @@ def train_char(inputs: TextInputs, vocab_size: int | None, *, progress: bool = F
         if _SURROGATE.match(c):
             raise _bad_text_error(c, "training text: ")
     if not counts:
-        raise TokenizerError("the training text is empty")
+        raise TokenizerError(EMPTY_TEXT)
     keep = len(counts) if vocab_size is None else vocab_size - len(SPECIAL_TOKENS)
     # Most frequent first (ties by code point), then the kept ones in code-point order.
     ranked = sorted(counts, key=lambda c: (-counts[c], c))[:keep]

@@ -104,7 +104,7 @@ def load_tokenizer_if_present(directory: Path) -> Any | None:
     return Tokenizer.load(directory)
 
 
-TOKENIZER_MARKERS = ("gptkit_tokenizer.json", "tokenizer.json", "vocab.json")
+TOKENIZER_MARKERS = ("gptkit_tokenizer.json", "tokenizer.json", "vocab.json", "vocab.txt")
 
 
 def _file_sha256(path: Path) -> str:
