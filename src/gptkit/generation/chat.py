@@ -84,7 +84,7 @@ class ChatSession:
             # Not validated: an answer may be empty (the model ended it at once, or Ctrl-C came first), and
             # the model then sees it so, as it was.
             return render_chat(tok, self.messages(user, turns), add_generation_prompt=True, validate=False).ids
-        return [tok.eot_id, *tok.encode("".join(u + a for u, a in turns) + user)]
+        return [tok.bos_id, *tok.encode("".join(u + a for u, a in turns) + user)]
 
     def fit(self, user: str) -> list[int]:
         """The prompt for `user`, dropping the oldest turns until it leaves answer_room() in the context."""
