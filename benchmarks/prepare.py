@@ -61,7 +61,7 @@ def _cpu_seconds() -> float:
 
 
 def _rss_mb() -> dict:
-    from gptkit.data.pipeline import peak_rss_mb
+    from gptkit.data.report import peak_rss_mb
 
     return peak_rss_mb()
 

@@ -30,6 +30,17 @@ def test_labelled_pages_meet_the_goals():
     assert s.noisy_lines_fixed == s.noisy_lines  # every in-line annotation / entity case comes out exactly
 
 
+def test_real_design_pages_keep_their_content():
+    """The stored real pages the rules were developed on (the blind ones are scored by benchmarks/clean_eval.py,
+    never asserted here: a test on them would invite tuning)."""
+    scores = score_pages(load_web_pages("design"))
+    for lang in ("zh", "en"):
+        s = scores[lang]
+        assert s.kept_fraction >= 0.97, f"{lang} content kept {s.kept_fraction:.4f}; lost:\n" + "\n".join(s.lost)
+        assert s.removed_fraction >= 0.55, f"{lang} boilerplate removed {s.removed_fraction:.3f}"
+        assert s.pages_dropped == 0
+
+
 def test_web_pages_are_split_by_site_and_big_enough():
     design, blind = load_web_pages("design"), load_web_pages("blind")
     assert len(design) + len(blind) >= 100

@@ -30,6 +30,8 @@ chrome, not lists of sites:
   seo-title             keyword runs joined by _ | - ("华为手机_华为P30报价_手机大全-某某网")
   spam                  one token or one short unit repeated over most of a line
   symbol-only           a line with no letter, digit or CJK character ("▲▲▲", "》》》")
+  off-topic-block       after the last paragraph, 4+ titles / cut snippets whose words are not the page's
+                        (related articles without a heading; gptkit.data.context)
   page-head             above the first paragraph, a line neither next to it (title, heading) nor shaped like a
                         headline: profile fields, counters, short site names (gptkit.data.context)
 In-line noise removed from kept lines: romanisation in brackets after characters ("中(zhōng)国(guó)"),
@@ -44,7 +46,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gptkit.data.context import STOPWORDS_EN, head_drops
+from gptkit.data.context import STOPWORDS_EN, head_drops, offtopic_tail
 from gptkit.data.filters import HAN, count_han
 
 _HAN_RE = re.compile(f"[{HAN}]")
@@ -181,7 +183,7 @@ _UI_EN = (
     r"previous|prev|next|older\s+posts|newer\s+posts|search|close|buy\s+now|add\s+to\s+cart|download|loading|"
     r"advertisement|sponsored|ads?|was\s+this\s+(?:article|page|answer|post|review|information)\s+helpful|helpful|"
     r"yes|no|menu|github|(?:main\s+)?navigation(?:\s+menu)?|jump\s+to(?:\s+(?:navigation|search|recipe|content))?|"
-    r"personal\s+tools|show\s+all(?:\s+answers)?|improve\s+this\s+(?:question|answer|post)|listen(?:\s+to\s+this\s+article)?|"
+    r"personal\s+tools|show\s+all(?:\s+answers)?|watch\s+(?:the\s+)?video|improve\s+this\s+(?:question|answer|post)|listen(?:\s+to\s+this\s+article)?|"
     r"edit\s+(?:this\s+page|on\s+github)|view\s+source|improve\s+this\s+page"
 )
 # counters: "评论(12)", "12条评论", "3 comments", "5 min read", "3小时前"
@@ -479,8 +481,13 @@ def _metadata(s: str) -> bool:
     return 0 < len(value) <= 20 and not any(c in value for c in "。！？!?，,；;")
 
 
+def _table_row(s: str) -> bool:
+    """A markdown / text table row: cells between "|", the row opened or closed by one."""
+    return s.count("|") + s.count("｜") >= 2 and (s.startswith(("|", "｜")) or s.endswith(("|", "｜")))
+
+
 def _seo_title(s: str) -> bool:
-    if any(c in s for c in "=(){}[]<>") or (s.startswith("|") and s.endswith("|")):
+    if any(c in s for c in "=(){}[]<>") or s.startswith(("|", "｜")) or s.endswith(("|", "｜")):
         return False  # code, formulas, markdown tables
     seps = _SEO_SEP.findall(s)
     strong = sum(1 for x in seps if x.strip() in ("_", "|", "｜"))
@@ -548,7 +555,7 @@ def _nav_row(s: str) -> bool:
     """A row of short menu items: three or more items between | · • or wide gaps; or, with single spaces,
     four or more short Chinese items / three or more capitalised words, one of them an interface word.
     (Chinese prose has no spaces between words; English prose has stop words and lower-case words.)"""
-    if _SENTENCE_MARK.search(s) or (s.startswith("|") and s.endswith("|")):
+    if _SENTENCE_MARK.search(s) or _table_row(s):
         return False
     # "·" joins foreign names and slogans in Chinese ("让·雅克", "自主·自立·自强"): a separator only in Latin text
     sep = _ROW_SEP_HAN if count_han(s) else _ROW_SEP
@@ -664,7 +671,7 @@ def classify_line(line: str) -> str | None:
                 return "nav-menu"
         if n <= 60 and _timestamp(s):
             return "timestamp"
-        if core[-1] not in SENTENCE_END and _SEO_SEP_CHARS.search(core) and _seo_title(core):  # see _seo_title
+        if core[-1] not in SENTENCE_END and _SEO_SEP_CHARS.search(core) and not _table_row(s) and _seo_title(core):
             return "seo-title"
     if _spam(s, latin):
         return "spam"
@@ -680,11 +687,13 @@ def _block_heading(line: str) -> bool:
     )
 
 
-# The head of a comment section (WordPress and the like), which may quote the post's title.
+# Headings too long for _BLOCK_HEADING: a comment section's (WordPress and the like: it may quote the post's
+# title), and "readers of this article also read".
 _COMMENT_HEADING = re.compile(
     r"\d+\s+(?:thoughts?|repl(?:y|ies)|responses?|comments?)\s+(?:on|to)\s+\S"
     r"|(?:leave|post|add|write)\s+a\s+(?:reply|comment)\b|you\s+are\s+commenting\s+using\b"
-    r"|fill\s+in\s+your\s+details\s+below\b",
+    r"|fill\s+in\s+your\s+details\s+below\b"
+    r"|(?:users|people|readers|visitors)\s+(?:reading|who\s+read)\s+this\s+(?:article|page|post)\s+(?:are\s+)?also\b",
     re.I,
 )
 # A table of contents: its heading, then entries that are title-like, up to the body (an entry repeated).
@@ -790,6 +799,8 @@ def _mark_page_head(verdicts: list[LineVerdict]) -> list[LineVerdict]:
     texts = [None if v.code else v.text for v in verdicts]
     for j in head_drops(texts, [v.rule is not None for v in verdicts]):
         verdicts[j] = LineVerdict(j, verdicts[j].text, "page-head", False)
+    for j in offtopic_tail(texts, [v.rule is not None for v in verdicts]):
+        verdicts[j] = LineVerdict(j, verdicts[j].text, "off-topic-block", False)
     return verdicts
 
 

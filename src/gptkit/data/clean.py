@@ -22,7 +22,7 @@ from gptkit.data.normalize import NormalizeStats, normalize_text
 
 RULES_VERSION = 3  # bump when a rule changes, so `prepare` re-runs the cleaning stage on old outputs
 _BLANK_RUNS = re.compile(r"\n{3,}")
-_MARKDOWN_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|>\s*)")
+_MARKDOWN_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|>\s*|\d{1,3}[.)]\s+)")  # also "1. ": a numbered copy
 MIN_REPEAT_KEY_CHARS = 4  # shorter repeated lines ("是", "否", "谢谢！") can be legitimate
 # A repeated line is dropped when it is a paragraph (this long) or repeats one of the page's first lines (a
 # title repeated as heading and breadcrumb); shorter repeats further down are refrains and list entries.

@@ -17,10 +17,14 @@ enough words or Han characters, mostly letters, few digits). A block of HEAD_BLO
 lines in a row is chrome: its lines are dropped as `page-head` (profile fields "积分" "主题" "85814", document
 fields "发文机构:" "县政府网站", counters). A lone short line stays: it may be a heading or a section number.
 A page without a good paragraph is left alone: there is no main body to measure the head against.
+
+The page tail: a block of related-article entries after the last good paragraph (titles and cut snippets of
+other pages) is found by its similarity to the main body (`offtopic_tail`) and dropped as `off-topic-block`.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from gptkit.data.filters import count_han
@@ -32,6 +36,8 @@ GOOD_MIN_STOPWORDS = 0.25
 GOOD_MIN_HAN = 20
 GOOD_MIN_FUNCTION_CHARS = 0.04
 HEADING_RUN = 2
+OFFTOPIC_MIN_LINES = 4
+OFFTOPIC_MAX_SIMILARITY = 0.2
 HEAD_BLOCK_MIN = 3  # a lone short line in the head may be a heading or a section number; three in a row are chrome
 HEADLINE_MIN_HAN = 6
 HEADLINE_MIN_WORDS = 3
@@ -116,4 +122,59 @@ def head_drops(texts: list[str | None], dropped: list[bool]) -> list[int]:
     return out
 
 
-__all__ = ["FUNCTION_CHARS_ZH", "STOPWORDS_EN", "head_drops", "headline_like", "is_good"]
+def _features(line: str) -> set[str]:
+    """Han character bigrams and lower-case content words (3+ letters, not stop words) of a line."""
+    han = [c for c in line if "\u4e00" <= c <= "\u9fff"]
+    feats = {a + b for a, b in itertools.pairwise(han)}
+    feats.update(w for w in (x.lower() for x in _WORD.findall(line)) if len(w) >= 3 and w not in STOPWORDS_EN)
+    return feats
+
+
+def _cut_snippet(line: str) -> bool:
+    """A snippet cut off mid-sentence: it ends in an ellipsis, or is long and ends without punctuation."""
+    s = line.strip()
+    return s.endswith(("…", "...")) or (len(s) > 40 and s[-1] not in "。！？!?.；;，,”\"')）)")
+
+
+def _tail_shaped(line: str) -> bool:
+    """A related-article entry: a title (short, no sentence end) or a snippet cut off ("…", "...")."""
+    s = line.strip()
+    return s.endswith(("…", "...")) or (len(s) <= 60 and s[-1] not in "。！？!?.；;")
+
+
+def offtopic_tail(texts: list[str | None], dropped: list[bool]) -> list[int]:
+    """Indices of an off-topic block at the end of the page: OFFTOPIC_MIN_LINES or more kept lines after the last
+    good paragraph, all shaped like related-article entries (titles, cut snippets; a third or more of them cut
+    snippets), whose words barely occur
+    in the page's good paragraphs (median share of a line's features found there < OFFTOPIC_MAX_SIMILARITY).
+    A page's own closing lines (a conclusion, a list of steps) share its vocabulary and stay."""
+    kept = [i for i, t in enumerate(texts) if t is not None and not dropped[i] and t.strip()]
+
+    def paragraph(i: int) -> bool:
+        return is_good(texts[i]) and not texts[i].rstrip().endswith(("…", "..."))
+
+    block: list[int] = []  # from the end back to the last paragraph: only the tail is judged (it is cheap)
+    for i in reversed(kept):
+        if paragraph(i):
+            break
+        if not _tail_shaped(texts[i]):
+            return []
+        block.append(i)
+    else:
+        return []  # no paragraph at all
+    block.reverse()
+    if len(block) < OFFTOPIC_MIN_LINES:
+        return []
+    good = [i for i in kept if i < block[0] and paragraph(i)]
+    if 3 * sum(_cut_snippet(texts[i]) for i in block) < len(block):
+        return []  # titles alone may be the page's own list (facts, steps): a related block has cut snippets
+    body: set[str] = set()
+    for i in good:
+        body |= _features(texts[i])
+    sims = sorted(len(f & body) / len(f) for f in (_features(texts[i]) for i in block) if f)
+    if not sims or sims[len(sims) // 2] >= OFFTOPIC_MAX_SIMILARITY:
+        return []
+    return block
+
+
+__all__ = ["FUNCTION_CHARS_ZH", "STOPWORDS_EN", "head_drops", "headline_like", "is_good", "offtopic_tail"]

@@ -279,13 +279,23 @@ def cwt_repeat_fraction(text: str, n: int) -> float:
     return float(repeated.sum()) / m
 
 
+def _truncated(line: str, lang: str) -> bool:
+    """A line ending in an ellipsis, as cut link snippets do (Gopher). In Chinese prose "……" closing a sentence is
+    punctuation: a line of 20+ Han characters with a comma is a paragraph, not a snippet (People's Daily: an
+    article of six paragraphs, two ending in "……", was dropped)."""
+    s = line.rstrip()
+    if not s.endswith(_ELLIPSIS):
+        return False
+    return not (lang == "zh" and count_han(s) >= 20 and ("，" in s or "," in s))
+
+
 def _line_rules(lines: list[str], lang: str, cfg: FilterConfig) -> str | None:
     if len(lines) < MIN_LINES_FOR_LINE_RULES:
         return None
     n = len(lines)
     if sum(ln.lstrip().startswith(_BULLET) for ln in lines) / n > cfg.gopher_max_bullet_lines:
         return "gopher-bullets"
-    if sum(ln.rstrip().endswith(_ELLIPSIS) for ln in lines) / n > cfg.gopher_max_ellipsis_lines:
+    if sum(_truncated(ln, lang) for ln in lines) / n > cfg.gopher_max_ellipsis_lines:
         return "gopher-ellipsis"
     # FineWeb's two line-shape rules target pages of link fragments; list entries ("- 3 ripe bananas") are
     # short and unpunctuated by design, so, like code, they are left out of both ratios
