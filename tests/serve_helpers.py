@@ -21,8 +21,13 @@ TEXTS = [
 ] * 20
 
 
-def tiny_tokenizer() -> Tokenizer:
-    return Tokenizer.train(TEXTS, vocab_size=400)
+def tiny_tokenizer(chat: bool = True) -> Tokenizer:
+    """A small BPE; chat=True gives it gptkit's chat template, as `gptkit finetune chat` does for its models."""
+    from gptkit.tokenizer.chat_template import CHAT_TEMPLATE
+
+    tok = Tokenizer.train(TEXTS, vocab_size=400)
+    tok.chat_template = CHAT_TEMPLATE if chat else None
+    return tok
 
 
 def random_generator(tok: Tokenizer, block_size: int = 64) -> Generator:

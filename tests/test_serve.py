@@ -88,6 +88,12 @@ def test_streaming_equals_non_streaming_and_sse_shape(client, server, gen):
     assert events[-1] == "[DONE]" and events[-2]["choices"] == [] and events[-2]["usage"]["completion_tokens"] == 12
     finishes = [c["finish_reason"] for e in events[:-2] for c in e["choices"] if c["finish_reason"]]
     assert finishes == ["length", "length"] and all(e["usage"] is None for e in events[:-2])
+    # echo and logprobs stream as they come back whole: the prompt first, offsets running on.
+    options = dict(model="tiny", prompt="The", max_tokens=6, temperature=0, echo=True, logprobs=1)
+    whole = client.completions.create(**options).choices[0]
+    chunks = [c.choices[0] for c in client.completions.create(**options, stream=True)]
+    assert "".join(c.text for c in chunks) == whole.text
+    assert [o for c in chunks if c.logprobs for o in c.logprobs.text_offset] == whole.logprobs.text_offset
 
 
 def test_errors_are_typed_and_openai_shaped(client, server):
@@ -119,9 +125,9 @@ def test_errors_are_typed_and_openai_shaped(client, server):
 
 def test_chat_uses_the_template(client, gen):
     """The tokenizer's chat template (ChatML on <|im_start|>/<|im_end|>), answered like gptkit.generate."""
-    template = pytest.importorskip("gptkit.tokenizer.chat_template", reason="the chat template has not landed")
     from gptkit import generate
     from gptkit.generation.utf8 import Utf8Table
+    from gptkit.tokenizer import chat_template as template
 
     tok = gen.tokenizer
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "你好"}]
@@ -142,17 +148,21 @@ def test_chat_uses_the_template(client, gen):
 
 
 def test_chat_without_a_template_is_a_clear_400(gen):
+    """A base model (its tokenizer has no chat template), and a vocabulary without the chat tokens (an imported
+    GPT-2's): chat is a 400 naming the template; completions still work."""
     import copy
 
-    plain = copy.copy(gen.tokenizer)  # as an imported GPT-2 vocabulary: no <|im_start|> / <|im_end|>
-    plain.special_tokens = {"<|endoftext|>": gen.tokenizer.eot_id}
-    gen2 = random_generator(plain)
-    with live_server(Service(gen2, name="base")) as url:
-        client = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0)
-        with pytest.raises(openai.BadRequestError, match="chat template") as e:
-            client.chat.completions.create(model="base", messages=[{"role": "user", "content": "hi"}])
-        assert e.value.body["param"] == "messages"
-        assert client.completions.create(model="base", prompt="hi", max_tokens=2).choices[0].finish_reason
+    base = copy.copy(gen.tokenizer)
+    base.chat_template = None
+    gpt2_like = copy.copy(gen.tokenizer)
+    gpt2_like.special_tokens = {"<|endoftext|>": gen.tokenizer.eot_id}
+    for tok in (base, gpt2_like):
+        with live_server(Service(random_generator(tok), name="base")) as url:
+            client = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0)
+            with pytest.raises(openai.BadRequestError, match="chat template") as e:
+                client.chat.completions.create(model="base", messages=[{"role": "user", "content": "hi"}])
+            assert e.value.body["param"] == "messages" and e.value.body["code"] == "chat_template_missing"
+            assert client.completions.create(model="base", prompt="hi", max_tokens=2).choices[0].finish_reason
 
 
 def test_api_key_and_open_paths(gen):

@@ -31,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("bpe", "char"),
         default="bpe",
         help="bpe (default): byte-level BPE of --vocab-size tokens, any text encodes; char: one token per character "
-        "of the input (see docs/tokenizer.md)",
+        "of the input; a --vocab-size below its distinct characters keeps the most frequent and encodes the rest "
+        "as UTF-8 byte tokens (see docs/tokenizer.md)",
     )
     train.add_argument(
         "--pretokenizer",

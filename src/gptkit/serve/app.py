@@ -229,13 +229,23 @@ def create_app(service: Service, *, api_key: str | None = None) -> FastAPI:
 
         if req.stream:
 
+            extra = {"usage": None} if req.include_usage else {}
+
             async def events() -> AsyncIterator[str]:
+                offsets = {}  # choice -> text_offset of its next token
+                for index in range(len(jobs) * req.n):
+                    prefix = req.prompts[index // req.n] if req.echo else ""
+                    offsets[index] = len(prefix)
+                    if prefix:
+                        choice = {"text": prefix, "index": index, "logprobs": None, "finish_reason": None}
+                        yield sse({**head, "choices": [choice], **extra})
                 async for index, piece in merged(jobs, req.n):
                     if not piece.text and piece.finish is None and req.logprobs is None:
                         continue
-                    choice = {"text": piece.text, "index": index, "logprobs": choice_logprobs([piece], 0),
-                              "finish_reason": piece.finish}  # fmt: skip
-                    yield sse({**head, "choices": [choice], **({"usage": None} if req.include_usage else {})})
+                    logprobs = choice_logprobs([piece], offsets[index])
+                    offsets[index] += sum(len(service.token_text(t)) for t, _, _ in piece.tokens)
+                    choice = {"text": piece.text, "index": index, "logprobs": logprobs, "finish_reason": piece.finish}
+                    yield sse({**head, "choices": [choice], **extra})
                 if req.include_usage:
                     yield sse({**head, "choices": [], "usage": usage(jobs)})
                 yield "data: [DONE]\n\n"

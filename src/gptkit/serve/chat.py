@@ -1,6 +1,7 @@
 """Chat messages to prompt ids with the tokenizer's chat template (gptkit.tokenizer.chat_template: ChatML on
-<|im_start|> / <|im_end|>). A tokenizer without those tokens (e.g. an imported GPT-2 vocabulary) has no
-template: the server answers chat requests for it with a 400 that says so."""
+<|im_start|> / <|im_end|>). A checkpoint is a chat model iff its tokenizer files carry the template (`gptkit
+finetune chat` writes it; a pretrained base model has none): for any other the server answers chat requests
+with a 400 that says so."""
 
 from __future__ import annotations
 
@@ -17,16 +18,13 @@ def chat_prompt(tokenizer, messages: Sequence[tuple[str, str]]) -> tuple[list[in
     """(prompt ids ending with the assistant header, the ids that end the answer: <|im_end|>, <|endoftext|>).
     OpenAI's "developer" role is the system message. Raises ChatUnsupported, or the template's
     ChatFormatError naming the message at fault."""
+    from gptkit.tokenizer.chat_template import ChatFormatError, chat_prompt_ids, chat_token_ids, check_chat_template
+
     try:
-        from gptkit.tokenizer.chat_template import ChatFormatError, chat_prompt_ids, chat_token_ids
-    except ImportError:
-        raise ChatUnsupported("this gptkit has no chat template; /v1/chat/completions is unavailable") from None
-    try:
+        check_chat_template(tokenizer, "this model's tokenizer")
         _, end = chat_token_ids(tokenizer)
     except ChatFormatError as e:
-        raise ChatUnsupported(
-            f"this model has no chat template ({e}); use /v1/completions with a plain prompt"
-        ) from None
+        raise ChatUnsupported(f"{e}; use /v1/completions with a plain prompt") from None
     turns = [{"role": "system" if role == "developer" else role, "content": text} for role, text in messages]
     return chat_prompt_ids(tokenizer, turns), (end, tokenizer.eot_id)
 

@@ -68,7 +68,7 @@ def add_special_tokens(tok: Tokenizer, names: Sequence[str]) -> Extension:
                 f"add_special_tokens: {name!r} is already a special token (id {tok.special_tokens[name]})"
             )
     if isinstance(tok, CharTokenizer):
-        new: Tokenizer = CharTokenizer(tok.chars, [*tok.extra_special_tokens, *names])
+        new: Tokenizer = CharTokenizer(tok.chars, [*tok.extra_special_tokens, *names], byte_fallback=tok.byte_fallback)
     elif isinstance(tok, BPETokenizer):
         clash = [n for n in names if n in tok.backend.get_vocab(with_added_tokens=True)]
         if clash:

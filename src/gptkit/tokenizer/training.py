@@ -80,7 +80,8 @@ def train_bpe(
 
 
 def train_char(inputs: TextInputs, vocab_size: int | None, *, progress: bool = False) -> CharTokenizer:
-    """The most frequent vocab_size - 3 characters (None: all), in code-point order, then the specials."""
+    """All the text's characters (vocab_size None or large enough), in code-point order, then the specials; or,
+    for a smaller vocab_size, the most frequent vocab_size - 3 - 256 characters with byte fallback."""
     _check_vocab_size(vocab_size, 1 + len(SPECIAL_TOKENS), "char")
     counts: Counter[str] = Counter()
     for text in iter_texts(inputs, progress=progress):
@@ -90,7 +91,18 @@ def train_char(inputs: TextInputs, vocab_size: int | None, *, progress: bool = F
             raise _bad_text_error(c, "training text: ")
     if not counts:
         raise TokenizerError(EMPTY_TEXT)
-    keep = len(counts) if vocab_size is None else vocab_size - len(SPECIAL_TOKENS)
+    # A char tokenizer covers its own training text: all its characters, or (when vocab_size is smaller) the
+    # most frequent ones plus 256 byte tokens that encode the rest as UTF-8 bytes.
+    n_special = len(SPECIAL_TOKENS)
+    if vocab_size is None or len(counts) <= vocab_size - n_special:
+        return CharTokenizer(sorted(counts))
+    keep = vocab_size - n_special - 256
+    if keep < 1:
+        raise TokenizerError(
+            f"vocab_size={vocab_size}: the training text has {len(counts):,} distinct characters, which a char "
+            f"tokenizer of this size cannot cover; give at least {len(counts) + n_special:,} (or none: all of them), "
+            f"or at least {n_special + 257} to keep the most frequent and encode the rest as UTF-8 byte tokens"
+        )
     # Most frequent first (ties by code point), then the kept ones in code-point order.
     ranked = sorted(counts, key=lambda c: (-counts[c], c))[:keep]
-    return CharTokenizer(sorted(ranked))
+    return CharTokenizer(sorted(ranked), byte_fallback=True)

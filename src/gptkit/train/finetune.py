@@ -14,7 +14,7 @@ every row of a record counts.
 
 A fine-tuned checkpoint directory is a gptkit model directory (model.safetensors + config.json "model" +
 tokenizer: `gptkit.load_model` reads its GPT) plus classifier.safetensors (score.weight) and config.json
-"classifier" (task, labels, transform token ids, the vocabulary growth; see `CLASSIFIER_SECTION`).
+"classifier" (task, labels, transform token ids, the vocabulary growth; see gptkit.train.finetune_model).
 """
 
 from __future__ import annotations
