@@ -105,6 +105,12 @@ CASES = [
     case("import-hf {hf} {ckpt}", 2, "not empty", "--force"),
     case("import-hf {evil} {tmp}/out", 2, "pytorch_model.bin", "not a plain tensor file"),
     case("import-hf {tmp}/nowhere {tmp}/out", 2, "config.json", "not found"),
+    # ---- chat -----------------------------------------------------------------------------------
+    case("finetune chat --base {ckpt} --data {text} --out {tmp}/c", 2, "{text}:1: ", "not valid JSON"),
+    case("finetune chat --base {ckpt} --data builtin:fr-chat --out {tmp}/c", 2, "builtin:fr-chat", "zh-chat"),
+    case("finetune chat --data builtin:zh-chat --out {tmp}/c", 2, "chat.base", "--base"),
+    case("finetune chat --base {tmp}/nowhere --data builtin:zh-chat --out {tmp}/c", 2, "config.json", "not found"),
+    case("chat --model {tmp}/missing", 2, "missing", "config.json"),
     # ---- tokenizers -----------------------------------------------------------------------------
     case("tokenizer train --kind bpe --input {text} --out {tmp}/tok", 2, "--vocab-size"),
     case("tokenizer train --kind char --input {empty} --out {tmp}/tok", 2, "empty"),
