@@ -82,4 +82,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 # Each adds one `gptkit finetune WHAT` subcommand (chat SFT adds its own here).
-SUBCOMMANDS = [add_classify]
+def add_chat(sub: argparse._SubParsersAction) -> None:
+    from gptkit.cli.chat import register_finetune_chat
+
+    register_finetune_chat(sub)
+
+
+SUBCOMMANDS = [add_classify, add_chat]
