@@ -72,6 +72,7 @@ CASES = [
     case("train --out {run} --resume --set model.n_layer=6", 2, "model.n_layer", "resume"),
     case("train --out {run} --resume --data {empty}", 2, "data.path", "resume"),
     case("train --out {run} --resume --set train.max_steps=3", 2, "max_steps", "4"),
+    case("train --out {run} --resume --set train.max_steps=8 --set train.batch_size=4", 2, "windows per step", "2"),
     # ---- checkpoints ----------------------------------------------------------------------------
     case("generate --model {tmp}/missing --prompt a", 2, "missing", "config.json"),
     case("generate --model {no_embd} --prompt a", 2, "n_embd", "missing"),
