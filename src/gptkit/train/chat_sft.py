@@ -27,7 +27,7 @@ from gptkit.errors import ConfigError
 from gptkit.tokenizer import Tokenizer
 from gptkit.tokenizer.chat_template import CHAT_TEMPLATE, chat_token_ids
 from gptkit.train.chat_packing import chat_loss, make_batch, pack_rows, render_conversations
-from gptkit.train.config import TrainConfig, parse_override, tomllib
+from gptkit.train.config import TrainConfig, read_config_tables
 from gptkit.train.task import Batch, Task
 
 VAL_EVERY = 20  # conversation i of the training data validates (and is not trained on) when i % 20 == 19
@@ -80,20 +80,7 @@ class ChatSFTConfig:
 
 def load_chat_config(path: str | os.PathLike | None, overrides: list[str]) -> ChatSFTConfig:
     """Defaults, then the TOML file (if any), then `--set section.key=value` overrides, validated together."""
-    tables: dict[str, Any] = {}
-    where = ""
-    if path is not None:
-        where = f"{path}: "
-        try:
-            with open(path, "rb") as f:
-                tables = tomllib.load(f)
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{path}: not valid TOML ({e})") from None
-    for text in overrides:
-        section, key, value = parse_override(text)
-        tables.setdefault(section, {})[key] = value
+    tables, where = read_config_tables(path, overrides)
     return ChatSFTConfig.from_tables(tables, where=where)
 
 
