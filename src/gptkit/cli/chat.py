@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
-from gptkit.errors import ConfigError
 from gptkit.generation.settings import flag_fields
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -53,26 +50,15 @@ def register_finetune_chat(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_finetune_chat)
 
 
-def _toml_string(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
-
-
 def cmd_finetune_chat(args: argparse.Namespace) -> int:
+    from gptkit.cli.train import settings_file, toml_string
     from gptkit.train.chat_sft import finetune_chat, load_chat_config
-    from gptkit.train.trainer import CONFIG_FILE
-
     overrides = list(args.set)
-    base = args.config
-    if args.resume:
-        if args.config:
-            raise ConfigError("--config: a resumed run keeps its saved settings; change them with --set")
-        base = Path(args.out) / CONFIG_FILE
-        if not base.is_file():
-            raise ConfigError(f"{base}: not found, so there is no run to resume in {args.out}")
+    base = settings_file(args.config, args.out, resume=args.resume)
     if args.base:
-        overrides.append(f"chat.base={_toml_string(args.base)}")
+        overrides.append(f"chat.base={toml_string(args.base)}")
     if args.data:
-        overrides.append(f"chat.data={_toml_string(args.data)}")
+        overrides.append(f"chat.data={toml_string(args.data)}")
     cfg = load_chat_config(base, overrides)
     result = finetune_chat(cfg, args.out, resume=args.resume)
     if result.interrupted:
