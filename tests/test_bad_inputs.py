@@ -17,6 +17,7 @@ the torch import each time; GPTKIT_TEST_FRESH_PROCESS=1 starts `python -m gptkit
 
 from __future__ import annotations
 
+import importlib.util
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,7 @@ CASES = [
     case("train --out {run} --resume --set model.n_layer=6", 2, "model.n_layer", "resume"),
     case("train --out {run} --resume --data {empty}", 2, "data.path", "resume"),
     case("train --out {run} --resume --set train.max_steps=3", 2, "max_steps", "4"),
+    case("train --out {run} --resume --set train.max_steps=8 --set train.batch_size=4", 2, "windows per step", "2"),
     # ---- checkpoints ----------------------------------------------------------------------------
     case("generate --model {tmp}/missing --prompt a", 2, "missing", "config.json"),
     case("generate --model {no_embd} --prompt a", 2, "n_embd", "missing"),
@@ -104,6 +106,12 @@ CASES = [
     case("import-hf {hf} {ckpt}", 2, "not empty", "--force"),
     case("import-hf {evil} {tmp}/out", 2, "pytorch_model.bin", "not a plain tensor file"),
     case("import-hf {tmp}/nowhere {tmp}/out", 2, "config.json", "not found"),
+    # ---- chat -----------------------------------------------------------------------------------
+    case("finetune chat --base {ckpt} --data {text} --out {tmp}/c", 2, "{text}:1: ", "not valid JSON"),
+    case("finetune chat --base {ckpt} --data builtin:fr-chat --out {tmp}/c", 2, "builtin:fr-chat", "zh-chat"),
+    case("finetune chat --data builtin:zh-chat --out {tmp}/c", 2, "chat.base", "--base"),
+    case("finetune chat --base {tmp}/nowhere --data builtin:zh-chat --out {tmp}/c", 2, "config.json", "not found"),
+    case("chat --model {tmp}/missing", 2, "missing", "config.json"),
     # ---- tokenizers -----------------------------------------------------------------------------
     case("tokenizer train --kind bpe --input {text} --out {tmp}/tok", 2, "--vocab-size"),
     case("tokenizer train --kind char --input {empty} --out {tmp}/tok", 2, "empty"),
@@ -116,6 +124,13 @@ CASES = [
     case("prepare --input {tmp} --out {tmp}", 2, "--input", "is inside --out"),  # issue 10 item 5
     case("prepare --input {text} --out {tmp}/p --ray-address auto", 2, "--ray-address needs --executor ray"),
     case("prepare --input {text} --out {tmp}/p --dedup-partitions 0", 2, "--dedup-partitions", "at least 1"),
+    case(
+        "prepare --input {text} --out {tmp}/p --executor ray --ray-address 127.0.0.1:1",
+        2,
+        "--ray-address 127.0.0.1:1",
+        "cannot join",
+        skip=None if importlib.util.find_spec("ray") else "ray is not installed",
+    ),
     # ---- finetune / eval classify (issue 11) ------------------------------------------------------
     case("finetune classify --base {ckpt} --data {tmp}/no.jsonl --out {tmp}/ft", 2, "no.jsonl", "no such file"),
     case("finetune classify --base {ckpt} --data {text} --out {tmp}/ft", 2, "{text}:1", "not valid JSON"),

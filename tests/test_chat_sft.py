@@ -149,3 +149,52 @@ def test_jsonl_reads_conversations_and_metadata(tmp_path):
     convs = read_conversations_jsonl(path)
     assert [c.messages for c in convs] == [GOOD["messages"]] * 2
     assert convs[1].source == "mine" and convs[1].meta["label"] == "x"
+
+
+# ---- finetune chat on the Trainer ---------------------------------------------------------------------
+
+
+def test_finetune_chat_trains_records_its_base_and_resumes(tmp_path):
+    from gptkit.checkpoint import read_config_json
+    from gptkit.tokenizer.chat_template import CHAT_TEMPLATE
+    from gptkit.train.chat_sft import finetune_chat, load_chat_config
+    from tests.chat_helpers import tiny_checkpoint, write_conversations
+
+    base = tiny_checkpoint(tmp_path / "base", chat=False)
+    data = write_conversations(tmp_path / "c.jsonl")
+    overrides = [
+        "train.max_steps=30", "train.batch_size=4", "train.lr=3e-3", "train.warmup_steps=2",
+        "train.eval_interval=15", "train.checkpoint_interval=15", "train.log_interval=5", "train.eval_steps=1",
+    ]  # fmt: skip
+    cfg = load_chat_config(None, [f'chat.base="{base}"', f'chat.data="{data}"', *overrides])
+    result = finetune_chat(cfg, tmp_path / "run", quiet=True)
+    assert result.step == 30 and result.checkpoint is not None
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    val = [r["val_loss"] for r in records if r.get("val_loss") is not None]
+    assert val[-1] < 0.7 * val[0]  # it learns the answers
+    meta = read_config_json(result.checkpoint)
+    assert meta["chat"]["base"] == str(base.resolve()) and meta["chat"]["data"] == str(data)
+    assert meta["chat"]["tokenizer_fingerprint"] == Tokenizer.load(base).fingerprint
+    assert Tokenizer.load(result.checkpoint).chat_template == CHAT_TEMPLATE  # a chat model
+    assert Tokenizer.load(base).chat_template is None  # the base stays a base model
+    # Resume continues from the newest checkpoint to a new max_steps.
+    cfg2 = load_chat_config(tmp_path / "run" / "config.toml", ["train.max_steps=35"])
+    result2 = finetune_chat(cfg2, tmp_path / "run", resume=True, quiet=True)
+    assert result2.step == 35
+
+
+def test_batches_are_a_function_of_the_step(tmp_path):
+    from gptkit.train.chat_sft import ChatSFTTask, load_chat_config
+    from tests.chat_helpers import tiny_checkpoint, write_conversations
+
+    base = tiny_checkpoint(tmp_path / "base", chat=False)
+    data = write_conversations(tmp_path / "c.jsonl", repeat=3)
+    cfg = load_chat_config(None, [f'chat.base="{base}"', f'chat.data="{data}"', "train.batch_size=2"])
+    a, b = ChatSFTTask(cfg, log=lambda m: None), ChatSFTTask(cfg, log=lambda m: None)
+    for step in (7, 0, 3):  # any order: no hidden position
+        x, y = a.batch(step, 0), b.batch(step, 0)
+        assert all(torch.equal(x[k], y[k]) for k in x)
+    # Every training conversation is seen once per epoch (rows of epoch 0, in order).
+    seen = sorted(i for r in range(a.rows_per_epoch) for i in a._epoch_rows(0)[r])
+    assert seen == list(range(len(a.train_chats)))
+    assert len(a.val_chats) == len(a.train_chats) // 19  # every 20th conversation validates

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from gptkit.data.runner import output_lock
 from gptkit.errors import GptkitError
 from gptkit.train.checkpoint import list_checkpoints
@@ -27,7 +29,8 @@ def test_refused_resume_leaves_the_run_resumable_and_allowed_changes_apply(cli_w
         r = gptkit_cli.run(["train", "--out", str(run), "--resume", *bad], cli_workspace)
         assert r.returncode == 2 and "fixed on resume" in r.stderr, r.stderr
     assert saved_settings(run)["model"]["n_layer"] == 2
-    allowed = ["train.max_steps=6", "train.lr=5e-3", "train.eval_interval=3", "train.checkpoint_interval=3"]
+    allowed = ["train.max_steps=6", "train.lr=5e-3", "train.eval_interval=3", "train.checkpoint_interval=3",
+               "train.batch_size=1", "train.grad_accum=2"]  # the same global batch (2 windows per step)
     r = gptkit_cli.run(["train", "--out", str(run), "--resume", *set_args(allowed)], cli_workspace)
     assert r.returncode == 0, r.stderr
     assert "resumed from" in r.stdout and "steps 4 -> 6" in r.stdout
@@ -127,3 +130,16 @@ def test_resume_from_must_be_a_checkpoint_of_the_run(cli_workspace, gptkit_cli):
     shutil.copytree(run / "checkpoints" / "step_0000002", other)
     r = gptkit_cli.run(["train", "--out", str(run), "--resume-from", str(other)], cli_workspace)
     assert r.returncode == 2 and "not a complete checkpoint of" in r.stderr and "step_0000004" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("damaged", ["optimizer.safetensors", "trainer_state.json"])
+def test_other_damage_to_the_newest_checkpoint_is_named_too(damaged, cli_workspace, gptkit_cli):
+    run = cli_workspace / "run"
+    (_, older_path), (_, newest_path) = list_checkpoints(run)
+    broken = newest_path / damaged
+    broken.write_bytes(broken.read_bytes()[: len(broken.read_bytes()) // 2])  # truncated
+    before = snapshot(cli_workspace)
+    r = gptkit_cli.run(["train", "--out", str(run), "--resume", "--set", "train.max_steps=6"], cli_workspace)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert str(broken) in r.stderr and f"--resume-from {older_path}" in r.stderr, r.stderr
+    assert not changed_paths(before, snapshot(cli_workspace))

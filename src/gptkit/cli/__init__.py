@@ -14,7 +14,7 @@ from gptkit import __version__
 from gptkit.errors import GptkitError
 
 # Modules under gptkit.cli that define `register(subparsers)`. Order is the order of `gptkit --help`.
-COMMAND_MODULES = ["demo", "model", "tokenizer", "generate", "serve", "data", "train", "finetune", "eval"]
+COMMAND_MODULES = ["demo", "model", "tokenizer", "generate", "chat", "serve", "data", "train", "finetune", "eval"]
 
 
 def build_parser() -> argparse.ArgumentParser:

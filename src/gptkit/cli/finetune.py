@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
-
-from gptkit.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,23 +45,15 @@ def add_classify(sub: argparse._SubParsersAction) -> None:
 
 
 def build_config(args: argparse.Namespace):
+    from gptkit.cli.train import settings_file, toml_string
     from gptkit.train.finetune import load_finetune_config
-    from gptkit.train.trainer import CONFIG_FILE
 
     overrides = list(args.set)
-    if args.resume:
-        if args.config:
-            raise ConfigError("--config: a resumed run keeps its saved settings; change them with --set")
-        saved = Path(args.out) / CONFIG_FILE
-        if not saved.is_file():
-            raise ConfigError(f"{saved}: not found, so there is no run to resume in {args.out}")
-        base = saved
-    else:
-        base = args.config
+    base = settings_file(args.config, args.out, resume=args.resume)
     flags = {"base": args.base, "data": args.data, "val": args.val, "task": args.task}
     for key, value in flags.items():
         if value is not None:
-            overrides.append(f"finetune.{key}={json.dumps(value, ensure_ascii=False)}")
+            overrides.append(f"finetune.{key}={toml_string(value)}")
     for key, value in (("lm_weight", args.lm_weight), ("epochs", args.epochs)):
         if value is not None:
             overrides.append(f"finetune.{key}={value!r}")
@@ -82,4 +70,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 # Each adds one `gptkit finetune WHAT` subcommand (chat SFT adds its own here).
-SUBCOMMANDS = [add_classify]
+def add_chat(sub: argparse._SubParsersAction) -> None:
+    from gptkit.cli.chat import register_finetune_chat
+
+    register_finetune_chat(sub)
+
+
+SUBCOMMANDS = [add_classify, add_chat]

@@ -54,31 +54,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def build_config(args: argparse.Namespace):
     from gptkit.train.config import load_run_config
-    from gptkit.train.trainer import CONFIG_FILE
 
     if args.init_from and (args.resume or args.resume_from):
         raise ConfigError("--init-from starts a new run from a checkpoint; --resume continues RUN_DIR's run: give one")
     overrides = list(args.set)
-    if args.resume or args.resume_from:
-        if args.config:
-            raise ConfigError("--config: a resumed run keeps its saved settings; change them with --set")
-        saved = Path(args.out) / CONFIG_FILE
-        if not saved.is_file():
-            raise ConfigError(f"{saved}: not found, so there is no run to resume in {args.out}")
-        base = saved
-    else:
-        base = args.config
+    base = settings_file(args.config, args.out, resume=bool(args.resume or args.resume_from))
     if args.data:
-        overrides.append(f"data.path={_toml_string(args.data)}")
+        overrides.append(f"data.path={toml_string(args.data)}")
     if args.init_from:
-        overrides.append(f"train.init_from={_toml_string(args.init_from)}")
+        overrides.append(f"train.init_from={toml_string(args.init_from)}")
     return load_run_config(base, overrides)
 
 
-def _toml_string(value: str) -> str:
+def toml_string(value: str) -> str:
+    """A string as a TOML value for a `--set key=value` override (a JSON string is a TOML basic string)."""
     import json
 
     return json.dumps(value, ensure_ascii=False)
+
+
+def settings_file(config: str | None, out: str, *, resume: bool) -> Path | None:
+    """The TOML file a run's settings start from: `--config` for a new run; RUN_DIR/config.toml (the saved,
+    resolved settings) for a resumed one, which takes no --config. Used by train, finetune classify and chat."""
+    from gptkit.train.trainer import CONFIG_FILE
+
+    if not resume:
+        return Path(config) if config else None
+    if config:
+        raise ConfigError("--config: a resumed run keeps its saved settings; change them with --set")
+    saved = Path(out) / CONFIG_FILE
+    if not saved.is_file():
+        raise ConfigError(f"{saved}: not found, so there is no run to resume in {out}")
+    return saved
 
 
 def cmd_train(args: argparse.Namespace) -> int:

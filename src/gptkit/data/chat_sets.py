@@ -31,23 +31,24 @@ HELD_OUT_EVERY = 10
 SPLITS = ("train", "test")
 SENTIMENT_PROMPT = "判断这条评论的情感是正面还是负面：\n"
 SENTIMENT_ANSWERS = {"pos": "正面", "neg": "负面"}
-SENTIMENT_CHARS = 200  # longer reviews are cut (the prompt must fit a small model's context)
+SENTIMENT_CHARS = 60  # longer reviews are cut (prompts must fit a small model's context of 128 tokens)
 HEADLINE_PROMPT = "为这篇新闻写一个标题：\n"
-BODY_CHARS = 160
+BODY_CHARS = 80
 CONTINUATION_PROMPT_ZH = "续写这段文字：\n"
-CONTINUATION_CHARS = 60
+CONTINUATION_CHARS = 40
 CONTINUATION_PROMPT_EN = "Continue this text:\n"
 CONTINUATION_LINES = 3
 MAX_CONTINUATIONS = 2000  # per set: enough to teach the task without drowning the others
 CHATTERBOT_LANGUAGES = {"zh": "chinese", "en": "english"}
 
 
-def _held_out(i: int) -> bool:
+def held_out_index(i: int) -> bool:
+    """Is item i of a source (an article's index in builtin:zh-news) held out for evaluation?"""
     return i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1
 
 
 def _split_of(i: int) -> str:
-    return "test" if _held_out(i) else "train"
+    return "test" if held_out_index(i) else "train"
 
 
 def _exchange(user: str, assistant: str, source: str, **meta) -> Conversation:
@@ -117,10 +118,14 @@ def sentiment(split: str) -> list[Conversation]:
     from gptkit.data.zh_sentiment import zh_sentiment
 
     rows = zh_sentiment()[split]
-    return [
+    out = [
         _exchange(sentiment_prompt(r.text), SENTIMENT_ANSWERS[r.label], "sentiment", label=SENTIMENT_ANSWERS[r.label])
         for r in rows
     ]
+    if split == "train":  # two distinct reviews may share their first SENTIMENT_CHARS: a test prompt is never trained
+        held_out = {sentiment_prompt(r.text) for r in zh_sentiment()["test"]}
+        out = [c for c in out if c.messages[0]["content"] not in held_out]
+    return out
 
 
 # ---- People's Daily: headlines and continuation -----------------------------------------------------------
@@ -216,4 +221,4 @@ def builtin_chat(name: str, split: str = "train") -> list[Conversation]:
     return [c for make in BUILTIN_CHAT_SETS[name] for c in make(split)]
 
 
-__all__ = ["BUILTIN_CHAT_SETS", "Article", "builtin_chat", "news_articles", "sentiment_prompt"]
+__all__ = ["BUILTIN_CHAT_SETS", "Article", "builtin_chat", "held_out_index", "news_articles", "sentiment_prompt"]

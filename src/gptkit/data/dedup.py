@@ -14,10 +14,10 @@ punctuation removed, lower-cased), word 5-grams for English -- then LSH banding 
 A document shorter than 5 tokens is one shingle; one without any letter or digit takes no part.
 
 State: the per-split worker writes each kept document's signature (112 x uint32 = 448 bytes, band-major) and
-exact hash (16 bytes) to disk. The dedup task reads one band at a time: per document the band's rows
-(32 B), its hash, sort order and group bookkeeping (~50 B), the union-find parents and flags (~25 B); the
-exact-hash sort before that peaks at ~65 B. Measured: ~150 MB of peak RSS per million documents
-(benchmarks/prepare.py prints it), whatever the size of the text.
+exact hash (16 bytes) to disk. The steps below are separate tasks (gptkit.data.dedup_tasks), each over one hash
+partition of the documents: exact_pairs (one partition's hashes), lsh_pairs (one band's rows of one partition:
+32 B per document, plus its key, sort order and group bookkeeping), resolve_duplicates (candidate pairs, then
+union-find parents, flags and roots, ~25 B per document). benchmarks/prepare.py measures each per document.
 The banded sort gives the same candidates as datasketch's MinHashLSH with params=(14, 8) (tested), without
 its per-document Python objects (several KB each).
 """

@@ -196,7 +196,10 @@ def make_executor(cfg: PrepareConfig) -> Executor:
             from gptkit.data.ray_executor import RayExecutor
         except ImportError as e:
             raise PrepareError(f"--executor ray needs Ray: pip install 'gptkit[ray]' ({e})") from None
-        return RayExecutor(cfg.ray_address, num_cpus=None if cfg.ray_address else cfg.workers)
+        try:
+            return RayExecutor(cfg.ray_address, num_cpus=None if cfg.ray_address else cfg.workers)
+        except ConnectionError as e:
+            raise PrepareError(f"--ray-address {cfg.ray_address}: cannot join the Ray cluster ({e})") from None
     return LocalExecutor(cfg.workers)
 
 
@@ -207,18 +210,19 @@ def prepare(cfg: PrepareConfig) -> dict:
     _check_inputs_outside_out(cfg, out)
     _check_out_dir(out)
     files = resolve_inputs(list(cfg.inputs), doc_per_line=cfg.doc_per_line)  # bad inputs: refused before OUT is made
+    executor = make_executor(cfg)  # before anything is written: a cluster that cannot be joined changes nothing
     with output_lock(out, error=PrepareError):
-        return _prepare_locked(cfg, out, files)
+        return _prepare_locked(cfg, out, files, executor)
 
 
-def _prepare_locked(cfg: PrepareConfig, out: Path, files: list[InputFile]) -> dict:
+def _prepare_locked(cfg: PrepareConfig, out: Path, files: list[InputFile], executor: Executor) -> dict:
     for d in ("work/clean", "work/dedup", "work/state", "documents", "rejected"):
         (out / d).mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     splits = _plan(cfg, out, files)
     n_bytes = sum(s.n_bytes for s in splits)
     runner = Runner(
-        out.resolve(), make_executor(cfg), cfg.progress and sys.stderr.isatty(),
+        out.resolve(), executor, cfg.progress and sys.stderr.isatty(),
         salt={"pipeline": PIPELINE_VERSION, "rules": RULES_VERSION},
     )  # fmt: skip
     ccfg, dcfg = cfg.clean_config(), cfg.dedup_config()

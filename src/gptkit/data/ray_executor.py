@@ -12,11 +12,12 @@ bug, and it stops the run with the task's own error. A killed driver is resumed 
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Sequence
 
 import ray
 
-from gptkit.data.runner import Call
+from gptkit.data.runner import Call, timed_call
 
 MAX_RETRIES = 3  # attempts after a worker died (Ray's default for tasks, stated here so docs/scale.md can cite it)
 
@@ -27,16 +28,13 @@ class RayExecutor:
         start one on this machine with `num_cpus` when address is None. A Ray already initialised in this
         process (a test session, a notebook) is used as it is."""
         if not ray.is_initialized():
-            ray.init(
-                address=address, num_cpus=num_cpus if address is None else None, include_dashboard=False,
+            _check_reachable(address)
+            ray.init(  # "local": a new instance, never a cluster some other `ray start` left on this machine
+                address=address or "local", num_cpus=num_cpus if address is None else None, include_dashboard=False,
                 log_to_driver=False, configure_logging=False,
             )  # fmt: skip
-        self._remote: dict[Callable, object] = {}
-
-    def _task(self, fn: Callable) -> object:
-        if fn not in self._remote:
-            self._remote[fn] = ray.remote(fn).options(max_retries=MAX_RETRIES, retry_exceptions=False)
-        return self._remote[fn]
+        # every task runs as timed_call(fn, args): one remote function, the task function its argument
+        self._call = ray.remote(timed_call).options(max_retries=MAX_RETRIES, retry_exceptions=False)
 
     def run_tasks(
         self,
@@ -49,7 +47,7 @@ class RayExecutor:
     ) -> None:
         """Every call at once (Ray schedules them on free CPUs; `parallel` is for the local executor), results
         handled in completion order. Progress comes per finished task (its weight), not from inside it."""
-        pending = {self._task(fn).remote(*args): i for i, fn, args in calls}  # type: ignore[attr-defined]
+        pending = {self._call.remote(fn, args): i for i, fn, args in calls}
         try:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)
@@ -66,3 +64,14 @@ class RayExecutor:
         finally:
             for ref in pending:  # a failed task or an interrupt: the others stop too
                 ray.cancel(ref, force=True)
+
+
+def _check_reachable(address: str | None) -> None:
+    """ConnectionError at once when nothing listens at HOST:PORT (ray.init would retry for minutes)."""
+    if address is None or address == "auto" or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except (OSError, ValueError) as e:
+        raise ConnectionError(f"nothing answers at {address}: {e}") from None

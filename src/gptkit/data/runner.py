@@ -85,7 +85,8 @@ def digest(obj: object) -> str:
 
 class Executor(Protocol):
     """Runs a stage's task calls; `finish(i, stats)` for each as it completes (in the driver process), and
-    `advance(nbytes)` as progress comes in (None: nobody is watching)."""
+    `advance(nbytes)` as progress comes in (None: nobody is watching). Each call runs as
+    timed_call(fn, args), which adds the task's CPU seconds to its stats."""
 
     def run_tasks(
         self,
@@ -126,6 +127,14 @@ class Ticker:
             self.pending = 0
 
 
+def timed_call(fn: Callable[..., dict], args: tuple, progress: Callable[[int], None] | None = None) -> dict:
+    """fn(*args, progress=progress), its stats with "cpu_seconds" added: the CPU time of the process running it
+    (all its threads), which unlike wall time does not grow when other jobs share the machine."""
+    c0 = time.process_time()
+    stats = fn(*args, progress=progress)
+    return {**stats, "cpu_seconds": time.process_time() - c0}
+
+
 def die_with_parent(parent_pid: int) -> None:
     """Make this (worker) process end when `parent_pid` does, however it ends (kill -9, the OOM killer): on
     Linux the kernel sends SIGKILL (PR_SET_PDEATHSIG), elsewhere a thread polls the parent's pid. Without
@@ -164,7 +173,7 @@ class LocalExecutor:
     def run_tasks(self, calls, *, parallel, weights, finish, advance) -> None:
         if not (parallel and self.workers > 1 and len(calls) > 1):
             for i, fn, args in calls:
-                finish(i, fn(*args, progress=advance))
+                finish(i, timed_call(fn, args, advance))
             return
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context("spawn")
         queue = ctx.Queue()
@@ -185,7 +194,7 @@ class LocalExecutor:
             with ProcessPoolExecutor(
                 self.workers, mp_context=ctx, initializer=_init_local_worker, initargs=(queue, os.getpid())
             ) as pool:
-                pending: dict[Future, int] = {pool.submit(fn, *args): i for i, fn, args in calls}
+                pending: dict[Future, int] = {pool.submit(timed_call, fn, args): i for i, fn, args in calls}
                 while pending:
                     finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for fut in finished:

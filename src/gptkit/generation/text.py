@@ -170,9 +170,9 @@ class Generator:
         return ["".join(texts.get(row, [])) for row in range(n_rows)]
 
     def stream(
-        self, prompt: str, *, stop: str | Sequence[str] = (), valid_utf8: bool = True, **options
+        self, prompt: str | Sequence[int], *, stop: str | Sequence[str] = (), valid_utf8: bool = True, **options
     ) -> Iterator[str]:
-        """Pieces of the completion as they are generated (whole characters only)."""
+        """Pieces of the completion as they are generated (whole characters only); `prompt` is text or ids."""
         if options.get("num_return_sequences", 1) != 1:
             raise GenerationError("stream yields one completion; num_return_sequences must be 1")
         for _, piece in self.pieces([prompt], stop, options, valid_utf8=valid_utf8):
@@ -186,7 +186,8 @@ class Generator:
             raise GenerationError("prompts: expected a list of strings (use complete() for one prompt)")
         if not isinstance(valid_utf8, bool):
             raise GenerationError(f"valid_utf8: expected True or False, got {valid_utf8!r}")
-        ids = [self.encode_prompt(p) for p in prompts]
+        # A prompt is text, or token ids used as they are (e.g. a chat prompt from chat_prompt_ids).
+        ids = [self.encode_prompt(p) if isinstance(p, str) else list(p) for p in prompts]
         table = Utf8Table.for_tokenizer(self.tokenizer) if valid_utf8 else None
         settings = GenerationSettings.build(**{"eos_token_id": self.tokenizer.eot_id, **options, "valid_utf8": table})
         if settings.max_new_tokens is None:

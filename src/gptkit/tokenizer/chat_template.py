@@ -128,7 +128,7 @@ def render_chat(
         messages = validate_messages(messages, for_generation=add_generation_prompt)
     start, end = chat_token_ids(tokenizer)
     newline = tokenizer.encode("\n")
-    ids: list[int] = [tokenizer.eot_id]
+    ids: list[int] = [tokenizer.bos_id]  # <|endoftext|> for gptkit BPE and char tokenizers
     mask: list[bool] = [False]
     for m in messages:
         header = m["role"] + "\n"

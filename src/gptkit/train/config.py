@@ -286,7 +286,17 @@ def build_run_config(tables: dict[str, Any], where: str = "") -> RunConfig:
 
 def load_run_config(path: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """Defaults, then the TOML file at `path` (if any), then `--set` overrides, validated together."""
-    tables: dict[str, dict[str, Any]] = {}
+    tables, where = read_config_tables(path, overrides)
+    return build_run_config(tables, where=where)
+
+
+def read_config_tables(
+    path: str | os.PathLike | None, overrides: list[str] | tuple[str, ...] = ()
+) -> tuple[dict[str, Any], str]:
+    """The tables of the TOML file at `path` (none when None) with the `--set section.key=value` overrides
+    applied, and the prefix that names the file in errors ("" without one). Every run kind's settings
+    (pretraining, fine-tuning, chat SFT) are read this way, then validated by their own builder."""
+    tables: dict[str, Any] = {}
     where = ""
     if path is not None:
         path = Path(path)
@@ -304,7 +314,7 @@ def load_run_config(path: str | os.PathLike | None = None, overrides: list[str] 
         if not isinstance(table, dict):
             raise ConfigError(f"--set {text!r}: {section} is not a section")
         table[key] = value
-    return build_run_config(tables, where=where)
+    return tables, where
 
 
 __all__ = [

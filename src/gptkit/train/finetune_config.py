@@ -7,20 +7,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from gptkit.config import _choice, dataclass_from_dict
 from gptkit.errors import ConfigError
-from gptkit.train.config import TrainConfig, _toml_value, parse_override
+from gptkit.train.config import TrainConfig, _toml_value, read_config_tables
 from gptkit.train.finetune_data import TASKS
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 TOKEN_INITS = ("mean", "random")
 # The paper's fine-tuning settings (section 4.1): lr 6.25e-5, batch 32, linear decay to 0 with warmup over
@@ -93,24 +86,7 @@ def load_finetune_config(
     path: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = ()
 ) -> FinetuneRunConfig:
     """The paper's defaults, then a TOML file with [finetune] and [train] tables, then --set overrides."""
-    tables: dict[str, Any] = {}
-    where = ""
-    if path is not None:
-        path = Path(path)
-        where = f"{path}: "
-        try:
-            with open(path, "rb") as f:
-                tables = tomllib.load(f)
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{path}: not valid TOML ({e})") from None
-    for text in overrides:
-        section, key, value = parse_override(text)
-        table = tables.setdefault(section, {})
-        if not isinstance(table, dict):
-            raise ConfigError(f"--set {text!r}: {section} is not a section")
-        table[key] = value
+    tables, where = read_config_tables(path, overrides)
     for section, table in tables.items():
         if section not in ("finetune", "train"):
             raise ConfigError(f"{where}{section}: unknown section (known: finetune, train)")

@@ -4,8 +4,10 @@ A resumed run continues the weights, optimizer moments and data position of one 
 those depend on are fixed; the rest is the user's to change:
 
     fixed        model.* (the shape of the weights; model.dropout and model.attention excepted), data.* (path,
-                 tokenizer, split and sampling: the token stream), train.batch_size, train.grad_accum and
-                 train.seed (the batch layout, the data order and the dropout replay)
+                 tokenizer, split and sampling: the token stream), the global batch (train.batch_size x
+                 train.grad_accum x processes: how many windows one step draws) and train.seed (the data order
+                 and the dropout replay); how the global batch is split over processes and micro-batches may
+                 change (a 2-rank run with batch 2 continues in one process with batch 4)
     may change   train.max_steps (upward: above the checkpoint's step), the lr schedule (lr, min_lr, warmup_steps,
                  decay_steps, schedule), optimizer constants, eval / log / checkpoint intervals and how many to
                  keep, device, dtype, compile, threads, samples, tensorboard, model.dropout, model.attention
@@ -24,9 +26,9 @@ from gptkit.train import checkpoint as ckpt
 from gptkit.train.config import RunConfig, build_run_config
 
 MODEL_MAY_CHANGE = ("dropout", "attention")
-TRAIN_FIXED = ("batch_size", "grad_accum", "seed")
+TRAIN_FIXED = ("seed",)
 FIXED_SUMMARY = (
-    "fixed on resume: model shape, data.*, train.batch_size, train.grad_accum, train.seed; "
+    "fixed on resume: model shape, data.*, the global batch (batch_size x grad_accum x processes), train.seed; "
     "train.max_steps may only grow"
 )
 
@@ -92,6 +94,18 @@ def check_resume_settings(saved: RunConfig, new: RunConfig, source: Path) -> Non
         was, asked = getattr(saved.train, name), getattr(new.train, name)
         if was != asked:
             refuse(f"train.{name}", was, asked)
+
+
+def check_global_batch(new: RunConfig, world_size: int, state: ckpt.TrainingState, source: Path) -> None:
+    """Refuse a resume whose steps would draw another number of windows than the checkpoint's steps did."""
+    saved = state.trainer.get("loader", {}).get("global_batch")
+    asked = new.train.batch_size * new.train.grad_accum * world_size
+    if saved is not None and saved != asked:
+        raise ConfigError(
+            f"train.batch_size: the run in {source.parent.parent} drew {saved} windows per step, this resume asks "
+            f"for {asked} (batch_size {new.train.batch_size} x grad_accum {new.train.grad_accum} x {world_size} "
+            f"process(es)); {FIXED_SUMMARY} (start a new --out to train with other settings)"
+        )
 
 
 def check_max_steps(new: RunConfig, step: int, source: Path) -> None:

@@ -38,6 +38,7 @@ from gptkit.train.init_from import apply_init_from, check_init_data, load_init_w
 from gptkit.train.metrics import METRICS_FILE, MetricsLog, format_duration, peak_flops, progress_line, truncate_metrics
 from gptkit.train.optim import build_optimizer, clip_grad_norm, lr_at, optimizer_list, set_lr
 from gptkit.train.resume import (
+    check_global_batch,
     check_max_steps,
     check_resume_settings,
     checkpoint_run_config,
@@ -265,6 +266,8 @@ class Trainer:
                 if saved is not None:
                     check_resume_settings(saved, self.cfg, path)
             state = load_resume_state(self.run_dir, path, explicit=resume_from is not None)
+            if task is None and isinstance(self.cfg, RunConfig):
+                check_global_batch(self.cfg, self.dist.world_size, state, path)
             check_max_steps(self.cfg, int(state.trainer["step"]), path)
         if task is None and isinstance(self.cfg, RunConfig):
             resolve_run_paths(self.cfg)
