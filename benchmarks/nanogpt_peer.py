@@ -78,30 +78,58 @@ def prepare_workdir(checkout: Path, text_path: Path, work: Path) -> Path:
     return work
 
 
-def run_nanogpt(work: Path, steps: int, out_dir: Path, threads: int = 0) -> ProcessRun:
+def nanogpt_job(work: Path, steps: int, out_dir: Path) -> tuple[str, int, list[str], Path]:
     args = [*CPU_ARGS, f"--max_iters={steps}", f"--lr_decay_iters={steps}", f"--out_dir={out_dir}"]
-    return _timed(f"nanoGPT {steps}", steps, [sys.executable, "train.py", *args], work, threads)
+    return f"nanoGPT {steps}", steps, [sys.executable, "train.py", *args], work
 
 
-def run_gptkit(name: str, steps: int, args: list[str], cwd: Path, threads: int = 0) -> ProcessRun:
-    return _timed(name, steps, [sys.executable, "-m", "gptkit", "train", *args], cwd, threads)
+def gptkit_job(name: str, steps: int, args: list[str], cwd: Path) -> tuple[str, int, list[str], Path]:
+    return name, steps, [sys.executable, "-m", "gptkit", "train", *args], cwd
+
+
+def run_together(jobs: list[tuple[str, int, list[str], Path]], threads: int = 0) -> list[ProcessRun]:
+    """Start the jobs at the same moment and time each to its exit: on a machine whose load changes, both
+    see the same neighbours (they also compete with each other, equally)."""
+    env = _env(threads)
+    t0 = time.perf_counter()
+    procs = [
+        subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _, _, cmd, cwd in jobs
+    ]
+    runs = []
+    for (name, steps, _, _), proc in zip(jobs, procs, strict=True):
+        stdout, stderr = proc.communicate()
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise SystemExit(f"{name}: exit {proc.returncode}\n{stdout[-2000:]}\n{stderr[-3000:]}")
+        runs.append(ProcessRun(name, steps, round(wall, 2), _val_losses(stdout)))
+    return runs
+
+
+def _env(threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    return env
 
 
 _GPTKIT_VAL = re.compile(r"step (\d+): val loss ([0-9.]+)")
 
 
-def _timed(name: str, steps: int, cmd: list[str], cwd: Path, threads: int) -> ProcessRun:
-    env = dict(os.environ)
-    if threads:
-        env["OMP_NUM_THREADS"] = str(threads)
+def timed(name: str, steps: int, cmd: list[str], cwd: Path, threads: int) -> ProcessRun:
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, env=_env(threads), capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{name}: exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    return ProcessRun(name, steps, round(wall, 2), _val_losses(proc.stdout))
+
+
+def _val_losses(stdout: str) -> dict[int, float]:
+    """step -> val loss from either program's log lines."""
     vals: dict[int, float] = {}
-    for m in _VAL_LINE.finditer(proc.stdout):
+    for m in _VAL_LINE.finditer(stdout):
         vals[int(m.group(1))] = float(m.group(3))
-    for m in _GPTKIT_VAL.finditer(proc.stdout):
+    for m in _GPTKIT_VAL.finditer(stdout):
         vals[int(m.group(1))] = float(m.group(2))
-    return ProcessRun(name, steps, round(wall, 2), vals)
+    return vals

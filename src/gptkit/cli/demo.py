@@ -12,13 +12,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     demo.add_argument("--out", default="gptkit-demo", help="directory for everything (default ./gptkit-demo)")
     demo.add_argument(
-        "--minutes", type=float, default=4.0, help="training time to size the run for (default 4; about 6 in all)"
+        "--minutes",
+        type=float,
+        default=6.0,
+        help="the whole demo's time (default 6): training gets what preparing the data and sampling leave",
     )
     demo.set_defaults(func=cmd_demo)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from gptkit.demo import run_demo
+    from gptkit.errors import ConfigError
 
-    run_demo(args.out, budget_s=60 * args.minutes)
+    if not args.minutes > 0:
+        raise ConfigError(f"--minutes: must be positive, got {args.minutes}")
+    run_demo(args.out, minutes=args.minutes)
     return 0

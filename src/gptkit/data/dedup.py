@@ -447,6 +447,4 @@ def find_duplicates(
             cand += [lsh_pairs(sig_paths, cfg, b, p, partitions) for p in range(partitions)]
             if progress:
                 progress((b + 1) / cfg.bands)
-    return resolve_duplicates(
-        sig_paths, np.concatenate([empty, *exact]), np.concatenate([empty, *cand]), cfg
-    )
+    return resolve_duplicates(sig_paths, np.concatenate([empty, *exact]), np.concatenate([empty, *cand]), cfg)

@@ -567,7 +567,11 @@ class Trainer:
         steps_timed = 0
         ema_step_s: float | None = None
         with _StopSignals() as signals:
-            while self.step < max_steps and not (budget and self._budget_used() >= budget):
+            # The budget is checked once per step, where `done` is decided, so the last step always evaluates
+            # and saves; a budget spent by the initial evaluation still gets that one step. A resumed run
+            # whose budget was spent before trains no more.
+            spent = bool(budget) and self._budget_prior >= budget
+            while self.step < max_steps and not spent:
                 loss, norm = self.train_step(self.step, min(1.0, self._budget_used() / budget) if budget else None)
                 self.step += 1
                 pending.append((self.step, loss, norm))
@@ -606,6 +610,8 @@ class Trainer:
                         f"stopped by {interrupted} after step {self.step}; resume with: "
                         + self.task.resume_hint.format(run_dir=self.run_dir)
                     )
+                    break
+                if done:
                     break
         if self.metrics:
             self.metrics.close()

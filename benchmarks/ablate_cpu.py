@@ -1,0 +1,174 @@
+"""Ablations of the options for learning fast on a CPU: val nats per character at an equal time budget.
+
+Every variant trains from scratch on the same data for the same budget (train.time_budget_s) with one
+thread, and the schedule runs over the budget. The default clock is this process's CPU seconds: on a machine
+shared with other jobs wall time says more about the neighbours than about the variant, while the CPU time a
+one-thread run gets is the compute it used. Variants are changes to a base recipe (BASES below).
+
+    python benchmarks/ablate_cpu.py --data gptkit-demo/data --base demo --budget 60
+    python benchmarks/ablate_cpu.py --data ../shared/data/tinyshakespeare.txt --base shakespeare --budget 90 \\
+        --variants base,muon,rotary
+    python benchmarks/ablate_cpu.py ... --set model.n_layer=6      # extra settings for every variant
+
+Prints a markdown table and writes JSON to benchmarks/results/ablate_cpu_<base>.json (--out to change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from gptkit.train.config import load_run_config
+from gptkit.train.trainer import Trainer
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+BASES = {
+    # The demo's CPU recipe before issue 15: 4 layers x 128, context 128, batch 16, AdamW lr 4e-3, cosine.
+    "demo": [
+        "model.preset=nano",
+        "model.block_size=128",
+        "train.batch_size=16",
+        "train.lr=4e-3",
+        "train.warmup_steps=100",
+        "train.eval_steps=10",
+        "train.eval_interval=100",
+    ],
+    # nanoGPT's CPU shakespeare_char settings (benchmarks/train_cpu.py SETTINGS).
+    "shakespeare": [
+        "model.preset=nano",
+        "model.bias=false",
+        "model.activation=gelu",
+        "train.batch_size=12",
+        "train.lr=1e-3",
+        "train.min_lr=1e-4",
+        "train.warmup_steps=100",
+        "train.beta2=0.99",
+        "train.eval_steps=20",
+        "train.eval_interval=250",
+        "data.tokenizer=char",
+    ],
+}
+MODERN = ["model.position_embedding=rotary", "model.activation=relu2", "model.norm=rmsnorm", "model.qk_norm=true"]
+VARIANTS = {
+    "base": [],
+    "wsd": ["train.schedule=wsd"],
+    "muon": ["train.optimizer=muon"],
+    "muon_wsd": ["train.optimizer=muon", "train.schedule=wsd"],
+    "lr_x2": ["train.lr=*2"],
+    "emb_lr_x5": ["train.embedding_lr=*5"],
+    "rotary": ["model.position_embedding=rotary"],
+    "relu2": ["model.activation=relu2"],
+    "swiglu": ["model.activation=swiglu", "model.n_inner=341"],
+    "rmsnorm": ["model.norm=rmsnorm"],
+    "qk_norm": ["model.qk_norm=true"],
+    "untied": ["model.tie_embeddings=false"],
+    "modern": MODERN,
+    "modern_muon_wsd": [*MODERN, "train.optimizer=muon", "train.schedule=wsd"],
+    "batch_x2": ["train.batch_size=*2"],
+    "context_x2": ["model.block_size=*2"],
+    "wide": ["model.n_embd=192", "model.n_head=6"],
+    "deep": ["model.n_layer=6"],
+}
+
+
+def resolve(settings: list[str]) -> list[str]:
+    """Apply `key=*k` items (multiply the value set so far by k) to the plain settings before them."""
+    out: dict[str, str] = {}
+    for item in settings:
+        key, value = item.split("=", 1)
+        if value.startswith("*"):
+            base = load_run_config(None, [f"{k}={v}" for k, v in out.items()])
+            section, name = key.split(".")
+            current = (
+                base.model_config().to_dict()[name] if section == "model" else getattr(getattr(base, section), name)
+            )
+            value = repr(type(current)(current * float(value[1:])))
+        out[key] = value
+    return [f"{k}={v}" for k, v in out.items()]
+
+
+def run_variant(name: str, settings: list[str], data: str, run_dir: Path) -> dict:
+    cfg = load_run_config(None, [*settings, f"data.path={json.dumps(data)}"])
+    t0, c0 = time.perf_counter(), time.process_time()
+    trainer = Trainer(cfg, run_dir, quiet=True)
+    result = trainer.run()
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    vals = [r for r in records if r.get("val_nats_per_char") is not None]
+    return {
+        "variant": name,
+        "settings": settings,
+        "steps": result.step,
+        "tokens": result.step * trainer.tokens_per_step,
+        "final_val_nats_per_char": vals[-1]["val_nats_per_char"],
+        "best_val_nats_per_char": min(r["val_nats_per_char"] for r in vals),
+        "final_val_loss": vals[-1]["val_loss"],
+        "cpu_s": round(time.process_time() - c0, 1),
+        "wall_s": round(time.perf_counter() - t0, 1),
+        "params": trainer.raw_model.num_parameters(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", required=True, help="a prepared directory or a text file")
+    parser.add_argument("--base", choices=sorted(BASES), default="demo")
+    parser.add_argument("--budget", type=float, default=60.0, help="seconds per variant (default 60)")
+    parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names (default: all)")
+    parser.add_argument("--set", action="append", default=[], metavar="K=V", help="extra setting for every variant")
+    parser.add_argument("--out", type=Path, help="JSON results file")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    names = [n.strip() for n in args.variants.split(",") if n.strip()]
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown variant(s) {', '.join(unknown)} (known: {', '.join(VARIANTS)})")
+    common = [
+        *BASES[args.base],
+        *args.set,
+        "train.max_steps=1000000",
+        f"train.time_budget_s={args.budget}",
+        f"train.time_budget_clock={args.clock}",
+        "train.cpu_threads=1",
+        "train.checkpoint_interval=0",
+        "train.sample_tokens=0",
+        "train.log_interval=50",
+        "train.device=cpu",
+    ]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            settings = resolve([*common, *VARIANTS[name]])
+            row = run_variant(name, settings, args.data, Path(tmp) / name)
+            rows.append(row)
+            print(
+                f"{name}: val {row['final_val_nats_per_char']:.4f} nats/char "
+                f"(best {row['best_val_nats_per_char']:.4f}), "
+                f"{row['steps']} steps, {row['cpu_s']} cpu s, {row['wall_s']} wall s",
+                flush=True,
+            )
+    print(f"\n{args.base} base, {args.budget:g} s {args.clock} budget per variant, 1 thread, data {args.data}\n")
+    print("| variant | change | steps | val nats/char (end) | best |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        change = " ".join(VARIANTS[r["variant"]]) or "(the base)"
+        print(
+            f"| {r['variant']} | `{change}` | {r['steps']} | {r['final_val_nats_per_char']:.4f} | "
+            f"{r['best_val_nats_per_char']:.4f} |"
+        )
+    out = args.out or RESULTS / f"ablate_cpu_{args.base}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps({"base": args.base, "budget_s": args.budget, "clock": args.clock, "rows": rows}, indent=1) + "\n"
+    )
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()
