@@ -205,6 +205,30 @@ def test_finetune_resumes_exactly(files, tmp_path):
         assert all(torch.equal(a[k], b[k]) for k in a), name
 
 
+def test_sort_chunk_keeps_each_epoch_a_permutation_and_cuts_padding(files, tmp_path):
+    plain = task_for(files, tmp_path / "p")
+    task = task_for(files, tmp_path / "s", "train.jsonl", "finetune.sort_chunk=2")
+    n, size = len(task.train_rows), 2 * task.global_batch  # 200 records, runs of 2 batches of 8
+    lengths = [len(rec[0]) for rec in task.train_rows]
+    for epoch in (0, 1):
+        order, base = task.epoch_order(epoch), plain.epoch_order(epoch)
+        assert sorted(order.tolist()) == list(range(n))  # every record once per epoch
+        for c, start in enumerate(range(0, n, size)):  # each run: the plain permutation's records, sorted
+            run = order[start : start + size].tolist()
+            assert sorted(run) == sorted(base[start : start + size].tolist())
+            run_lengths = [lengths[i] for i in run]
+            assert run_lengths == sorted(run_lengths, reverse=c % 2 == 1)
+
+    def padded_positions(t):
+        steps = range(n // t.global_batch)
+        return sum(t.batch(s, 0)["idx"].numel() for s in steps)
+
+    assert padded_positions(task) < padded_positions(plain)
+    # The batch stream is still a function of (seed, step): a fresh task gives the same batches.
+    again = task_for(files, tmp_path / "s2", "train.jsonl", "finetune.sort_chunk=2")
+    assert all(torch.equal(task.batch(s, 0)["idx"], again.batch(s, 0)["idx"]) for s in (0, 7, 30))
+
+
 def test_bad_records_are_named_and_leave_no_run(files, tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "a", "label": "good"}\n{"text": 3, "label": "bad"}\n')

@@ -106,6 +106,23 @@ class ClassifierTask(Task):
         self.tokens_per_step = round(self.global_batch * mean_tokens)
         self.lm_weight = cfg.finetune.lm_weight
         self._perms: dict[int, np.ndarray] = {}
+        self._lengths = np.array([max(len(r) for r in rec) for rec in train_rows], dtype=np.int64)
+
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """The records of `epoch` in the order they are trained: a permutation drawn from (seed, epoch); with
+        finetune.sort_chunk = K, each run of K x G records (G: the global batch) from the epoch's start is then
+        sorted by length, ascending in even runs and descending in odd ones (so neighbouring runs meet at
+        similar lengths), which makes a batch's rows alike in length: less padding, the same records."""
+        n = len(self.train_rows)
+        order = np.random.default_rng([self.cfg.train.seed, epoch]).permutation(n)
+        k = self.cfg.finetune.sort_chunk
+        if k:
+            size = k * self.global_batch
+            for c, start in enumerate(range(0, n, size)):
+                part = order[start : start + size]
+                ranked = part[np.argsort(self._lengths[part], kind="stable")]
+                order[start : start + size] = ranked if c % 2 == 0 else ranked[::-1]
+        return order
 
     def _record_ids(self, step: int, micro: int) -> list[int]:
         n = len(self.train_rows)
@@ -114,7 +131,7 @@ class ClassifierTask(Task):
         for g in range(first, first + self.cfg.train.batch_size):
             epoch, pos = divmod(g, n)
             if epoch not in self._perms:
-                self._perms = {epoch: np.random.default_rng([self.cfg.train.seed, epoch]).permutation(n)}
+                self._perms = {epoch: self.epoch_order(epoch)}
             out.append(int(self._perms[epoch][pos]))
         return out
 
@@ -171,11 +188,13 @@ class ClassifierTask(Task):
             "records": len(self.train_rows),
             "seed": self.cfg.train.seed,
             "global_batch": self.global_batch,
+            "sort_chunk": self.cfg.finetune.sort_chunk,
         }
 
     def load_state_dict(self, state: dict[str, Any], source: str) -> None:
+        saved_before = {"sort_chunk": 0}  # keys that runs saved before they existed lack, with what they did
         for key, mine in self.state_dict().items():
-            if state.get(key) != mine:
+            if state.get(key, saved_before.get(key)) != mine:
                 raise FinetuneDataError(
                     f"{source}: {key} was {state.get(key)!r} when saved, now {mine!r}: the training records or "
                     "settings changed, so the batch stream cannot continue where it stopped"

@@ -46,6 +46,9 @@ class FinetuneConfig:
     dropout: float | None = None  # the GPT's dropout while fine-tuning; None: the base model's own
     token_init: str = "mean"  # new token rows: mean of the old embedding rows | random (N(0, 0.02))
     max_len: int | None = None  # longest row in tokens; None: the model's block_size
+    # 0: batches are runs of a random permutation (the paper). K > 0: runs of K batches are sorted by length
+    # (ClassifierTask.epoch_order), so rows of a batch are alike in length and padding costs little.
+    sort_chunk: int = 0
 
     def validate(self) -> None:
         _choice("task", self.task, TASKS)
@@ -58,6 +61,8 @@ class FinetuneConfig:
             value = getattr(self, name)
             if value is not None and not 0 <= value < 1:
                 raise ConfigError(f"{name}: must be in [0, 1), got {value}")
+        if self.sort_chunk < 0:
+            raise ConfigError(f"sort_chunk: must be at least 0, got {self.sort_chunk}")
         if self.max_len is not None and self.max_len < 4:
             raise ConfigError(f"max_len: must be at least 4 (the transform tokens need 3), got {self.max_len}")
 

@@ -1,0 +1,136 @@
+"""The base GPT of the fine-tuning benchmarks (benchmarks/finetune.py, benchmarks/chat.py): pretrained here, on
+this machine, for a fixed wall-clock budget, on the built-in Chinese corpora without any text either benchmark
+scores on. Made once and shared: both benchmarks take `--base DIR` (this script's output), or make their own.
+
+    python benchmarks/zh_base.py --out /tmp/zh-base --minutes 11     # DIR/model (checkpoint) + DIR/base.json
+
+The pretraining text (tested for leaks in tests/test_zh_base.py):
+  - the People's Daily articles of builtin:zh-chat's train split (headline and body; every 10th article is held
+    out: the headline task's test articles), and
+  - the reviews of builtin:zh-sentiment's train + val splits (never its 1,736 test reviews, which are the test
+    split of benchmarks/finetune.py and the held-out sentiment prompts of benchmarks/chat.py),
+as documents in a fixed shuffled order, so that the text file's last 10% (the LM's validation) holds both kinds.
+A BPE of VOCAB tokens is trained on every third document; the model is the CPU recipe of gptkit.demo (the
+fastest-learning one measured on this CPU, docs/training.md) with a 128-token context; warmup-stable-decay over
+the time budget. DIR/base.json records the wall time of the whole build (text + tokenizer + pretraining), which
+benchmarks/finetune.py adds to its fine-tuning time for the 20-minute goal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+VOCAB = 4000
+BASE_FILE = "base.json"
+SHUFFLE_SEED = 0
+
+
+def base_settings() -> list[str]:
+    """gptkit.demo's CPU recipe, context 128 (the chat prompts and most reviews fit in it)."""
+    from gptkit.demo import CPU_SETTINGS
+
+    return [
+        *CPU_SETTINGS,
+        "model.block_size=128",
+        "train.cpu_threads=2",  # not from the load average: other jobs wait (niced) while benchmarks run
+        "train.max_steps=1000000",  # the time budget ends the run
+        "train.eval_interval=250",
+        "train.eval_steps=10",
+        "train.checkpoint_interval=0",
+        "train.log_interval=50",
+        "train.sample_tokens=0",
+    ]
+
+
+def pretraining_documents() -> list[str]:
+    """The documents of the base's corpus (see the module docstring), in their fixed shuffled order."""
+    from gptkit.data.chat_sets import held_out_index, news_articles
+    from gptkit.data.zh_sentiment import zh_sentiment
+
+    docs = [
+        "\n".join([a.headline, *a.paragraphs]) if a.headline else "\n".join(a.paragraphs)
+        for a in news_articles()
+        if a.paragraphs and not held_out_index(a.index)
+    ]
+    split = zh_sentiment()
+    docs += [r.text for r in (*split["train"], *split["val"])]
+    random.Random(SHUFFLE_SEED).shuffle(docs)
+    return docs
+
+
+def build_base(out: Path, minutes: float, vocab: int = VOCAB, clock: str = "wall") -> dict[str, Any]:
+    """Make the base in `out` (replaced): out/model is the pretrained checkpoint; returns base.json's record."""
+    from gptkit.tokenizer import Tokenizer
+    from gptkit.train.config import load_run_config
+    from gptkit.train.trainer import train
+
+    t0 = time.perf_counter()
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    docs = pretraining_documents()
+    text_path = out / "pretrain.txt"
+    text_path.write_text("\n\n".join(docs) + "\n", encoding="utf-8")
+    tok_dir = out / "tokenizer"
+    Tokenizer.train(docs[::3], vocab_size=vocab).save(tok_dir)
+    tokenizer_s = time.perf_counter() - t0
+    print(f"base: {len(docs):,} documents, {text_path.stat().st_size:,} bytes; tokenizer in {tokenizer_s:.0f} s")
+    cfg = load_run_config(
+        None,
+        [
+            *base_settings(),
+            f"data.path={json.dumps(str(text_path))}",
+            f"data.tokenizer={json.dumps(str(tok_dir))}",
+            f"train.time_budget_s={minutes * 60}",
+            f"train.time_budget_clock={clock}",
+        ],
+    )
+    result = train(cfg, out / "run")
+    if result.interrupted or result.checkpoint is None:
+        raise SystemExit(f"base pretraining stopped ({result.interrupted or 'no checkpoint'}); no base written")
+    shutil.copytree(result.checkpoint, out / "model")
+    record = {
+        "model": str(out / "model"),
+        "documents": len(docs),
+        "text_bytes": text_path.stat().st_size,
+        "vocab": vocab,
+        "minutes_budget": minutes,
+        "clock": clock,
+        "steps": result.step,
+        "val_loss": result.val_loss,
+        "settings": base_settings(),
+        "tokenizer_s": round(tokenizer_s, 1),
+        "build_s": round(time.perf_counter() - t0, 1),  # text + tokenizer + pretraining: what the goals count
+        "load_average_end": round(os.getloadavg()[0], 2),
+    }
+    (out / BASE_FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    return record
+
+
+def read_base(directory: Path) -> dict[str, Any]:
+    """base.json of a base made by build_base (its `model` is the checkpoint directory)."""
+    path = directory / BASE_FILE
+    if not path.is_file():
+        raise SystemExit(f"{directory}: no {BASE_FILE} (make it with: python benchmarks/zh_base.py --out {directory})")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, required=True, help="directory of the base (replaced)")
+    ap.add_argument("--minutes", type=float, default=11.0, help="pretraining budget in minutes (default 11)")
+    ap.add_argument("--vocab", type=int, default=VOCAB, help=f"BPE vocabulary (default {VOCAB})")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="what the budget counts")
+    args = ap.parse_args()
+    record = build_base(args.out, args.minutes, args.vocab, args.clock)
+    print(json.dumps(record, indent=1))
+
+
+if __name__ == "__main__":
+    main()

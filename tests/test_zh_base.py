@@ -1,0 +1,42 @@
+"""benchmarks/zh_base.py's pretraining corpus holds no text the fine-tuning benchmarks score on: no
+zh-sentiment test review (benchmarks/finetune.py's test split, benchmarks/chat.py's sentiment prompts) and no
+held-out People's Daily article (benchmarks/chat.py's headline task)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from gptkit.data.chat_sets import builtin_chat, news_articles
+from gptkit.data.zh_sentiment import zh_sentiment
+
+ZH_BASE = Path(__file__).resolve().parents[1] / "benchmarks" / "zh_base.py"
+
+
+@pytest.fixture(scope="module")
+def documents() -> list[str]:
+    spec = importlib.util.spec_from_file_location("zh_base", ZH_BASE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.pretraining_documents()
+
+
+def test_no_sentiment_test_review_and_every_other_review(documents):
+    split = zh_sentiment()
+    docs = set(documents)
+    assert not any(r.text in docs for r in split["test"])  # 1,736 held-out reviews: none
+    assert all(r.text in docs for r in (*split["train"], *split["val"]))
+
+
+def test_no_held_out_article(documents):
+    text = "\n\n".join(documents)
+    held_out = [c for c in builtin_chat("zh-chat", "test") if c.source in ("headline", "continuation")]
+    assert len(held_out) > 300
+    for c in held_out:
+        assert c.messages[0]["content"].split("\n", 1)[1][:40] not in text  # the body the prompt shows
+    headlines = {c.messages[1]["content"] for c in held_out if c.source == "headline"}
+    train_headlines = {a.headline for a in news_articles() if a.index % 10 != 9}
+    # A headline only a held-out article has (short ones such as "大雪" occur in any news text).
+    assert not any(h in text for h in headlines - train_headlines if len(h) >= 8)
