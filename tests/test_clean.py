@@ -42,7 +42,7 @@ def test_real_design_pages_keep_their_content():
 
 
 def test_web_pages_are_split_by_site_and_big_enough():
-    design, blind = load_web_pages("design"), load_web_pages("blind")
+    design, blind, blind2 = load_web_pages("design"), load_web_pages("blind"), load_web_pages("blind2")
     assert len(design) + len(blind) >= 100
     assert len({site_of(p.url) for p in design + blind}) >= 60
     for pages, blind_split in ((design, False), (blind, True)):
@@ -51,6 +51,12 @@ def test_web_pages_are_split_by_site_and_big_enough():
     assert not {site_of(p.url) for p in design} & {site_of(p.url) for p in blind}
     for lang in ("zh", "en"):
         assert sum(p.lang == lang for p in blind) >= 15
+    # batch 2: one page per site, every site new to the earlier sets (so no template leaks into it)
+    sites2 = [site_of(p.url) for p in blind2]
+    assert all(p.url.startswith("http") for p in blind2) and len(set(sites2)) == len(sites2) >= 30
+    assert not set(sites2) & {site_of(p.url) for p in design + blind}
+    for lang in ("zh", "en"):
+        assert sum(p.lang == lang for p in blind2) >= 15
 
 
 # --- normalisation ------------------------------------------------------------------------------------
