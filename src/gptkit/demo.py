@@ -86,14 +86,11 @@ def say(text: str = "") -> None:
 
 
 def cpu_threads_for_load() -> int:
-    """1 when the machine is already busy (load average at least its CPU count), else 0 (PyTorch's default,
-    one thread per core). On a busy machine PyTorch's threads wait for each other at every operation: the
-    benchmark of docs/training.md took 407 s at 2 threads and 241 s at 1 on a loaded 2-core machine."""
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # not available on this platform
-        return 0
-    return 1 if load >= (os.cpu_count() or 1) else 0
+    """1 when other work at this priority runs on the machine's other cores, else 0 (PyTorch's default, one
+    thread per core): gptkit.cpu_contention says why the load average is not the signal."""
+    from gptkit.cpu_contention import cpu_threads_to_use
+
+    return cpu_threads_to_use()
 
 
 def demo_settings(cuda: bool) -> list[str]:
