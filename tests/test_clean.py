@@ -8,9 +8,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from gptkit.data.boilerplate import classify_line, clean_inline, code_mask
+from gptkit.data.boilerplate import clean_inline
 from gptkit.data.clean import clean_document
+from gptkit.data.code_lines import code_mask
 from gptkit.data.filters import FilterConfig, cwt_repeat_fraction, detect_lang, quality_rule, repetition_rule
+from gptkit.data.line_rules import classify_line
 from gptkit.data.normalize import normalize_text
 from tests.labelled import is_blind_site, load_pages, load_web_pages, score_pages, site_of
 
@@ -150,7 +152,7 @@ def test_hints_are_necessary_for_their_patterns(pattern, hint):
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from gptkit.data import boilerplate
+    from gptkit.data import line_rules as boilerplate
 
     full, gate = getattr(boilerplate, pattern), getattr(boilerplate, hint)
 
@@ -168,7 +170,7 @@ def test_interface_terms_hold_only_the_han_characters_the_coverage_bound_knows(p
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from gptkit.data import boilerplate
+    from gptkit.data import line_rules as boilerplate
 
     terms = getattr(boilerplate, pattern)
 
@@ -182,7 +184,7 @@ def test_interface_terms_hold_only_the_han_characters_the_coverage_bound_knows(p
 
 
 def test_low_variety_agrees_with_the_set_of_characters():
-    from gptkit.data.boilerplate import _low_variety
+    from gptkit.data.line_rules import _low_variety
 
     rng = np.random.default_rng(3)
     same_low_byte = [chr(0x4E00 + 256 * k) for k in range(12)]  # the cheap bound cannot tell these apart
