@@ -45,7 +45,14 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from gptkit.data.code_lines import code_mask
-from gptkit.data.context import head_drops, offtopic_tail
+from gptkit.data.context import (
+    context_drops,
+    head_drops,
+    head_offtopic_drops,
+    is_good,
+    offtopic_tail,
+    toc_echo_drops,
+)
 from gptkit.data.filters import HAN
 from gptkit.data.line_rules import _SEO_SEP, _SEO_SEP_CHARS, _is_title_like, _strip_decoration, classify_line
 
@@ -111,6 +118,9 @@ _COMMENT_HEADING = re.compile(
     r"|(?:users|people|readers|visitors)\s+(?:reading|who\s+read)\s+this\s+(?:article|page|post)\s+(?:are\s+)?also\b",
     re.I,
 )
+# A comment section that counts itself ("24 Responses to <title>", "3 thoughts on <title>"): once the page's main
+# text has begun, everything after it is the comments, wherever it stands.
+_COUNTED_COMMENTS = re.compile(r"\d+\s+(?:thoughts?|repl(?:y|ies)|responses?|comments?)\s+(?:on|to)\s+\S", re.I)
 # A table of contents: its heading, then entries that are title-like, up to the body (an entry repeated).
 _TOC_HEADING = re.compile(
     r"table\s+of\s+contents?|contents|in\s+this\s+article|on\s+this\s+page|本文目录|文章目录|目录", re.I
@@ -175,7 +185,12 @@ def clean_lines(lines: list[str]) -> list[LineVerdict]:
             i = j
             continue
         if _block_heading(line):
-            if before >= 0.5 * total or i >= 0.5 * n:
+            counted = _COUNTED_COMMENTS.match(_strip_decoration(line.strip())) is not None
+            if (
+                before >= 0.5 * total
+                or i >= 0.5 * n
+                or (counted and any(not code[k] and is_good(lines[k]) for k in range(i)))
+            ):
                 for j in range(i, n):  # a related / comments block near the end: the rest of the page goes
                     verdicts[j] = LineVerdict(j, lines[j], "related-block")
                 break
@@ -185,6 +200,7 @@ def clean_lines(lines: list[str]) -> list[LineVerdict]:
                 j < n
                 and not code[j]
                 and lines[j].strip()
+                and not lines[j].rstrip().endswith((",", "，", "、"))  # a sentence running on into the next line
                 and (_is_title_like(lines[j]) or lines[j].rstrip().endswith(("…", "...")) or classify_line(lines[j]))
             ):
                 verdicts[j] = LineVerdict(j, lines[j], "related-block")
@@ -200,13 +216,24 @@ def clean_lines(lines: list[str]) -> list[LineVerdict]:
     return _mark_page_head(_mark_page_titles(out))
 
 
+# The context rules, in order (gptkit.data.context); each sees the lines the ones before it dropped.
+_CONTEXT_RULES = (
+    ("page-head", head_drops),
+    ("head-off-topic", head_offtopic_drops),
+    ("off-topic-block", offtopic_tail),
+    ("toc", toc_echo_drops),
+    ("context", context_drops),
+)
+
+
 def _mark_page_head(verdicts: list[LineVerdict]) -> list[LineVerdict]:
-    """Chrome above the first paragraph that no line rule knew (gptkit.data.context: `page-head`)."""
+    """Chrome that no line rule knew, found by a line's place in the page and its neighbours."""
     texts = [None if v.code else v.text for v in verdicts]
-    for j in head_drops(texts, [v.rule is not None for v in verdicts]):
-        verdicts[j] = LineVerdict(j, verdicts[j].text, "page-head", False)
-    for j in offtopic_tail(texts, [v.rule is not None for v in verdicts]):
-        verdicts[j] = LineVerdict(j, verdicts[j].text, "off-topic-block", False)
+    dropped = [v.rule is not None for v in verdicts]
+    for rule, find in _CONTEXT_RULES:
+        for j in find(texts, dropped):
+            verdicts[j] = LineVerdict(j, verdicts[j].text, rule, False)
+            dropped[j] = True
     return verdicts
 
 

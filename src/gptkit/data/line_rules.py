@@ -29,6 +29,11 @@ _IMAGE_FILE = re.compile(
     rf"(?:https?://\S+/)?[\w\-.~%@+()（）{HAN}]{{1,120}}\.(?:jpe?g|png|gif|webp|bmp|svg|tiff?|heic|avif)(?:\?\S*)?$",
     re.I,
 )
+# an image's alt text made from its file name, with the size of the copy shown ("Mine Trail View small",
+# "Sunset 1024x768"): WordPress-style thumbnail names
+_IMAGE_NAME = re.compile(
+    r"^[A-Za-z0-9][\w'’\- ]{0,50}\s(?:small|medium|large|thumb(?:nail)?|scaled|\d{2,4}x\d{2,4})$", re.I
+)
 _MEDIA_PLACEHOLDER = re.compile(
     r"^[\[【(（]\s*(?:图片?|图像|配图|视频|音频|表情|动图|image|img|photo|picture|video|audio|gif|emoji)\s*\d*\s*[\]】)）]$",
     re.I,
@@ -41,7 +46,7 @@ _BREADCRUMB_PREFIX = re.compile(
 _BREADCRUMB_SEP = re.compile(r"\s*(?:>>|>|＞|›|»|→|/|\\)\s*")
 _STRONG_CRUMB = re.compile(r">|＞|›|»|→")
 _CRUMB_CHARS = re.compile(r"[>＞›»→/\\]")
-_NAV_ROOTS = re.compile(r"^(?:首页|主页|网站首页|本站首页|home|homepage|main page|index)$", re.I)
+_NAV_ROOTS = re.compile(r"^(?:首页|主页|网站首页|本站首页|home|homepage|main page|main index|index)$", re.I)
 
 _PAGE_TOKEN = (
     r"(?:上一页|下一页|上页|下页|首页|尾页|末页|第\s*\d+\s*页|共\s*\d+\s*页|\d{1,4}|[‹›«»<>]+|…|\.{3}|/"
@@ -77,14 +82,14 @@ _UI_EN = (
     r"share(?:\s+this(?:\s+(?:article|post|story|page))?)?(?:\s+(?:on|via|to))?|tweet|facebook|twitter|linkedin|"
     r"pinterest|reddit|whatsapp|telegram|e-?mail|print\s+recipe|print(?:\s+this(?:\s+(?:page|article))?)?|copy\s+link|like|"
     r"follow(?:\s+us)?(?:\s+on)?|subscribe(?:\s+now)?|newsletter|sign\s+(?:in|up|out)|log\s*(?:in|out)|register|"
-    r"create\s+(?:an\s+)?account|my\s+account|forgot\s+(?:your\s+)?password|contact(?:\s+us)?|about(?:\s+us)?|"
+    r"create\s+(?:an\s+)?account|my\s+account|forgot\s+(?:your\s+)?password|contact(?:\s+us)?|about(?:\s+(?:us|me))?|"
     r"privacy(?:\s+policy)?|terms\s+of\s+(?:use|service)|terms\s*(?:&|and)\s*conditions|cookie\s+(?:policy|settings)|"
     r"cookies|site\s*map|careers|advertise(?:\s+with\s+us)?|home(?:page)?|skip\s+to\s+(?:main\s+)?content|"
     r"back\s+to\s+top|scroll\s+to\s+top|read\s+(?:more|full\s+(?:article|story))|continue\s+reading|"
     r"show\s+more|load\s+more|view\s+(?:all|more)|see\s+(?:all|more)|click\s+here|more|"
     r"leave\s+a\s+(?:comment|reply)|post\s+a\s+comment|add\s+(?:a\s+)?comment|write\s+a\s+comment|comments?|reply|"
     r"report|customer\s+service|live\s+chat|chat\s+with\s+us|download\s+(?:the|our)\s+app|get\s+the\s+app|"
-    r"previous|prev|next|older\s+posts|newer\s+posts|search|close|buy\s+now|add\s+to\s+cart|download|loading|"
+    r"previous|prev|next|older\s+posts|newer\s+posts|search|close(?:\s+window)?|buy\s+now|add\s+to\s+cart|download|loading|"
     r"advertisement|sponsored|ads?|was\s+this\s+(?:article|page|answer|post|review|information)\s+helpful|helpful|"
     r"yes|no|menu|github|(?:main\s+)?navigation(?:\s+menu)?|jump\s+to(?:\s+(?:navigation|search|recipe|content))?|"
     r"personal\s+tools|show\s+all(?:\s+answers)?|watch\s+(?:the\s+)?video|improve\s+this\s+(?:question|answer|post)|listen(?:\s+to\s+this\s+article)?|"
@@ -102,7 +107,7 @@ _COUNTER_EN = (
     r"(?:views?|comments?|likes?|shares?|replies|reads?|votes?|points?)\s*[:(\[]?\s*\d[\d,.]*\s*[kKmM+]?\s*[)\]]?"
     r"|\d[\d,.]*\s*[kKmM+]?\s*(?:views?|comments?|likes?|shares?|replies|responses|reads|upvotes?)"
     r"|\d[\d,.]*\s*[kKmM]?\s+(?:times|answers?|votes?|followers?)|\d+\s*min(?:ute)?s?(?:\s+read)?"
-    r"|\d+\s+(?:minutes?|hours?|days?)\s+ago"
+    r"|\d+\s+(?:minutes?|hours?|days?)\s+ago|liked\s+by\s+\d[\d,]*\s+(?:person|people)"
 )
 # Chinese and English terms apart: IGNORECASE makes a pattern about twice as slow, and only English needs it
 _UI_TERMS_ZH = re.compile(rf"{_COUNTER_ZH}|(?:{_UI_ZH})")
@@ -147,7 +152,10 @@ _CALL_TO_ACTION = re.compile(
     r"(?:点个赞|点赞|关注|收藏|转发|分享|订阅|评论|留言|在看)(?:一下|我们|本号|支持)?[吧哦呀啦~～]+[！!]*$"
     r"|^(?:请|欢迎|记得|点击|扫码|长按|戳)(?:大家)?(?:关注|订阅|收藏|点赞|点个赞|分享|转发|下载|阅读原文|在看)"
     r"|^(?:pin|save|rate|tag|share|like|follow|bookmark)\s+(?:it|this|us|me|the)\b"
-    r"|^(?:did\s+you\s+(?:make|try|like)\s+this|click|tap)\b",
+    r"|^(?:did\s+you\s+(?:make|try|like)\s+this"
+    # "click" alone opens help-page instructions too ("Click Subscribe", "Click a forum."): only what a call
+    # to action clicks counts
+    r"|(?:click|tap)\s+(?:here|me|to\s+\w+|(?:on\s+)?(?:the\s+)?(?:image|photo|picture|link|button|banner|thumbnail)s?))\b",
     re.I,
 )
 _CALL_TO_ACTION_START = re.compile("[请欢记点扫长戳a-z]", re.I)
@@ -163,7 +171,8 @@ CALL_TO_ACTION_MAX_CHARS = 40
 _LOGIN_PROMPT = re.compile(
     r"^(?:请)?(?:先)?(?:登录|登陆|注册)[^。！？]{0,8}?(?:后|才能|即可|查看|下载|回复|评论|发表|看)"
     r"|^(?:please\s+)?(?:log\s*in|sign\s+(?:in|up)|register|subscribe)\s+(?:to|for)\b"
-    r"|^you\s+must\s+be\s+logged\s+in",
+    r"|^you\s+must\s+be\s+logged\s+in"
+    r"|^.{0,24}?(?:登录|登陆|注册)\s*(?:后|才能|才可以|即可)\s*(?:才能|才可以|可以)?\s*(?:查看|下载|回复|评论|发表|浏览|阅读|观看)",
     re.I,
 )
 _NOTICE_ZH = re.compile(
@@ -233,6 +242,20 @@ _BYLINE = re.compile(
     r"^(?:by\s+[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+){0,3}|(?i:posted|written|published|updated)\s+(?i:on|by)\s+.{3,40}?)"
     r"(?:\s*(?:[,|·•]|\bon\b|\bby\b)\s*.{0,60})?$"
 )
+_HASHTAGS = re.compile(r"^(?:#[^\s#,，、]+[\s,，、]*){2,}$")  # "#nature #hiking #utah": a tag row
+# a comment's (or a quoted post's) attribution alone on a line: "2. dunelight says:", "ckm said:"
+_COMMENT_BYLINE = re.compile(
+    r"^(?:\d{1,3}[.)]\s+)?([^\s:：,.;!?()]+(?:\s+[^\s:：,.;!?()]+){0,3})\s+(?:says|said|wrote|writes|commented|replied)\s*[:：]$",
+    re.I,
+)
+
+
+def _comment_byline(s: str) -> bool:
+    """A name (no stop words: "He said:" opens a quotation) and says / said / wrote, then a colon."""
+    m = _COMMENT_BYLINE.match(s)
+    return m is not None and not any(w.lower() in STOPWORDS_EN for w in m.group(1).split())
+
+
 _TAGS = re.compile(
     r"^(?:\w{0,4}(?:关键词|关键字|标签)|tags?|keywords?|分类|类别|栏目|categories|category|topics?)\s*[:：]"
     r"|^(?:filed\s+under|posted\s+in)\b",
@@ -338,8 +361,8 @@ def _metadata(s: str) -> bool:
     if not m:
         return False
     value = s[m.end() :].strip()
-    if _STRONG_META.match(s):
-        return True
+    if _STRONG_META.match(s):  # unless the field is glued to prose (a long value with sentences)
+        return len(value) <= 40 or not any(c in value for c in "。！？!?")
     return 0 < len(value) <= 20 and not any(c in value for c in "。！？!?，,；;")
 
 
@@ -489,6 +512,8 @@ def classify_line(line: str) -> str | None:
         core = _strip_decoration(s) or s
         if n <= 150 and "." in core and _IMAGE_FILE.match(core):
             return "image-file"
+        if n <= 60 and _IMAGE_NAME.match(s) and len(s.split()) <= 6:
+            return "image-file"
         if n <= 20 and _MEDIA_PLACEHOLDER.match(s):
             return "media-placeholder"
         if n <= 80:
@@ -509,6 +534,10 @@ def classify_line(line: str) -> str | None:
             return "metadata"
         if n <= 200 and (colon or core[0] in "fFpP") and (_TAGS.match(core) or _TAGS.match(s)):  # "标签：", "Tags:"
             return "tags"
+        if s[0] == "#" and _HASHTAGS.match(s):
+            return "tags"
+        if colon and n <= 60 and _comment_byline(s):
+            return "comment-byline"
         if n <= 120 and colon and _RELATED_LINK.match(core):
             return "related-link"
         if n <= 100 and _DIGIT_RUN.search(s):
