@@ -60,12 +60,15 @@ def test_web_pages_are_split_by_site_and_big_enough():
     assert not {site_of(p.url) for p in design} & {site_of(p.url) for p in blind}
     for lang in ("zh", "en"):
         assert sum(p.lang == lang for p in blind) >= 15
-    # batch 2: one page per site, every site new to the earlier sets (so no template leaks into it)
-    sites2 = [site_of(p.url) for p in blind2]
-    assert all(p.url.startswith("http") for p in blind2) and len(set(sites2)) == len(sites2) >= 30
-    assert not set(sites2) & {site_of(p.url) for p in design + blind}
-    for lang in ("zh", "en"):
-        assert sum(p.lang == lang for p in blind2) >= 15
+    # batches 2 and 3: one page per site, every site new to the earlier sets (so no template leaks into them)
+    earlier = {site_of(p.url) for p in design + blind}
+    for batch in (blind2, load_web_pages("blind3")):
+        sites = [site_of(p.url) for p in batch]
+        assert all(p.url.startswith("http") for p in batch) and len(set(sites)) == len(sites) >= 30
+        assert not set(sites) & earlier
+        earlier |= set(sites)
+        for lang in ("zh", "en"):
+            assert sum(p.lang == lang for p in batch) >= 15
 
 
 # --- normalisation ------------------------------------------------------------------------------------
