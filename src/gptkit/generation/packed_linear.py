@@ -2,14 +2,14 @@
 
 A decode step multiplies a few rows of activations (B, C) by every weight of the model. nn.Linear hands that to
 the BLAS (MKL's sgemm), which re-packs the weight for each call; oneDNN can pack each weight once, into the
-blocked layout its kernel reads. Measured on this project's machine (AMD EPYC, one thread, the `small`
-preset's 33 weights, 26 MB): 7.6 -> 4.9 ms for the 33 products at batch 16, 6.0 -> 2.6 ms at batch 5,
-15.4 -> 10.5 ms at batch 64, 3.7 -> 3.6 ms at batch 1 (benchmarks/serve.py reports the effect end to end).
+blocked layout its kernel reads. Measured with thread CPU time on this project's busy machine (AMD EPYC, one
+thread, the `small` preset's 33 weights, 26 MB): 7.6 -> 4.9 ms for the 33 products at batch 16, 6.0 -> 2.6 ms
+at batch 5, 15.4 -> 10.5 ms at batch 64, 3.7 -> 3.6 ms at batch 1 (docs/serve.md: the server end to end).
 
 Same values up to float rounding (a different summation order than MKL's, tested against float64). Each
 output row depends on its own input row only, bit for bit, whatever the batch size (tested): MKL's batch-1
-path (a matrix-vector product) rounds differently from its batch-16 path, oneDNN's does not, so a request's
-greedy tokens cannot change with its neighbours in the batch.
+path (a matrix-vector product) rounds differently from its batch-16 path, oneDNN's does not, so the linear
+layers cannot make a request's tokens depend on its neighbours in the batch.
 """
 
 from __future__ import annotations
