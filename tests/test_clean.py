@@ -394,3 +394,59 @@ def test_a_chinese_page_with_an_english_translation_is_not_dropped_for_its_han_s
     assert r.text is not None and r.lang == "zh" and en.strip() in r.text
     noise = "\n".join(["新闻", "abc def 123 456 789 | x | y | z | 0000 1111 2222 3333 4444 5555 6666 7777 8888"] * 3)
     assert clean_document(noise).text is None  # without English prose the Han-share rule still holds
+
+
+def test_signature_dates_post_headers_and_metadata_without_a_colon():
+    assert classify_line("2016年10月14日") is None  # the date an official document is signed: its text
+    assert classify_line("马宝清马宝清 发表于 2024-11-21 04:56:59") == "timestamp"  # a forum post header
+    assert classify_line("发布时间2025-05-28 20:45") == "metadata"
+    assert classify_line("- 文档编号:4472473") == "metadata"
+    assert classify_line("By Justin Phillips / American Press") == "metadata"
+    assert classify_line("Tag Archives: film review") == "tags"
+    assert classify_line("图片源自网络") == "notice"
+    assert classify_line("Image") == "media-placeholder"
+    assert classify_line("  • Share to Flipboard") == "ui-chrome"
+    consent = (
+        "By providing your information, you agree to our Terms of Use and our Privacy Policy. We use vendors that"
+        " may also process your information to help provide our services."
+    )
+    assert classify_line(consent) == "notice"
+    keywords = "Easy Dinners, Weeknight, For Beginners, Template, Tips, Cooking Tips, Meal Plan, Grocery List, Recipe"
+    assert classify_line(keywords) == "tags"
+    assert classify_line("salt, pepper, two eggs, flour, milk, butter, sugar, a pinch of cinnamon") is None
+
+
+def test_leaked_html_keeps_its_prose_and_drops_its_tags():
+    p = (
+        "<p>In high school football, Friday night lights mean one thing: it is the time when the players have to"
+        " show that they can play with the best of them.</p>"
+    )
+    page = "\n".join(["<!-- wp:paragraph -->", p, "<!-- /wp:paragraph -->", p.replace("football", "soccer")])
+    r = clean_document(page)
+    assert r.text is not None and "wp:paragraph" not in r.text and "Friday night lights" in r.text
+    rules = {rule for _, rule, _ in r.dropped_lines}
+    assert rules == {"markup"}
+    # an HTML tutorial's tags stay code: no prose in tags on the page
+    tutorial = "\n".join(["To show an image, write the tag like this:", '<img src="cat.png" alt="A cat">', "Done."])
+    assert "<img" in (clean_document(tutorial).text or "")
+
+
+def test_title_near_copies_and_teasers_go_and_the_body_stays():
+    para = "众所周知，猫在宠物界有着至高无上的地位，很多养猫人称自己为猫奴，我也没想到自己会成为其中一员。"
+    page = "\n".join(
+        [
+            "清远市人民政府关于印发《清远市人民政府工作规则》的通知(2019修订)",
+            "清远市人民政府关于印发《清远市人民政府工作规则》的通知",  # the title again without what was joined on
+            "摘要: 众所周知，猫在宠物界有着至高无上的地位，很多养猫人...",  # a teaser cut from the paragraph below
+            para,
+            "猫最喜欢的是猫薄荷，要是猫咪闻到或者吃到，会非常兴奋，和之前判若两猫，个人感觉就像飘飘欲仙。",
+        ]
+    )
+    r = clean_document(page)
+    assert {(rule, t[:2]) for _, rule, t in r.dropped_lines} == {("title-copy", "清远"), ("teaser-copy", "摘要")}
+    assert para in r.text and r.text.startswith("清远市人民政府关于印发《清远市人民政府工作规则》的通知(2019修订)")
+    # a heading that a contents entry only ends with is the body's own heading
+    toc = "\n".join(
+        ["1What is Python?", "What is Python?", "Python is a language that many people use for scripts and for work."]
+    )
+    assert "What is Python?\nPython" in (clean_document(toc).text or "")

@@ -44,7 +44,7 @@ import re
 from functools import lru_cache
 from typing import NamedTuple
 
-from gptkit.data.code_lines import code_mask
+from gptkit.data.code_lines import code_mask, markup_only, tag_wrapped_prose
 from gptkit.data.context import (
     context_drops,
     head_drops,
@@ -68,7 +68,7 @@ _BLOCK_HEADING = re.compile(
     r"recommended(?:\s+(?:for\s+you|reading|articles|stories))?|you\s+(?:may|might)\s+also\s+(?:like|enjoy)|"
     r"more\s+(?:stories|articles|news|to\s+read|like\s+this|on\s+this\s+topic|from\s+\S+(?:\s+\S+)?)|"
     r"popular\s+(?:posts|articles|stories|now)|most\s+(?:read|popular|viewed)|trending(?:\s+(?:now|stories))?|"
-    r"read\s+next|see\s+also|further\s+reading|what\s+to\s+read\s+next|latest\s+(?:posts|news|articles)|recent\s+posts|"
+    r"read\s+next|see\s+also|further\s+reading|external\s+links|what\s+to\s+read\s+next|latest\s+(?:posts|news|articles)|recent\s+posts|"
     r"top\s+stories|editor'?s\s+picks|more\s+(?:from|by)\s+(?:the|this)\s+author|comments?(?:\s*\(\d+\))?|\d+\s+(?:comments?|responses|replies)|"
     r"leave\s+a\s+(?:reply|comment)|post\s+a\s+comment|add\s+a\s+comment|join\s+the\s+discussion|reader\s+comments|"
     r"what\s+do\s+you\s+think\??|have\s+your\s+say|about\s+the\s+author(?:,.{0,30})?|top\s+searches(?:\s+on\s+.{1,30})?|"
@@ -157,6 +157,7 @@ def clean_lines(lines: list[str]) -> list[LineVerdict]:
         rule = "related-block" if _block_heading(line) else classify_line(line)
         return [LineVerdict(0, line, rule) if rule else LineVerdict(0, clean_inline(line), None)]
     code = code_mask(lines)
+    leaked = "<" in "".join(lines) and _unmask_leaked_html(lines, code)
     verdicts: list[LineVerdict | None] = [None] * len(lines)
     sizes = [len(x) for x in lines]
     total = sum(sizes) or 1
@@ -165,6 +166,11 @@ def clean_lines(lines: list[str]) -> list[LineVerdict]:
     n = len(lines)
     while i < n:
         line = lines[i]
+        if leaked and code[i] and markup_only(line):
+            verdicts[i] = LineVerdict(i, line, "markup")
+            before += sizes[i]
+            i += 1
+            continue
         if code[i] or not line.strip():
             verdicts[i] = LineVerdict(i, line, None, code[i])
             before += sizes[i]
@@ -224,6 +230,17 @@ _CONTEXT_RULES = (
     ("toc", toc_echo_drops),
     ("context", context_drops),
 )
+
+
+def _unmask_leaked_html(lines: list[str], code: list[bool]) -> bool:
+    """Lines of prose wrapped in tags are prose, not code (`code` is changed in place); True when there was one:
+    the page's HTML leaked into the text, and its tag-only lines are markup, not a code example."""
+    found = False
+    for i, line in enumerate(lines):
+        if code[i] and line.lstrip().startswith("<") and tag_wrapped_prose(line):
+            code[i] = False
+            found = True
+    return found
 
 
 def _mark_page_head(verdicts: list[LineVerdict]) -> list[LineVerdict]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from gptkit.data.context import is_good
 from gptkit.data.filters import count_han
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
@@ -65,3 +66,20 @@ def code_mask(lines: list[str]) -> list[bool]:
         ):
             mask[i] = True
     return mask
+
+
+# Prose wrapped in HTML tags ("<p>In high school football, ...</p>"): text extracted without stripping the markup.
+# Such a line is prose, not code; a page holding one leaked its HTML, and its tag-only lines are markup.
+_TAG_WRAPPED = re.compile(r"^\s*<([a-zA-Z][\w-]*)(?:\s[^<>]*)?>(.+)</\1>\s*$")
+_TAG_OR_COMMENT = re.compile(r"<!--.*?-->|<[^<>]*>")
+
+
+def tag_wrapped_prose(line: str) -> bool:
+    """A paragraph of prose between an opening and a closing tag."""
+    m = _TAG_WRAPPED.match(line)
+    return m is not None and is_good(_TAG_OR_COMMENT.sub(" ", m.group(2)))
+
+
+def markup_only(line: str) -> bool:
+    """Tags and comments, no text outside them ("<!-- wp:paragraph -->", "<img ... >")."""
+    return "<" in line and not _TAG_OR_COMMENT.sub("", line).strip()

@@ -34,6 +34,7 @@ _IMAGE_FILE = re.compile(
 _IMAGE_NAME = re.compile(
     r"^[A-Za-z0-9][\w'’\- ]{0,50}\s(?:small|medium|large|thumb(?:nail)?|scaled|\d{2,4}x\d{2,4})$", re.I
 )
+_LONE_MEDIA_WORD = re.compile(r"^(?:image|photo|picture|img|图片|图像|配图)$", re.I)  # an image's placeholder text
 _MEDIA_PLACEHOLDER = re.compile(
     r"^[\[【(（]\s*(?:图片?|图像|配图|视频|音频|表情|动图|image|img|photo|picture|video|audio|gif|emoji)\s*\d*\s*[\]】)）]$",
     re.I,
@@ -80,7 +81,7 @@ _UI_ZH = (
 )
 _UI_EN = (
     r"share(?:\s+this(?:\s+(?:article|post|story|page))?)?(?:\s+(?:on|via|to))?|tweet|facebook|twitter|linkedin|"
-    r"pinterest|reddit|whatsapp|telegram|e-?mail|print\s+recipe|print(?:\s+this(?:\s+(?:page|article))?)?|copy\s+link|like|"
+    r"pinterest|reddit|whatsapp|telegram|flipboard|tumblr|pocket|(?:submit|post)\s+to|show\s+more\s+sharing\s+options|e-?mail|print\s+recipe|print(?:\s+this(?:\s+(?:page|article))?)?|copy\s+link|like|"
     r"follow(?:\s+us)?(?:\s+on)?|subscribe(?:\s+now)?|newsletter|sign\s+(?:in|up|out)|log\s*(?:in|out)|register|"
     r"create\s+(?:an\s+)?account|my\s+account|forgot\s+(?:your\s+)?password|contact(?:\s+us)?|about(?:\s+(?:us|me))?|"
     r"privacy(?:\s+policy)?|terms\s+of\s+(?:use|service)|terms\s*(?:&|and)\s*conditions|cookie\s+(?:policy|settings)|"
@@ -183,7 +184,7 @@ _NOTICE_ZH = re.compile(
     r"|免责声明|仅代表(?:作者)?(?:本人|个人)?(?:的)?观点|不代表本(?:站|网|平台|号|刊)|如(?:有|涉及|涉嫌)侵权|侵删|联系(?:我们|本站)?删除"
     r"|本(?:站|网|平台)(?:部分|所有)?(?:内容|文章|资源|图片).{0,20}(?:网络|转载|用户)|本(?:站|网)不承担"
     r"|ICP备|ICP证|公网安备|网安备|增值电信业务|经营许可证"
-    r"|图片来源(?:于)?(?:网络|[:：])|图片来自网络|图源(?:网络|[:：])"
+    r"|图片(?:来源|来自|源自)(?:于)?(?:网络|[:：])|图源(?:网络|[:：])|本帖最后由"
     r"|本文档|本资料|文档贡献者|下载(?:本|该)?文档|文档(?:格式|页数|大小|价格)|还剩.{0,8}页未读|继续阅读|VIP(?:专享|会员)"
     r"|下载券|用户上传|上传者|仅供(?:学习|交流|个人|研究)(?:交流|参考|学习)?(?:使用|之用)|原创力文档|道客巴巴|豆丁网|百度文库|docin|doc88|book118"
     r"|^\W*重定向自|维基百科，自由的百科全书"  # encyclopedia hatnotes
@@ -207,7 +208,7 @@ _ASCII_WORD = re.compile("[A-Za-z][A-Za-z][A-Za-z]")  # = [A-Za-z]{3}, which re 
 # pattern is skipped; most prose lines have none. tests/test_clean.py checks with hypothesis that every string a
 # pattern matches contains its hint: keep them in step when a pattern changes.
 _NOTICE_ZH_HINT = re.compile(  # rare characters first: a line without any is scanned once, quickly
-    "[版著©留载侵删备档剩券巴丁库免仅IV]|重定向|维基百科|摘编|授权|未经|本[文站网平资]|代表本|转自|原创|增值|许可证|图[片源]|继续阅读|上传|doc|book"
+    "[版著©留载侵删备档剩券巴丁库免仅IV]|重定向|维基百科|摘编|授权|未经|本[文站网平资]|代表本|转自|原创|增值|许可证|图[片源]|继续阅读|上传|本帖|doc|book"
 )
 
 
@@ -227,10 +228,11 @@ _META_FIELD = (
     r"供稿|摄影|时间|日期|浏览|阅读|收藏|点赞|评论|回复|人气|主办单位|承办单位|协办单位|技术支持|网站标识码|"
     r"访问量|访问次数|posted\s+by|written\s+by|published(?:\s+on)?|last\s+updated|updated(?:\s+on)?|source|"
     r"editor|edited\s+by|photo\s+credit|image\s+credit|credit|photo|image|picture|"
-    r"文档格式|文件格式|格式|文件大小|大小|文档页数|页数|需积分|下载量|下载次数|浏览量"  # document-sharing file facts
+    r"文档格式|文件格式|格式|文件大小|大小|文档页数|页数|需积分|下载量|下载次数|浏览量|"  # document-sharing file facts
+    r"文档编号|上传时间|上传日期|上传者"
 )
 _DATE = r"(?:\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}日?(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?)"
-_META_START = re.compile(rf"^(?:{_DATE}\s*)?(?:{_META_FIELD})\s*[:：]", re.I)
+_META_START = re.compile(rf"^(?:{_DATE}\s*)?(?:{_META_FIELD})\s*(?:[:：]|(?=\d{{4}}[-/.年]))", re.I)
 _META_ANY = re.compile(rf"(?:{_META_FIELD})\s*[:：]", re.I)
 _STRONG_META = re.compile(
     r"^(?:来源|文章来源|新闻来源|稿件来源|责任编辑|原标题|原文链接|原文地址|本文链接|本文地址|浏览次数|阅读量|阅读次数|"
@@ -239,8 +241,8 @@ _STRONG_META = re.compile(
     re.I,
 )
 _BYLINE = re.compile(
-    r"^(?:by\s+[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+){0,3}|(?i:posted|written|published|updated)\s+(?i:on|by)\s+.{3,40}?)"
-    r"(?:\s*(?:[,|·•]|\bon\b|\bby\b)\s*.{0,60})?$"
+    r"^(?:(?i:by)\s+[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+){0,3}|(?i:posted|written|published|updated)\s+(?i:on|by)\s+.{3,40}?)"
+    r"(?:\s*(?:[,|·•/]|\bon\b|\bby\b)\s*.{0,60})?$"
 )
 _HASHTAGS = re.compile(r"^(?:#[^\s#,，、]+[\s,，、]*){2,}$")  # "#nature #hiking #utah": a tag row
 # a comment's (or a quoted post's) attribution alone on a line: "2. dunelight says:", "ckm said:"
@@ -248,6 +250,16 @@ _COMMENT_BYLINE = re.compile(
     r"^(?:\d{1,3}[.)]\s+)?([^\s:：,.;!?()]+(?:\s+[^\s:：,.;!?()]+){0,3})\s+(?:says|said|wrote|writes|commented|replied)\s*[:：]$",
     re.I,
 )
+
+
+def _keyword_list(s: str) -> bool:
+    """An SEO keyword row: eight or more comma-separated Title Case phrases of one to four words, no sentence."""
+    if s.rstrip()[-1] in SENTENCE_END:
+        return False
+    items = [x.strip() for x in s.split(",") if x.strip()]
+    if len(items) < 8 or any(len(x.split()) > 4 for x in items):
+        return False
+    return sum(x[:1].isupper() for x in items) >= 0.8 * len(items)
 
 
 def _comment_byline(s: str) -> bool:
@@ -258,7 +270,7 @@ def _comment_byline(s: str) -> bool:
 
 _TAGS = re.compile(
     r"^(?:\w{0,4}(?:关键词|关键字|标签)|tags?|keywords?|分类|类别|栏目|categories|category|topics?)\s*[:：]"
-    r"|^(?:filed\s+under|posted\s+in)\b",
+    r"|^(?:filed\s+under|posted\s+in)\b|^(?:tag|category|author|monthly|yearly)?\s*archives?\s*[:：]",
     re.I,
 )
 _RELATED_LINK = re.compile(
@@ -488,9 +500,18 @@ def _timestamp(s: str) -> bool:
     "编辑于 2023-06-02 08:11", "Asked 5 years ago Modified 1 year ago")."""
     if len(s) > 60 or _SENTENCE_END_MARK.search(s) or not _DATE_TIME_HINT.search(s) or not _DATE_TIME.search(s):
         return False
+    if _SIGNATURE_DATE.match(s):
+        return False  # "2016年10月14日" alone: the date an official document is signed, part of its text
     rest = _EVENT.sub(" ", _ui_sub(_DATE_TIME.sub(" ", s))[0])
     letters = len(re.findall(r"[A-Za-z]", rest))
+    if _EVENT_ZH.search(s) and _CLOCK.search(s):
+        return letters <= 3 and count_han(rest) <= 8  # "马宝清 发表于 2024-11-21 04:56:59": a post's header
     return letters <= 3 and count_han(rest) <= 3  # a two- or three-character name may remain
+
+
+_SIGNATURE_DATE = re.compile(r"^\s*(?:\d{4}|[〇零一二三四五六七八九○]{4})年\d{1,2}月\d{1,2}日\s*$")
+_EVENT_ZH = re.compile("发表于|发布于|编辑于|更新于|回复于")
+_CLOCK = re.compile(r"\d{1,2}:\d{2}")
 
 
 @lru_cache(maxsize=1 << 16)
@@ -514,7 +535,7 @@ def classify_line(line: str) -> str | None:
             return "image-file"
         if n <= 60 and _IMAGE_NAME.match(s) and len(s.split()) <= 6:
             return "image-file"
-        if n <= 20 and _MEDIA_PLACEHOLDER.match(s):
+        if n <= 20 and (_MEDIA_PLACEHOLDER.match(s) or _LONE_MEDIA_WORD.match(s)):
             return "media-placeholder"
         if n <= 80:
             if _PAGE_FOOTER.match(s) and not s.isdigit():
@@ -529,12 +550,18 @@ def classify_line(line: str) -> str | None:
         m = _notice(s if n <= NOTICE_SHORT_CHARS else s[: NOTICE_MAX_START + 60], latin)
         if m and (n <= NOTICE_SHORT_CHARS or (n <= NOTICE_MAX_CHARS and m.start() <= NOTICE_MAX_START)):
             return "notice"
+        # a consent notice that opens with something else ("By providing your information, you agree to our
+        # Terms of Use and our Privacy Policy ..."): two or more notice terms in the line
+        if latin and n > NOTICE_SHORT_CHARS and ("olicy" in s or "erms" in s) and len(_NOTICE_EN.findall(s)) >= 2:
+            return "notice"
         colon = ":" in s or "：" in s
         if n <= 150 and ((colon and _metadata(core)) or (n <= 100 and (_BYLINE.match(core) or _handle_byline(core)))):
             return "metadata"
         if n <= 200 and (colon or core[0] in "fFpP") and (_TAGS.match(core) or _TAGS.match(s)):  # "标签：", "Tags:"
             return "tags"
         if s[0] == "#" and _HASHTAGS.match(s):
+            return "tags"
+        if s.count(",") >= 7 and _keyword_list(s):
             return "tags"
         if colon and n <= 60 and _comment_byline(s):
             return "comment-byline"
