@@ -23,10 +23,19 @@ from pathlib import Path
 
 import torch
 
-from gptkit.train.config import load_run_config
+from gptkit.demo import CPU_SETTINGS as DEMO_RECIPE
+from gptkit.train.config import load_run_config, read_config_tables
 from gptkit.train.trainer import Trainer
 
 RESULTS = Path(__file__).resolve().parent / "results"
+SHAKESPEARE_RECIPE = Path(__file__).resolve().parents[1] / "configs" / "shakespeare-char-cpu.toml"
+
+
+def config_settings(path: Path) -> list[str]:
+    """A TOML config file as `section.key=value` settings (values written as TOML literals)."""
+    tables, _ = read_config_tables(path)
+    return [f"{section}.{key}={json.dumps(value)}" for section, table in tables.items() for key, value in table.items()]
+
 
 BASES = {
     # The demo's CPU recipe before issue 15: 4 layers x 128, context 128, batch 16, AdamW lr 4e-3, cosine.
@@ -39,6 +48,10 @@ BASES = {
         "train.eval_steps=10",
         "train.eval_interval=100",
     ],
+    # The demo's CPU recipe now (gptkit.demo.CPU_SETTINGS; the common settings below override its checkpoints).
+    "demo-recipe": list(DEMO_RECIPE),
+    # gptkit's shakespeare_char recipe (configs/shakespeare-char-cpu.toml; the budget replaces its max_steps).
+    "shakespeare-recipe": config_settings(SHAKESPEARE_RECIPE),
     # nanoGPT's CPU shakespeare_char settings (benchmarks/train_cpu.py SETTINGS).
     "shakespeare": [
         "model.preset=nano",

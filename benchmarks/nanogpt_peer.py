@@ -8,13 +8,15 @@ meta.pkl with the vocabulary), from ../shared/data/tinyshakespeare.txt instead o
 
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
 import re
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +45,7 @@ class ProcessRun:
     steps: int
     wall_s: float  # the whole process, start to exit
     val_losses: dict[int, float]  # step -> val loss as the program printed it
+    lines: list[tuple[float, str]] = field(default_factory=list)  # (seconds since the start, line) of its output
 
     @property
     def final_val(self) -> float | None:
@@ -51,6 +54,35 @@ class ProcessRun:
     @property
     def best_val(self) -> float | None:
         return min(self.val_losses.values()) if self.val_losses else None
+
+    def phases(self) -> dict[str, float | None]:
+        """Where the process spent its time, from when its lines appeared (both programs print unbuffered):
+        startup_s up to the training loop (imports, data, model, optimizer: nanoGPT's last setup line is
+        "using fused AdamW", gptkit's "training N layers ..."), loop_s from there to the last step's line,
+        end_s from there to the exit (gptkit's final checkpoint), and step_ms, the median time per step
+        between progress lines with no evaluation in between."""
+        start = next((t for t, line in self.lines if line.startswith(_LOOP_STARTS)), None)
+        step_times = [(int(m.group(1) or m.group(2)), t) for t, line in self.lines if (m := _STEP_LINE.match(line))]
+        if start is None or not step_times:
+            return {"startup_s": start, "loop_s": None, "end_s": None, "step_ms": None}
+        last = step_times[-1][1]
+        evals = {t for t, line in self.lines if _VAL_LINE.search(line) or _GPTKIT_VAL.search(line)}
+        rates = []
+        for (s0, t0), (s1, t1) in itertools.pairwise(step_times):
+            if s1 > s0 and not any(t0 < t <= t1 for t in evals):
+                rates.append(1000 * (t1 - t0) / (s1 - s0))
+        rates.sort()
+        return {
+            "startup_s": round(start, 2),
+            "loop_s": round(last - start, 2),
+            "end_s": round(self.wall_s - last, 2),
+            "step_ms": round(rates[len(rates) // 2], 1) if rates else None,
+        }
+
+
+# The line each program prints just before its training loop, and its per-step progress lines.
+_LOOP_STARTS = ("using fused AdamW", "training ")
+_STEP_LINE = re.compile(r"iter (\d+): loss|step (\d+)(?:/\d+)? \|")
 
 
 def prepare_workdir(checkout: Path, text_path: Path, work: Path) -> Path:
@@ -90,39 +122,50 @@ def gptkit_job(name: str, steps: int, args: list[str], cwd: Path) -> tuple[str, 
 def run_together(jobs: list[tuple[str, int, list[str], Path]], threads: int = 0) -> list[ProcessRun]:
     """Start the jobs at the same moment and time each to its exit: on a machine whose load changes, both
     see the same neighbours (they also compete with each other, equally)."""
-    env = _env(threads)
     t0 = time.perf_counter()
-    procs = [
-        subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _, _, cmd, cwd in jobs
-    ]
-    runs = []
-    for (name, steps, _, _), proc in zip(jobs, procs, strict=True):
-        stdout, stderr = proc.communicate()
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise SystemExit(f"{name}: exit {proc.returncode}\n{stdout[-2000:]}\n{stderr[-3000:]}")
-        runs.append(ProcessRun(name, steps, round(wall, 2), _val_losses(stdout)))
-    return runs
-
-
-def _env(threads: int) -> dict[str, str]:
-    env = dict(os.environ)
-    if threads:
-        env["OMP_NUM_THREADS"] = str(threads)
-    return env
-
-
-_GPTKIT_VAL = re.compile(r"step (\d+): val loss ([0-9.]+)")
+    procs = [_start(cmd, cwd, threads) for _, _, cmd, cwd in jobs]
+    readers = [_LineReader(proc, t0) for proc in procs]
+    return [reader.finish(name, steps) for (name, steps, _, _), reader in zip(jobs, readers, strict=True)]
 
 
 def timed(name: str, steps: int, cmd: list[str], cwd: Path, threads: int) -> ProcessRun:
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=_env(threads), capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"{name}: exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
-    return ProcessRun(name, steps, round(wall, 2), _val_losses(proc.stdout))
+    return _LineReader(_start(cmd, cwd, threads), t0).finish(name, steps)
+
+
+def _start(cmd: list[str], cwd: Path, threads: int) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")  # lines arrive when printed, so their times mean something
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+class _LineReader:
+    """Reads a process's output in a thread, stamping each line with the seconds since t0."""
+
+    def __init__(self, proc: subprocess.Popen, t0: float) -> None:
+        self.proc, self.t0 = proc, t0
+        self.lines: list[tuple[float, str]] = []
+        self.wall_s = 0.0
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append((time.perf_counter() - self.t0, line.rstrip("\n")))
+        self.proc.wait()
+        self.wall_s = time.perf_counter() - self.t0  # its own exit, whenever the other job of a pair ends
+
+    def finish(self, name: str, steps: int) -> ProcessRun:
+        self.thread.join()
+        wall = self.wall_s
+        text = "\n".join(line for _, line in self.lines)
+        if self.proc.returncode != 0:
+            raise SystemExit(f"{name}: exit {self.proc.returncode}\n{text[-4000:]}")
+        return ProcessRun(name, steps, round(wall, 2), _val_losses(text), self.lines)
+
+
+_GPTKIT_VAL = re.compile(r"step (\d+): val loss ([0-9.]+)")
 
 
 def _val_losses(stdout: str) -> dict[int, float]:

@@ -12,7 +12,9 @@ Each client streams /v1/completions requests one after another (greedy, max_toke
 are lines of the same text. Reported per server and level: aggregate completion tokens/s (all tokens / wall
 time of the level), time to first token and latency p50 / p99, errors (non-200, a stream without [DONE]).
 Also: `gptkit generate`'s tokens/s on the same prompts one at a time in this process (Generator.stream, as
-the CLI runs it), against which the 1-client server figure is compared.
+the CLI runs it), before the servers start and after they stop, against which the 1-client server figure is
+compared; and per level, the CPU time of each server's busiest thread (its decode loop), of its other
+threads (HTTP) and of the benchmark's clients, in ms per token: the profile of where the time went.
 
 transformers serve needs `accelerate` (pip install accelerate) and, on a CPU, a bounded paged KV cache:
 by default it sizes the cache from the machine's memory and was OOM-killed at 9.4 GB here; we pass
@@ -72,6 +74,31 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU time (user + system) of each thread of a process, keyed "name:tid" (Linux /proc)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        name = stat.split("(", 1)[1].rsplit(")", 1)[0]
+        fields = stat.rsplit(")", 1)[1].split()
+        out[f"{name}:{tid}"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def cpu_profile(before: dict[str, float], after: dict[str, float], tokens: int) -> dict:
+    """Where a server's CPU went during a level: its busiest thread (the decode loop) and the rest (HTTP,
+    the event loop), in ms per completion token."""
+    spent = sorted(((after[k] - before.get(k, 0.0), k) for k in after), reverse=True)
+    busiest = spent[0][0] if spent else 0.0
+    rest = sum(d for d, _ in spent[1:])
+    per = 1000 / max(tokens, 1)
+    return {"busiest_thread": spent[0][1] if spent else None, "busiest_thread_ms_per_token": busiest * per,
+            "other_threads_ms_per_token": rest * per}  # fmt: skip
 
 
 class Server:
@@ -206,6 +233,7 @@ def main() -> int:
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-transformers", action="store_true")
+    ap.add_argument("--note", default="", help="how the machine was while measured (stored in the JSON)")
     args = ap.parse_args()
     if args.quick:
         args.max_tokens = 32
@@ -252,15 +280,28 @@ def main() -> int:
                 per_client = args.per_client or max(2, 16 // clients)
                 for s in up:
                     others = {o.name: cpu_seconds(o.proc.pid) for o in up if o is not s}
+                    threads, client_cpu = thread_cpu_seconds(s.proc.pid), time.process_time()
                     row = asyncio.run(run_level(s, prompts, clients, per_client, args.max_tokens, count_tokens))
                     row["server"] = s.name
                     row["idle_peer_cpu_s"] = sum(cpu_seconds(o.proc.pid) - others[o.name] for o in up if o is not s)
+                    row["cpu"] = cpu_profile(threads, thread_cpu_seconds(s.proc.pid), row["tokens"])
+                    cpu = row["cpu"]
+                    cpu["client_ms_per_token"] = (time.process_time() - client_cpu) * 1000 / max(row["tokens"], 1)
                     rows.append(row)
                     print(f"{s.name:>12} {clients:>3} clients: {row['tokens_per_s']:8.1f} tok/s, "
-                          f"{row['errors']} errors", flush=True)  # fmt: skip
+                          f"{row['errors']} errors, CPU ms/token: busiest thread "
+                          f"{cpu['busiest_thread_ms_per_token']:.2f}, other threads "
+                          f"{cpu['other_threads_ms_per_token']:.2f}, client {cpu['client_ms_per_token']:.2f}",
+                          flush=True)  # fmt: skip
         finally:
             for s in servers:
                 s.stop()
+        # `gptkit generate` again once the servers are gone: the 1-client ratio uses both runs, so a change of
+        # the machine's load during the run moves the baseline too.
+        after = generate_baseline(ckpt, prompts, 4 if args.quick else 8, args.max_tokens)
+        baseline = {key: baseline[key] + after[key] for key in ("requests", "tokens", "wall_s")} | {
+            "runs_tokens_per_s": [baseline["tokens_per_s"], after["tokens_per_s"]]}  # fmt: skip
+        baseline["tokens_per_s"] = baseline["tokens"] / baseline["wall_s"]
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -299,7 +340,7 @@ def main() -> int:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "note": "2 cores shared by 8 jobs while measured", "threads_per_process": THREADS},
+                    "note": args.note, "threads_per_process": THREADS},
         "settings": {"max_tokens": args.max_tokens, "levels": levels, "model": "small preset shape, vocab 1024"},
         "rows": rows, "gptkit_generate": baseline, "goals": goals, "peer_note": peer_note,
     }, indent=2) + "\n")  # fmt: skip

@@ -67,6 +67,9 @@ SETTINGS = [
 ]
 
 
+PHASE_COLUMNS = (("startup_s", 9, 2), ("loop_s", 8, 2), ("end_s", 6, 2), ("step_ms", 9, 1))  # key, width, decimals
+
+
 class HFCausalLM(nn.Module):
     """HF GPT2LMHeadModel behind gptkit's forward(idx, targets) -> (logits, loss) (targets pre-shifted)."""
 
@@ -189,6 +192,8 @@ def compare_with_nanogpt(args: argparse.Namespace) -> None:
                     "gptkit_val": mine.final_val,
                     "gptkit_best_val": mine.best_val,
                     "ratio": round(mine.wall_s / nano.wall_s, 3),
+                    "nanogpt_phases": nano.phases(),
+                    "gptkit_phases": mine.phases(),
                 }
                 rows.append(row)
                 print(
@@ -208,6 +213,19 @@ def compare_with_nanogpt(args: argparse.Namespace) -> None:
             f"{row['round']:>5}  {row['pair']:<40}{row['nanogpt_s']:>10.1f}{row['nanogpt_val'] or 0:>8.4f}"
             f"{row['gptkit_s']:>10.1f}{row['gptkit_val'] or 0:>8.4f}{row['ratio']:>7.2f}"
         )
+    print(
+        "\nwhere the time went (s): startup = to the training loop (imports, data, model, optimizer), loop = to "
+        "the last step's line (evaluations included), end = to the exit; step ms = median per step between "
+        "progress lines without an evaluation"
+    )
+    header = f"{'round':>5}  {'pair':<40}{'program':>9}{'startup':>9}{'loop':>8}{'end':>6}{'step ms':>9}"
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        for program in ("nanogpt", "gptkit"):
+            ph = row[f"{program}_phases"]
+            cells = [f"{ph[k]:>{w}.{d}f}" if ph[k] is not None else f"{'?':>{w}}" for k, w, d in PHASE_COLUMNS]
+            print(f"{row['round']:>5}  {row['pair']:<40}{program:>9}{''.join(cells)}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"torch": torch.__version__, "rows": rows}, indent=1) + "\n")
     print(f"goals: 300-step ratio <= 0.80; recipe val <= 1.60 with ratio <= 1.00. wrote {args.out}")

@@ -32,8 +32,29 @@ BOILERPLATE_KINDS = {
 }
 # Registrable-domain suffixes of more than one label among the stored pages' hosts, and hosting platforms
 # whose sub-domains are separate sites (as in the public suffix list).
-_MULTI_SUFFIXES = ("com.cn", "gov.cn", "edu.cn", "org.cn", "co.uk", "nsw.gov.au", "org.au", "com.my")
-_PLATFORMS = ("blogspot.com", "wordpress.com", "wixsite.com", "substack.com", "pages.dev", "github.io", "wikia.com")
+_MULTI_SUFFIXES = (
+    "com.cn",
+    "gov.cn",
+    "edu.cn",
+    "org.cn",
+    "co.uk",
+    "nsw.gov.au",
+    "org.au",
+    "com.my",
+    "com.tw",
+    "com.ph",
+    "lib.ok.us",
+)
+_PLATFORMS = (
+    "blogspot.com",
+    "wordpress.com",
+    "wixsite.com",
+    "substack.com",
+    "pages.dev",
+    "github.io",
+    "wikia.com",
+    "pixnet.net",
+)
 
 
 def site_of(url: str) -> str:
@@ -138,7 +159,9 @@ def load_pages(prefix: str = "", directory: Path = LABELLED_DIR) -> list[Page]:
 
 
 def load_web_pages(split: str) -> list[Page]:
-    """The stored real pages of one split: "design" or "blind"."""
+    """The stored real pages of one split: "design", "blind" (batch 1's blind half, looked at once, a design
+    set since) "blind2" (batch 2: sites in neither earlier set, frozen before the cleaner change it scores; looked at
+    once, a design set since) or "blind3" (batch 3: sites in none of those, frozen before the next change)."""
     return load_pages(f"{split}_", WEB_DIR)
 
 

@@ -8,9 +8,18 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from gptkit.data.boilerplate import classify_line, clean_inline, code_mask
+from gptkit.data.boilerplate import clean_inline
 from gptkit.data.clean import clean_document
-from gptkit.data.filters import FilterConfig, cwt_repeat_fraction, detect_lang, quality_rule, repetition_rule
+from gptkit.data.code_lines import code_mask
+from gptkit.data.filters import (
+    FilterConfig,
+    _zh_counts,
+    cwt_repeat_fraction,
+    detect_lang,
+    quality_rule,
+    repetition_rule,
+)
+from gptkit.data.line_rules import classify_line
 from gptkit.data.normalize import normalize_text
 from tests.labelled import is_blind_site, load_pages, load_web_pages, score_pages, site_of
 
@@ -42,7 +51,7 @@ def test_real_design_pages_keep_their_content():
 
 
 def test_web_pages_are_split_by_site_and_big_enough():
-    design, blind = load_web_pages("design"), load_web_pages("blind")
+    design, blind, blind2 = load_web_pages("design"), load_web_pages("blind"), load_web_pages("blind2")
     assert len(design) + len(blind) >= 100
     assert len({site_of(p.url) for p in design + blind}) >= 60
     for pages, blind_split in ((design, False), (blind, True)):
@@ -51,6 +60,15 @@ def test_web_pages_are_split_by_site_and_big_enough():
     assert not {site_of(p.url) for p in design} & {site_of(p.url) for p in blind}
     for lang in ("zh", "en"):
         assert sum(p.lang == lang for p in blind) >= 15
+    # batches 2 and 3: one page per site, every site new to the earlier sets (so no template leaks into them)
+    earlier = {site_of(p.url) for p in design + blind}
+    for batch in (blind2, load_web_pages("blind3")):
+        sites = [site_of(p.url) for p in batch]
+        assert all(p.url.startswith("http") for p in batch) and len(set(sites)) == len(sites) >= 30
+        assert not set(sites) & earlier
+        earlier |= set(sites)
+        for lang in ("zh", "en"):
+            assert sum(p.lang == lang for p in batch) >= 15
 
 
 # --- normalisation ------------------------------------------------------------------------------------
@@ -144,7 +162,7 @@ def test_hints_are_necessary_for_their_patterns(pattern, hint):
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from gptkit.data import boilerplate
+    from gptkit.data import line_rules as boilerplate
 
     full, gate = getattr(boilerplate, pattern), getattr(boilerplate, hint)
 
@@ -162,7 +180,7 @@ def test_interface_terms_hold_only_the_han_characters_the_coverage_bound_knows(p
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from gptkit.data import boilerplate
+    from gptkit.data import line_rules as boilerplate
 
     terms = getattr(boilerplate, pattern)
 
@@ -176,7 +194,7 @@ def test_interface_terms_hold_only_the_han_characters_the_coverage_bound_knows(p
 
 
 def test_low_variety_agrees_with_the_set_of_characters():
-    from gptkit.data.boilerplate import _low_variety
+    from gptkit.data.line_rules import _low_variety
 
     rng = np.random.default_rng(3)
     same_low_byte = [chr(0x4E00 + 256 * k) for k in range(12)]  # the cheap bound cannot tell these apart
@@ -342,3 +360,93 @@ def test_character_counts_agree_between_regex_and_numpy_paths(monkeypatch):
         monkeypatch.setattr(filters, "LONG_TEXT", 0)
         filters.count_han.cache_clear()
         assert (filters._zh_counts(text), filters.count_han(text)) == by_regex
+
+
+def test_comment_bylines_hashtag_rows_and_help_page_instructions():
+    assert classify_line("  2. dunelight says:") == "comment-byline"
+    assert classify_line("ckm said:") == "comment-byline"
+    assert classify_line("He said:") is None and classify_line("The minister said:") is None  # a quotation opens
+    assert classify_line("#nature #hiking #utah #winter") == "tags"
+    assert classify_line("## Installing Python") is None  # a markdown heading, not a tag row
+    assert classify_line("Liked by 2 people") == "ui-chrome"
+    assert classify_line("Click here to subscribe") == "call-to-action"
+    for help_text in ("Click Subscribe", "Click Forums on the menu bar.", "Click a forum."):
+        assert classify_line(help_text) is None, help_text  # what a help page tells the reader to do
+    assert classify_line("您需要 登录 才可以下载或查看,没有账号?立即注册") == "login-prompt"
+    assert classify_line("Mine Trail View small") == "image-file"
+    assert classify_line("原标题:某某事件") == "metadata"
+    glued = "原标题:软件开发中的决定作者 | 邹欣 问题是这个软件在过去的很多年中,有很多用户使用,也有不少用户喜欢。"
+    assert classify_line(glued) is None  # a field glued to the article's first paragraph is content
+
+
+def test_a_chinese_page_with_an_english_translation_is_not_dropped_for_its_han_share():
+    zh = "从某种意义上说，历史是过去了的新闻，新闻将成为未来的历史，记者这个职业才会与使命、责任深深连在一起。"
+    en = (
+        "In a sense, history is the news of the past, and the news will be the history of the future; that is why"
+        " the work of a journalist is bound up with a mission and with responsibility. Many reporters keep the"
+        " notes they never used, and some of them are worth a story of their own for the readers of this page."
+    )
+    zh2 = "许多新闻记者在出色地完成各自的报道任务后，也会有不少未用的素材永远地遗留在采访本上，读者也会欢迎它们。"
+    page = "\n".join(["写在开篇的话", zh, zh2, en])
+    _, text_chars, han = _zh_counts(page)
+    assert detect_lang(page) == "zh" and han < FilterConfig().cwt_min_han_frac * text_chars  # the case in point
+    r = clean_document(page)
+    assert r.text is not None and r.lang == "zh" and en.strip() in r.text
+    noise = "\n".join(["新闻", "abc def 123 456 789 | x | y | z | 0000 1111 2222 3333 4444 5555 6666 7777 8888"] * 3)
+    assert clean_document(noise).text is None  # without English prose the Han-share rule still holds
+
+
+def test_signature_dates_post_headers_and_metadata_without_a_colon():
+    assert classify_line("2016年10月14日") is None  # the date an official document is signed: its text
+    assert classify_line("马宝清马宝清 发表于 2024-11-21 04:56:59") == "timestamp"  # a forum post header
+    assert classify_line("发布时间2025-05-28 20:45") == "metadata"
+    assert classify_line("- 文档编号:4472473") == "metadata"
+    assert classify_line("By Justin Phillips / American Press") == "metadata"
+    assert classify_line("Tag Archives: film review") == "tags"
+    assert classify_line("图片源自网络") == "notice"
+    assert classify_line("Image") == "media-placeholder"
+    assert classify_line("  • Share to Flipboard") == "ui-chrome"
+    consent = (
+        "By providing your information, you agree to our Terms of Use and our Privacy Policy. We use vendors that"
+        " may also process your information to help provide our services."
+    )
+    assert classify_line(consent) == "notice"
+    keywords = "Easy Dinners, Weeknight, For Beginners, Template, Tips, Cooking Tips, Meal Plan, Grocery List, Recipe"
+    assert classify_line(keywords) == "tags"
+    assert classify_line("salt, pepper, two eggs, flour, milk, butter, sugar, a pinch of cinnamon") is None
+
+
+def test_leaked_html_keeps_its_prose_and_drops_its_tags():
+    p = (
+        "<p>In high school football, Friday night lights mean one thing: it is the time when the players have to"
+        " show that they can play with the best of them.</p>"
+    )
+    page = "\n".join(["<!-- wp:paragraph -->", p, "<!-- /wp:paragraph -->", p.replace("football", "soccer")])
+    r = clean_document(page)
+    assert r.text is not None and "wp:paragraph" not in r.text and "Friday night lights" in r.text
+    rules = {rule for _, rule, _ in r.dropped_lines}
+    assert rules == {"markup"}
+    # an HTML tutorial's tags stay code: no prose in tags on the page
+    tutorial = "\n".join(["To show an image, write the tag like this:", '<img src="cat.png" alt="A cat">', "Done."])
+    assert "<img" in (clean_document(tutorial).text or "")
+
+
+def test_title_near_copies_and_teasers_go_and_the_body_stays():
+    para = "众所周知，猫在宠物界有着至高无上的地位，很多养猫人称自己为猫奴，我也没想到自己会成为其中一员。"
+    page = "\n".join(
+        [
+            "清远市人民政府关于印发《清远市人民政府工作规则》的通知(2019修订)",
+            "清远市人民政府关于印发《清远市人民政府工作规则》的通知",  # the title again without what was joined on
+            "摘要: 众所周知，猫在宠物界有着至高无上的地位，很多养猫人...",  # a teaser cut from the paragraph below
+            para,
+            "猫最喜欢的是猫薄荷，要是猫咪闻到或者吃到，会非常兴奋，和之前判若两猫，个人感觉就像飘飘欲仙。",
+        ]
+    )
+    r = clean_document(page)
+    assert {(rule, t[:2]) for _, rule, t in r.dropped_lines} == {("title-copy", "清远"), ("teaser-copy", "摘要")}
+    assert para in r.text and r.text.startswith("清远市人民政府关于印发《清远市人民政府工作规则》的通知(2019修订)")
+    # a heading that a contents entry only ends with is the body's own heading
+    toc = "\n".join(
+        ["1What is Python?", "What is Python?", "Python is a language that many people use for scripts and for work."]
+    )
+    assert "What is Python?\nPython" in (clean_document(toc).text or "")

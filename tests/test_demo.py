@@ -4,6 +4,7 @@ run, samples, the plot, the n-gram baseline; a second run continues instead of s
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import snownlp
@@ -73,12 +74,47 @@ def test_demo_minutes_must_be_positive(tmp_path, capsys):
 
 
 def test_demo_trains_on_one_thread_when_the_machine_is_busy(monkeypatch):
-    import os
-
+    import gptkit.cpu_contention as cc
     from gptkit.demo import cpu_threads_for_load, demo_settings
 
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(os, "getloadavg", lambda: (2.5, 1.0, 1.0))
+    monkeypatch.setattr(cc.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(cc, "competing_threads", lambda: 1.0)  # another job on the other core, same priority
     assert cpu_threads_for_load() == 1 and "train.cpu_threads=1" in demo_settings(cuda=False)
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.3, 1.0, 1.0))
+    monkeypatch.setattr(cc, "competing_threads", lambda: 0.2)
     assert cpu_threads_for_load() == 0 and "train.cpu_threads=0" in demo_settings(cuda=False)
+    monkeypatch.setattr(cc, "competing_threads", lambda: None)  # no /proc: the load average decides
+    monkeypatch.setattr(cc.os, "getloadavg", lambda: (2.5, 1.0, 1.0))
+    assert cpu_threads_for_load() == 1
+
+
+def _spin(nice: int):
+    import subprocess
+    import sys
+
+    code = f"import os, time\nos.nice({nice})\nt = time.time()\nwhile time.time() - t < 20: pass"
+    return subprocess.Popen([sys.executable, "-c", code])
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="Linux /proc")
+def test_competing_threads_counts_a_running_job_at_our_priority_not_a_niced_one():
+    import time
+
+    from gptkit.cpu_contention import competing_threads
+
+    if os.nice(0) >= 19:  # run at the lowest priority already: no job can be below it
+        pytest.skip("this process runs at nice 19")
+    base = competing_threads(samples=10)
+    niced = _spin(19 - os.nice(0))  # os.nice adds: the child ends at nice 19
+    try:
+        time.sleep(0.3)
+        assert competing_threads(samples=10) < base + 0.5  # below our priority: not competition
+    finally:
+        niced.kill()
+        niced.wait()
+    same = _spin(0)
+    try:
+        time.sleep(0.3)
+        assert competing_threads(samples=10) >= base + 0.5  # runnable most of the time at our priority
+    finally:
+        same.kill()
+        same.wait()

@@ -51,6 +51,7 @@ def test_extend_then_continue_training(source, texts, tmp_path, capsys):
     old_model, new_model = load_model(source), load_model(out)
     assert new_tok.vocab_size == new_model.config.vocab_size == old_tok.vocab_size + 60
     assert read_config_json(out)["extended_from"]["added"] == 60
+    assert read_config_json(out)["extended_from"]["init"] == "centred"  # the default
     # Old text: the same ids, and over the old vocabulary the same logits.
     text = "".join(english[-40:])
     ids = old_tok.encode(text)

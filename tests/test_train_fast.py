@@ -103,4 +103,18 @@ def test_time_budget_stops_the_run_and_decays_to_min_lr(data, tmp_path):
     lrs = [r["lr"] for r in records]
     assert lrs[-1] < 0.2 * cfg.train.lr  # the last steps ran at the end of the decay
     assert max(lrs) == pytest.approx(cfg.train.lr)  # and the middle at the peak
-    assert trainer._budget_used() >= 1.5
+    assert trainer.budget.used() >= 1.5
+
+
+def test_progress_line_under_a_time_budget_shows_the_clock_not_the_step_cap():
+    from gptkit.train.budget import TimeBudget
+    from gptkit.train.metrics import progress_line
+
+    record = {"step": 10, "train_loss": 2.5, "lr": 1e-3, "grad_norm": None, "tokens_per_s": 1000.0}
+    budget = TimeBudget(300, prior_s=60)  # not started: 60 s used, 240 s left
+    line = progress_line(record, 1_000_000, 5000.0, budget)  # the step cap would take longer than the budget
+    assert line.startswith("step 10 | 1m00s/5m00s wall |") and "1000000" not in line
+    assert line.endswith("eta 4m00s")
+    line = progress_line(record, 20, 30.0, budget)  # the steps end first
+    assert line.startswith("step 10/20 | 1m00s/5m00s wall |") and line.endswith("eta 30s")
+    assert progress_line(record, 20, 30.0).startswith("step 10/20 | loss 2.5000")  # no budget: as before

@@ -29,8 +29,14 @@ def test_refused_resume_leaves_the_run_resumable_and_allowed_changes_apply(cli_w
         r = gptkit_cli.run(["train", "--out", str(run), "--resume", *bad], cli_workspace)
         assert r.returncode == 2 and "fixed on resume" in r.stderr, r.stderr
     assert saved_settings(run)["model"]["n_layer"] == 2
-    allowed = ["train.max_steps=6", "train.lr=5e-3", "train.eval_interval=3", "train.checkpoint_interval=3",
-               "train.batch_size=1", "train.grad_accum=2"]  # the same global batch (2 windows per step)
+    allowed = [
+        "train.max_steps=6",
+        "train.lr=5e-3",
+        "train.eval_interval=3",
+        "train.checkpoint_interval=3",
+        "train.batch_size=1",
+        "train.grad_accum=2",
+    ]  # the same global batch (2 windows per step)
     r = gptkit_cli.run(["train", "--out", str(run), "--resume", *set_args(allowed)], cli_workspace)
     assert r.returncode == 0, r.stderr
     assert "resumed from" in r.stdout and "steps 4 -> 6" in r.stdout

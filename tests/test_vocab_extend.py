@@ -11,7 +11,7 @@ from gptkit.errors import ConfigError
 from gptkit.model import GPT
 from gptkit.tokenizer import PRETOKENIZERS, Tokenizer, TokenizerError
 from gptkit.tokenizer.extend import add_special_tokens, learn_merges
-from gptkit.vocab import grow_vocab
+from gptkit.vocab import CENTRED_NORM_SCALE, INITS, grow_vocab
 from tests.tokenizer_helpers import mixed_corpus, reference_bpe_encode
 
 
@@ -126,6 +126,66 @@ def test_grow_vocab_mean_init(tie):
 
 
 @pytest.mark.parametrize("tie", [True, False])
+def test_grow_vocab_centred_init(tie):
+    """centred rows recomputed in float64 numpy: mean of the pieces' rows minus the mean of every old row
+    the pieces use, scaled to CENTRED_NORM_SCALE x the old rows' mean norm, plus N(0, 0.02) noise."""
+    model = _model(tie)
+    pieces = [[1, 2], [5, 9], [7, 7, 9], [], [2, 5]]
+    grown = grow_vocab(model, 305, pieces=pieces, init="centred", seed=4)
+    for name in ["wte.weight"] + ([] if tie else ["lm_head.weight"]):
+        old = dict(model.named_parameters())[name].detach().numpy().astype(np.float64)[:300]
+        new = dict(grown.named_parameters())[name].detach().numpy().astype(np.float64)
+        np.testing.assert_array_equal(new[:300], old)
+        np.testing.assert_allclose(new[303], old.mean(axis=0), rtol=1e-6, atol=1e-7)  # no pieces: the mean row
+        shared = old[[1, 2, 5, 7, 9]].mean(axis=0)
+        target = CENTRED_NORM_SCALE * np.linalg.norm(old, axis=1).mean()
+        noise = []
+        for k in (0, 1, 2, 4):
+            d = old[pieces[k]].mean(axis=0) - shared
+            noise.append(new[300 + k] - target * d / np.linalg.norm(d))
+        noise = np.concatenate(noise)  # 128 draws of N(0, 0.02)
+        assert 0.015 < noise.std() < 0.025 and abs(noise.mean()) < 0.006
+        assert not new[305:].any()
+    again = grow_vocab(model, 305, pieces=pieces, init="centred", seed=4)
+    torch.testing.assert_close(again.wte.weight, grown.wte.weight, rtol=0, atol=0)
+    other = grow_vocab(model, 305, pieces=pieces, init="centred", seed=5)
+    assert not torch.equal(other.wte.weight[300:303], grown.wte.weight[300:303])
+
+
+def test_grow_vocab_centred_separates_collapsed_pieces():
+    """Rows that all point one way (as a tied model's never-read tokens do) give near-identical plain means;
+    centred rows are as different from each other as the pieces' own differences, and old-sized."""
+    model = _model(True)
+    with torch.no_grad():
+        direction = torch.randn(32, generator=torch.Generator().manual_seed(2))
+        model.wte.weight[200:264] = 0.3 * direction + 0.01 * torch.randn(64, 32)
+    pieces = [[200 + (3 * k) % 64, 200 + (5 * k + 1) % 64, 200 + (7 * k + 2) % 64] for k in range(40)]
+
+    def mean_cosine(rows: torch.Tensor) -> float:
+        unit = torch.nn.functional.normalize(rows.double(), dim=1)
+        return (unit @ unit.T).mean().item()
+
+    plain = grow_vocab(model, 340, pieces=pieces, init="mean").wte.weight.detach()[300:340]
+    centred = grow_vocab(model, 340, pieces=pieces, init="centred").wte.weight.detach()[300:340]
+    assert mean_cosine(plain) > 0.95
+    assert mean_cosine(centred) < 0.2
+    old_norm = model.wte.weight.detach()[:300].norm(dim=1).mean().item()
+    assert 0.3 * old_norm < centred.norm(dim=1).mean().item() < 0.8 * old_norm
+
+
+@pytest.mark.parametrize("tie", [True, False])
+@pytest.mark.parametrize("init", ["centred", "mean", "random"])
+def test_grow_vocab_keeps_old_logits_every_init(tie, init):
+    model = _model(tie)
+    pieces = [[(7 * k) % 300, (11 * k + 3) % 300] for k in range(33)]
+    grown = grow_vocab(model, 333, pieces=pieces, init=init, seed=3)
+    idx = torch.randint(0, 300, (2, 16), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        old, new = model(idx), grown(idx)
+    torch.testing.assert_close(new[..., :300], old, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("tie", [True, False])
 def test_grow_vocab_keeps_old_logits(tie):
     model = _model(tie)
     grown = grow_vocab(model, 333, init="random", seed=3)
@@ -151,3 +211,13 @@ def test_grow_vocab_within_padding_and_refusals():
         grow_vocab(model, 292, pieces=[[1]])
     with pytest.raises(ConfigError, match="not an old token id"):
         grow_vocab(model, 291, pieces=[[290]])
+    with pytest.raises(ConfigError, match="not one of centred, mean, random"):
+        grow_vocab(model, 291, init="zeros")
+
+
+def test_cli_offers_every_init():
+    from gptkit.cli import build_parser
+
+    extend = build_parser()._subparsers._group_actions[0].choices["tokenizer"]
+    action = next(a for a in extend._subparsers._group_actions[0].choices["extend"]._actions if a.dest == "init")
+    assert tuple(action.choices) == INITS and action.default == "centred"

@@ -26,7 +26,7 @@ from gptkit.train.config import load_run_config
 from gptkit.train.trainer import CONFIG_FILE, train
 
 CORPORA = ("builtin:zh-news", "builtin:zh-reviews")
-VOCAB_SIZE = 8000
+VOCAB_SIZE = 8000  # at 2 threads a step costs what a 4k step does and covers 15% more text (docs/training.md)
 PROMPTS = ("中国", "这家酒店", "这本书", "经济发展", "我觉得")
 TOTAL_MINUTES = 6.0  # the whole demo; training gets what prepare and the closing steps leave
 AFTER_TRAINING_S = 40.0  # kept for samples, the n-gram baseline and the plot
@@ -56,7 +56,7 @@ CPU_SETTINGS = [
 GPU_SETTINGS = [
     "model.preset=small",
     "model.dropout=0.1",
-    "train.batch_size=32",
+    "train.batch_size=16",
     "train.lr=1e-3",
     "train.warmup_steps=100",
     "train.schedule=wsd",
@@ -86,14 +86,11 @@ def say(text: str = "") -> None:
 
 
 def cpu_threads_for_load() -> int:
-    """1 when the machine is already busy (load average at least its CPU count), else 0 (PyTorch's default,
-    one thread per core). On a busy machine PyTorch's threads wait for each other at every operation: the
-    benchmark of docs/training.md took 407 s at 2 threads and 241 s at 1 on a loaded 2-core machine."""
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # not available on this platform
-        return 0
-    return 1 if load >= (os.cpu_count() or 1) else 0
+    """1 when other work at this priority runs on the machine's other cores, else 0 (PyTorch's default, one
+    thread per core): gptkit.cpu_contention says why the load average is not the signal."""
+    from gptkit.cpu_contention import cpu_threads_to_use
+
+    return cpu_threads_to_use()
 
 
 def demo_settings(cuda: bool) -> list[str]:

@@ -6,6 +6,15 @@
 Old rows of the embedding and of the LM head are copied unchanged, so on text made of old tokens the
 logits over the old vocabulary are exactly the old model's; new rows are initialised by `init`, padding rows
 (up to a multiple of `vocab_pad_multiple`) are zero as in a fresh model.
+
+Why "centred" is the default for learned tokens (docs/continue.md has the measurements): the plain mean of
+the pieces' rows inherits whatever those rows share. In a tied model, rows of tokens the source never read
+(e.g. the UTF-8 bytes of Chinese in an English model) are only ever pushed down by the softmax, so they
+all point one way ("never next") with about 3x the norm of a used row; their means are nearly one vector
+(pairwise cosine 0.99), every new token starts identical and strongly unlikely, and training stalls.
+Centring removes that shared part, keeps what distinguishes one new token from another, and scales it to
+the size of a typical old row; what all new tokens share (e.g. "this is Chinese") is one direction that
+training learns first anyway.
 """
 
 from __future__ import annotations
@@ -30,8 +39,9 @@ from gptkit.errors import ConfigError
 from gptkit.model import GPT
 from gptkit.text_inputs import TextInputs
 
-INITS = ("mean", "random")
+INITS = ("centred", "mean", "random")
 RANDOM_STD = 0.02  # what GPT.reset_parameters gives embeddings in every init scheme
+CENTRED_NORM_SCALE = 0.5  # "centred": each new row's norm, as a fraction of the old rows' mean norm
 
 
 def grow_vocab(
@@ -46,7 +56,10 @@ def grow_vocab(
 
     init="mean": new row k is the mean of the old rows `pieces[k]` (the old tokens its text used to split
     into: fast vocabulary transfer), or of all old rows where pieces[k] is empty or `pieces` is None (a
-    neutral start for special tokens). init="random": N(0, 0.02) rows drawn with `seed`. The embedding
+    neutral start for special tokens). init="centred": for tokens with pieces, that mean minus the mean of
+    the rows of every old token any new token's pieces use (the part all new tokens share), rescaled to
+    CENTRED_NORM_SCALE x the old rows' mean norm, plus N(0, 0.02) noise drawn with `seed`; tokens without
+    pieces get the "mean" row. init="random": N(0, 0.02) rows drawn with `seed`. The embedding
     and an untied LM head are initialised the same way, each from its own old rows. The copy is on the
     model's device and dtype, in the model's train/eval mode; the model itself is left as it was.
     """
@@ -102,7 +115,30 @@ def _new_rows(
     for k in range(n_new):
         p = pieces[k] if pieces is not None else ()
         out[k] = rows64[list(p)].mean(dim=0) if len(p) else overall
+    if init == "centred":
+        out = _centred(rows64, out, pieces, generator)
     return out.to(rows.dtype)
+
+
+def _centred(
+    rows64: torch.Tensor, means: torch.Tensor, pieces: Sequence[Sequence[int]] | None, generator: torch.Generator
+) -> torch.Tensor:
+    """(n_new, C): the rows of tokens with pieces centred and rescaled (see grow_vocab), the others `means`."""
+    has = [k for k in range(means.shape[0]) if pieces is not None and len(pieces[k])]
+    if not has:
+        return means
+    assert pieces is not None
+    used = sorted({i for k in has for i in pieces[k]})
+    shared = rows64[used].mean(dim=0)  # (C,) the part all these tokens' rows have in common
+    target = CENTRED_NORM_SCALE * rows64.norm(dim=1).mean()
+    noise = torch.randn(len(has), rows64.shape[1], generator=generator, dtype=torch.float64) * RANDOM_STD
+    out = means.clone()
+    distinct = means[has] - shared  # (n, C)
+    norms = distinct.norm(dim=1, keepdim=True)
+    # A token whose pieces' mean is exactly `shared` (e.g. the only new token) has no direction of its own.
+    direction = torch.where(norms > 0, distinct / norms.clamp_min(1e-300), torch.zeros_like(distinct))
+    out[has] = target * direction + noise.to(out.device)
+    return out
 
 
 # ---- a whole checkpoint: `gptkit tokenizer extend` --------------------------------------------------
@@ -115,6 +151,7 @@ class ExtendResult:
     # characters per token on the corpus, all text and Han characters only (None: no Han in the corpus)
     chars_per_token: tuple[float, float]
     han_chars_per_token: tuple[float | None, float | None]
+    pieces: list[list[int]]  # pieces[k]: the old ids new id old_vocab_size + k used to split into
 
 
 def extend_checkpoint(
@@ -123,13 +160,13 @@ def extend_checkpoint(
     n_add: int,
     out_dir: str | os.PathLike,
     *,
-    init: str = "mean",
+    init: str = "centred",
     min_frequency: int = 2,
     seed: int = 0,
     progress: bool = False,
 ) -> ExtendResult:
     """Learn `n_add` tokens from `inputs` for the checkpoint's BPE tokenizer, grow its model to match
-    (`init` "mean": each new row the mean of its old pieces' rows; "random"), and write the new checkpoint
+    (`init`: "centred", "mean" or "random", as grow_vocab), and write the new checkpoint
     to `out_dir`. `inputs` is read twice (learning, then measuring), so give paths or a list of texts.
     Nothing is written if anything is refused."""
     from gptkit.tokenizer import Tokenizer
@@ -167,6 +204,7 @@ def extend_checkpoint(
         init=init,
         chars_per_token=(before[0], after[0]),
         han_chars_per_token=(before[1], after[1]),
+        pieces=ext.pieces,
     )
 
 

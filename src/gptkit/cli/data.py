@@ -7,7 +7,7 @@ import os
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from gptkit.data.dedup import DedupConfig
+    from gptkit.data.dedup_config import DedupConfig
     from gptkit.data.filters import FilterConfig
 
     p = subparsers.add_parser(

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
-from rich.table import Table
-
 from gptkit.config import PRESETS, preset
 
 
@@ -37,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_model_info(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
     from gptkit.model_info import format_bytes, format_count, model_stats
 
     names = args.presets or list(PRESETS)

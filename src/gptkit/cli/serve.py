@@ -47,6 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     service = Service.load(args.model, device=device, name=args.name, max_batch=args.max_batch,
                            max_queue=args.max_queue)  # fmt: skip
     app = create_app(service, api_key=args.api_key)
-    print(f"gptkit serve: {service.name} on http://{args.host}:{args.port} (chat page at /, API docs at /docs)")
+    packed = f"; {service.packed_linears} linear layers packed for oneDNN" if service.packed_linears else ""
+    print(f"gptkit serve: {service.name} on http://{args.host}:{args.port} (chat page at /, API docs at /docs{packed})")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

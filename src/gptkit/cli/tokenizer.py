@@ -47,16 +47,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "extend",
         help="learn N new tokens from a corpus for a checkpoint's BPE, grow its model to match, write a new checkpoint",
         description="Old token ids stay as they are and text without the new tokens encodes as before; new "
-        "embedding (and untied head) rows start as the mean of the rows of the old tokens each new token used "
-        "to split into (--init random: N(0, 0.02)). Then continue training with `gptkit train --init-from OUT`.",
+        "embedding (and untied head) rows start from the rows of the old tokens each new token used to split "
+        "into: --init centred (default: their mean, minus the part all new tokens share, scaled to half an old "
+        "row's norm, plus N(0, 0.02) noise), mean (their plain mean), or random (N(0, 0.02)). "
+        "docs/continue.md says why centred. Then continue training with `gptkit train --init-from OUT`.",
     )
     extend.add_argument("--model", required=True, metavar="CKPT", help="gptkit checkpoint with a BPE tokenizer")
     extend.add_argument("--input", nargs="+", required=True, metavar="PATH", help="corpus to learn from (as for train)")
     extend.add_argument("--add", type=int, required=True, metavar="N", help="number of tokens to add")
     extend.add_argument("--out", required=True, metavar="DIR", help="new checkpoint directory")
-    extend.add_argument("--init", choices=("mean", "random"), default="mean", help="new rows (default mean)")
+    extend.add_argument(
+        "--init",
+        choices=("centred", "mean", "random"),
+        default="centred",
+        help="new rows: centred (default), mean or random",
+    )
     extend.add_argument("--min-frequency", type=int, default=2, help="merge only pairs seen this often")
-    extend.add_argument("--seed", type=int, default=0, help="seed of --init random")
+    extend.add_argument("--seed", type=int, default=0, help="seed of the noise of --init centred / random")
     extend.set_defaults(func=cmd_extend)
 
     report = sub.add_parser(

@@ -20,7 +20,7 @@ from gptkit.data.boilerplate import clean_lines
 from gptkit.data.filters import FilterConfig, detect_lang, quality_rule, repetition_rule
 from gptkit.data.normalize import NormalizeStats, normalize_text
 
-RULES_VERSION = 3  # bump when a rule changes, so `prepare` re-runs the cleaning stage on old outputs
+RULES_VERSION = 5  # bump when a rule changes, so `prepare` re-runs the cleaning stage on old outputs
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _MARKDOWN_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|>\s*|\d{1,3}[.)]\s+)")  # also "1. ": a numbered copy
 MIN_REPEAT_KEY_CHARS = 4  # shorter repeated lines ("是", "否", "谢谢！") can be legitimate
@@ -28,6 +28,9 @@ MIN_REPEAT_KEY_CHARS = 4  # shorter repeated lines ("是", "否", "谢谢！") c
 # title repeated as heading and breadcrumb); shorter repeats further down are refrains and list entries.
 REPEAT_PARAGRAPH_CHARS = 20
 REPEAT_TITLE_LINES = 3
+HEAD_COPY_LINES = 8  # near-copies of the title are looked for among the page's first lines only
+NEAR_COPY_MIN_CHARS = 8
+NEAR_COPY_MIN_SHARE = 0.6
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,36 @@ def _repeat_key(line: str) -> str:
     m = _MARKDOWN_PREFIX.match(line)
     key = line[m.end() :] if m else line
     return " ".join(key.split()).rstrip("。.！!？?：:").lower()
+
+
+_TEASER_LABEL = re.compile(r"^\s*(?:摘要|导读|简介|内容简介|summary|excerpt)\s*[:：]\s*", re.I)
+_ELLIPSIS_END = re.compile(r"(?:…+|\.{3,})\s*$")
+TEASER_MIN_CHARS = 20
+
+
+def _teaser_copies(texts: list[str], is_code: list[bool]) -> set[int]:
+    """Positions of teasers: a line cut off with an ellipsis whose text (after a "摘要:" label) opens a later
+    line of the page, the paragraph it was cut from (spaces ignored)."""
+    out: set[int] = set()
+    for n, t in enumerate(texts):
+        if is_code[n] or not _ELLIPSIS_END.search(t):
+            continue
+        stem = "".join(_ELLIPSIS_END.sub("", _TEASER_LABEL.sub("", t)).split())
+        if len(stem) < TEASER_MIN_CHARS:
+            continue
+        stem = stem[:60]
+        if any("".join(u.split()).startswith(stem) for u in texts[n + 1 :]):
+            out.add(n)
+    return out
+
+
+def _near_copy(key: str, earlier: list[str]) -> bool:
+    """A head line that repeats the start of an earlier head line, a little shorter ("标题" after "标题(2019修订)",
+    "X" after "X.docx"): the title again without what was joined on. A line that an earlier one only ends with
+    ("What is Python?" after a contents entry "1What is Python?") is the body's own heading and stays."""
+    if len(key) < NEAR_COPY_MIN_CHARS:
+        return False
+    return any(e != key and e.startswith(key) and len(key) >= NEAR_COPY_MIN_SHARE * len(e) for e in earlier)
 
 
 def clean_document(text: str, cfg: CleanConfig = CleanConfig()) -> CleanResult:
@@ -93,14 +126,24 @@ def clean_document(text: str, cfg: CleanConfig = CleanConfig()) -> CleanResult:
             titles.append(key)
         if len(titles) == REPEAT_TITLE_LINES:
             break
+    teasers = _teaser_copies([t for _, t in kept], is_code)
     titles_seen: set[str] = set()
     first: list[tuple[int, str, bool, str]] = []
-    for key, (i, t), c in zip(keys, kept, is_code, strict=True):
+    head: list[str] = []  # keys of the first HEAD_COPY_LINES non-empty lines, for near-copies of the title
+    for n, (key, (i, t), c) in enumerate(zip(keys, kept, is_code, strict=True)):
+        if n in teasers:
+            dropped_lines.append((i, "teaser-copy", t))
+            continue
         if len(key) >= MIN_REPEAT_KEY_CHARS and key in titles:
             if key in titles_seen:
                 dropped_lines.append((i, "repeated-line", t))
                 continue
             titles_seen.add(key)
+        if key and len(head) < HEAD_COPY_LINES:
+            if _near_copy(key, head):
+                dropped_lines.append((i, "title-copy", t))
+                continue
+            head.append(key)
         first.append((i, t, c, key))
     rule = repetition_rule([t for _, t, c, _ in first if not c], fc)
     if rule:

@@ -26,53 +26,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from datasketch import MinHash  # at the top on purpose: imported once before the workers fork (docs/prepare.md)
 
+from gptkit.data.dedup_config import DedupConfig, SignatureConfig
 from gptkit.data.ngrams import codepoints, ngram_hashes, word_tokens, words
 
 # constants for hashing a band's rows into one uint64 (exact row equality is checked after the sort)
 _BAND_C = (np.random.default_rng(7).integers(0, 2**63, 64, dtype=np.uint64) * np.uint64(2) + np.uint64(1)).astype(
     np.uint64
 )
-
-
-@dataclass(frozen=True)
-class DedupConfig:
-    exact: bool = True
-    near: bool = True
-    num_perm: int = 112
-    bands: int = 14
-    rows: int = 8
-    ngram: int = 5
-    threshold: float = 0.75
-    seed: int = 1
-
-    def __post_init__(self) -> None:
-        if self.bands * self.rows != self.num_perm:
-            raise ValueError(f"bands x rows ({self.bands} x {self.rows}) must equal num_perm ({self.num_perm})")
-
-    def signature_config(self) -> SignatureConfig:
-        """The settings of what the clean tasks compute per document (all but the threshold)."""
-        return SignatureConfig(**{f.name: getattr(self, f.name) for f in fields(SignatureConfig)})
-
-
-@dataclass(frozen=True)
-class SignatureConfig:
-    """What the clean tasks write per document for dedup, and how the LSH tasks band it: a changed threshold
-    re-runs only the verification, not the cleaning."""
-
-    exact: bool
-    near: bool
-    num_perm: int
-    bands: int
-    rows: int
-    ngram: int
-    seed: int
 
 
 def exact_hash(text: str) -> bytes:

@@ -332,6 +332,22 @@ def is_mostly_list(lines: list[str]) -> bool:
     return len(lines) >= 2 and sum(bool(_LIST_ITEM.match(ln)) for ln in lines) >= 0.5 * len(lines)
 
 
+def _english_prose(line: str) -> bool:
+    """A line of English sentences: 10+ words, two of Gopher's stop words, and hardly any Han characters."""
+    ws = words(line)
+    return len(ws) >= 10 and count_han(line) <= 2 and len(GOPHER_STOPWORDS.intersection(w.lower() for w in ws)) >= 2
+
+
+def _bilingual(lines: list[str], cfg: FilterConfig) -> bool:
+    """A Chinese page with an English translation (or English paragraphs): without its English prose lines,
+    Chinese holds the Han share CWT asks for. CWT's rule is for pages whose non-Chinese part is noise."""
+    rest = [ln for ln in lines if not _english_prose(ln)]
+    if len(rest) == len(lines) or not rest:
+        return False
+    _, text_chars, han = _zh_counts("\n".join(rest))
+    return han >= cfg.cwt_min_han_frac * text_chars
+
+
 def quality_rule(prose: str, lang: str, cfg: FilterConfig, *, mostly_code: bool = False) -> str | None:
     """The first quality rule the document's prose (its non-code lines) breaks, or None."""
     lines = [ln for ln in prose.split("\n") if ln.strip()]
@@ -341,7 +357,7 @@ def quality_rule(prose: str, lang: str, cfg: FilterConfig, *, mostly_code: bool 
             return "too-short"
         if mostly_code:
             return None
-        if han < cfg.cwt_min_han_frac * text_chars:
+        if han < cfg.cwt_min_han_frac * text_chars and not _bilingual(lines, cfg):
             return "zh-han-ratio"  # CWT: Chinese characters >= 30%
         if cwt_repeat_fraction(prose, cfg.cwt_repeat_ngram) > cfg.cwt_max_repeat_frac:
             return "zh-repetition"  # CWT: 13-gram internal repetition <= 50%

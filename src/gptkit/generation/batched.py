@@ -5,8 +5,9 @@ max_new_tokens, EOS ids, valid-UTF-8 table) and n choices; each choice is one ro
 `BatchScheduler.step()`:
 1. drops the rows of cancelled jobs and of choices the caller stopped (a stop string was seen), freeing
    their KV rows;
-2. admits waiting jobs while the batch has room (max_batch rows): each prompt is prefilled on its own
-   (batch 1, so its numbers do not depend on its neighbours) and its n rows join the batch;
+2. admits waiting jobs while the batch has room (max_batch rows): their prompts are prefilled together,
+   left-padded into one forward pass (in groups of similar lengths, `prefill_groups`), and each job's n rows
+   join the batch;
 3. chooses one token per row: rows are grouped by sampling settings, each group runs its processor chain;
    greedy rows take the argmax, sampling rows draw from the hash of (their seed, their step, their row id:
    Job.first_row + choice), the draw the other decoders make, so a seeded request gets the tokens
@@ -16,9 +17,11 @@ max_new_tokens, EOS ids, valid-UTF-8 table) and n choices; each choice is one ro
 5. runs the model once on the batch's new tokens.
 
 The KV cache holds the rows right-aligned: row r's tokens fill columns start[r] .. length-1 and the columns
-before are masked. Rows joining or leaving rebuild the cache at the smallest width that holds every row,
-so padding never piles up. Positions come from the mask (GPT.forward), so a row's logits are those it
-would get alone, up to float rounding of batched matrix products.
+before are masked. Rows joining or leaving rebuild the cache at the smallest width that holds every row
+(a block copy per source cache), so padding never piles up. Positions come from the mask (GPT.forward), so a
+row's logits are those it would get alone, up to float rounding of batched matrix products (none at all for the
+linear layers when they are packed for oneDNN, `packed_linear`, as the server's CPU decoder is). A batch with
+no padded row (one row, or rows of one length) runs without a mask, as a lone decode does.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from gptkit.errors import GptkitError
-from gptkit.generation.decoding import device_of
+from gptkit.generation.decoding import device_of, left_pad
 from gptkit.generation.sampling import History, apply_processors, logits_processors, penalty_processors, sample
 from gptkit.generation.settings import GenerationError, GenerationSettings
 from gptkit.generation.utf8 import Utf8Rows, Utf8Table
@@ -87,9 +90,18 @@ class _Row:
 class BatchScheduler:
     """The rows of the running jobs, their KV cache and the state their processors need; see the module
     docstring. `submit` is thread-safe; `step` runs on one thread (the one that owns the model):
-    `run_forever(stop_event)` steps while there is work and sleeps otherwise."""
+    `run_forever(stop_event)` steps while there is work and sleeps otherwise, calling `after_step()` (when
+    given) after each step."""
 
-    def __init__(self, model: GPT, *, max_batch: int = 16, max_queue: int = 64, utf8: Utf8Table | None = None):
+    def __init__(
+        self,
+        model: GPT,
+        *,
+        max_batch: int = 16,
+        max_queue: int = 64,
+        utf8: Utf8Table | None = None,
+        after_step: Callable[[], None] | None = None,
+    ):
         if max_batch < 1 or max_queue < 0:
             raise GptkitError(f"max_batch must be >= 1 and max_queue >= 0, got {max_batch} and {max_queue}")
         self.model = model
@@ -107,6 +119,7 @@ class BatchScheduler:
         self.seen = torch.zeros(0, self.vocab_size, dtype=torch.bool)  # prompt + generated tokens of each row
         self.counts = torch.zeros(0, self.vocab_size, dtype=torch.int32)  # generated tokens of each row
         self.states = torch.zeros(0, dtype=torch.long)  # each row's UTF-8 decoding state
+        self.after_step = after_step  # run_forever calls it after every step (the server hands events over)
         self.steps_run = 0
         self.tokens_generated = 0
 
@@ -136,6 +149,8 @@ class BatchScheduler:
                 self.step()
             except Exception as e:  # handed to every job: each request fails with it, the server goes on
                 self._fail_all(e)
+            if self.after_step is not None:
+                self.after_step()
 
     # ---- one step ---------------------------------------------------------------------------------
     def step(self) -> None:
@@ -164,23 +179,23 @@ class BatchScheduler:
                 joining.append(self.waiting.popleft())  # more choices than max_batch: it runs alone
         if not joining:
             return
-        parts: list[tuple[KVCache, torch.Tensor, int]] = []  # (cache, row index, first real column)
+        parts: list[tuple[KVCache, torch.Tensor, torch.Tensor]] = []  # (cache, row index, first real column)
         new_rows, logits, seen, states = [], [], [], []
-        for job in joining:
-            P = len(job.prompt)
-            cache = KVCache(self.model.config, 1, P, device=self.device, dtype=self.model.wte.weight.dtype)
-            idx = torch.tensor([job.prompt], dtype=torch.long, device=self.device)
-            out = self.model(idx, kv_cache=cache, last_logits_only=True)[:, -1].float()  # (1, V)
-            parts.append((cache, torch.zeros(job.n, dtype=torch.long, device=self.device), 0))
-            new_rows += [_Row(job, c) for c in range(job.n)]
-            logits.append(out.expand(job.n, -1))
-            row_seen = torch.zeros(self.vocab_size, dtype=torch.bool, device=self.device)
-            row_seen[idx[0]] = True
-            seen.append(row_seen.expand(job.n, -1))
-            state = self.utf8.prompt_state(job.prompt) if self.utf8 is not None else 0
-            states.append(torch.full((job.n,), state, dtype=torch.long, device=self.device))
+        for group in prefill_groups(joining):
+            cache, out, starts = self._prefill([job.prompt for job in group])  # out (J, V), starts (J,)
+            n = torch.tensor([job.n for job in group], device=self.device)
+            rows = torch.repeat_interleave(torch.arange(len(group), device=self.device), n)  # a row per choice
+            parts.append((cache, rows, starts[rows]))
+            logits.append(out[rows])
+            for job in group:
+                new_rows += [_Row(job, c) for c in range(job.n)]
+                row_seen = torch.zeros(self.vocab_size, dtype=torch.bool, device=self.device)
+                row_seen[torch.tensor(job.prompt, dtype=torch.long, device=self.device)] = True
+                seen.append(row_seen.expand(job.n, -1))
+                state = self.utf8.prompt_state(job.prompt) if self.utf8 is not None else 0
+                states.append(torch.full((job.n,), state, dtype=torch.long, device=self.device))
         if self.cache is not None:
-            parts.insert(0, (self.cache, torch.arange(len(self.rows), device=self.device), -1))
+            parts.insert(0, (self.cache, torch.arange(len(self.rows), device=self.device), self.start))
         self._rebuild(parts)
         self.rows += new_rows
         self.logits = torch.cat([self.logits.to(self.device), *logits])
@@ -189,28 +204,40 @@ class BatchScheduler:
         self.counts = torch.cat([counts, counts.new_zeros(len(new_rows), self.vocab_size)])
         self.states = torch.cat([self.states.to(self.device), *states])
 
-    def _rebuild(self, parts: list[tuple[KVCache, torch.Tensor, int]], extra: int = 0) -> None:
+    def _prefill(self, prompts: list[list[int]]) -> tuple[KVCache, torch.Tensor, torch.Tensor]:
+        """One forward pass over the prompts, left-padded into a (J, P) batch: their cache (J rows,
+        right-aligned), the next token's logits (J, V) float32 and each row's first real column (J,)."""
+        idx, mask = left_pad(prompts, self.device)
+        J, P = idx.shape
+        cache = KVCache(self.model.config, J, P, device=self.device, dtype=self.model.wte.weight.dtype)
+        out = self.model(idx, attention_mask=mask, kv_cache=cache, last_logits_only=True)[:, -1].float()
+        starts = torch.tensor([P - len(p) for p in prompts], dtype=torch.long, device=self.device)
+        return cache, out, starts
+
+    def _rebuild(self, parts: list[tuple[KVCache, torch.Tensor, torch.Tensor]], extra: int = 0) -> None:
         """One cache holding the given rows (the running batch first, then the newcomers), right-aligned at
-        the smallest width that holds every row's tokens; `extra` more columns of room."""
-        spans = []
-        for cache, index, first in parts:
-            starts = self.start.to(self.device)[index] if first < 0 else torch.full_like(index, first)
-            spans.append((cache, index, starts, cache.length - starts))
-        length = max(int(span.max()) for *_, span in spans)
+        the smallest width that holds every row's tokens; `extra` more columns of room. A part is (cache,
+        the rows it gives (R,), their first real columns (R,)); every row of a cache ends at its length, so
+        a part moves as one block: its columns from its earliest start on."""
+        blocks = []
+        for cache, index, starts in parts:
+            first = int(starts.min())
+            blocks.append((cache, index, first, starts - first, cache.length - first))
+        length = max(span for *_, span in blocks)
         cfg = self.model.config
         width = min(cfg.block_size, max(length + 1 + extra, -(-(length + 16) // 64) * 64))
-        B = sum(index.numel() for _, index, *_ in spans)
+        B = sum(index.numel() for _, index, *_ in blocks)
         new = KVCache(cfg, B, width, device=self.device, dtype=self.model.wte.weight.dtype)
         new.length = length
         row, new_start = 0, []
-        for cache, index, starts, span in spans:
-            for i, s, n in zip(index.tolist(), starts.tolist(), span.tolist(), strict=True):
-                new.k[:, row, :, length - n : length] = cache.k[:, i, :, s : s + n]
-                new.v[:, row, :, length - n : length] = cache.v[:, i, :, s : s + n]
-                new_start.append(length - n)
-                row += 1
+        for cache, index, first, offsets, span in blocks:
+            rows = slice(row, row + index.numel())
+            new.k[:, rows, :, length - span : length] = cache.k[:, index, :, first : cache.length]
+            new.v[:, rows, :, length - span : length] = cache.v[:, index, :, first : cache.length]
+            new_start.append(offsets + (length - span))
+            row += index.numel()
         self.cache = new
-        self.start = torch.tensor(new_start, dtype=torch.long, device=self.device)
+        self.start = torch.cat(new_start)
 
     def _choose(self) -> torch.Tensor:
         """(B,) the next token of every row."""
@@ -292,7 +319,7 @@ class BatchScheduler:
         self.states = self.states[index]
         assert self.cache is not None
         if int(self.start[index].min()) > 0:  # the longest row left: trim the padding no row needs
-            self._rebuild([(self.cache, index, -1)])
+            self._rebuild([(self.cache, index, self.start[index])])
         else:
             self.cache.reorder(index)
             self.start = self.start[index]
@@ -301,10 +328,12 @@ class BatchScheduler:
         cache = self.cache
         assert cache is not None
         if cache.length + 1 > cache.max_len:
-            self._rebuild([(cache, torch.arange(len(self.rows), device=self.device), -1)], extra=63)
+            self._rebuild([(cache, torch.arange(len(self.rows), device=self.device), self.start)], extra=63)
             cache = self.cache
-        columns = torch.arange(cache.length + 1, device=self.device)
-        mask = columns.unsqueeze(0) >= self.start.unsqueeze(1)  # (B, length + 1): the row's real tokens
+        mask = None  # no row padded (a batch of one, rows of one length): what a lone decode runs
+        if bool(self.start.any()):
+            columns = torch.arange(cache.length + 1, device=self.device)
+            mask = columns.unsqueeze(0) >= self.start.unsqueeze(1)  # (B, length + 1): the row's real tokens
         self.logits = self.model(tokens.unsqueeze(1), attention_mask=mask, kv_cache=cache)[:, -1].float()
         self.steps_run += 1
 
@@ -323,6 +352,22 @@ class BatchScheduler:
             self.counts[:0],
             self.states[:0],
         )
+
+
+def prefill_groups(jobs: list[Job], waste: float = 0.5) -> list[list[Job]]:
+    """The joining jobs in groups prefilled together (one forward pass each, prompts left-padded), shortest
+    prompts first: a group grows while its padding stays under `waste` of its real tokens, so one long
+    prompt does not make fifteen short ones pay for its length."""
+    groups: list[list[Job]] = []
+    for job in sorted(jobs, key=lambda j: len(j.prompt)):
+        if groups:
+            group = groups[-1]
+            real = sum(len(j.prompt) for j in group) + len(job.prompt)
+            if (len(group) + 1) * len(job.prompt) - real <= waste * real:
+                group.append(job)
+                continue
+        groups.append([job])
+    return groups
 
 
 def resolve_for_batching(settings: GenerationSettings, vocab_size: int) -> GenerationSettings:

@@ -242,8 +242,10 @@ def create_app(service: Service, *, api_key: str | None = None) -> FastAPI:
                 async for index, piece in merged(jobs, req.n):
                     if not piece.text and piece.finish is None and req.logprobs is None:
                         continue
-                    logprobs = choice_logprobs([piece], offsets[index])
-                    offsets[index] += sum(len(service.token_text(t)) for t, _, _ in piece.tokens)
+                    logprobs = None
+                    if req.logprobs is not None:
+                        logprobs = choice_logprobs([piece], offsets[index])
+                        offsets[index] += sum(len(service.token_text(t)) for t, _, _ in piece.tokens)
                     choice = {"text": piece.text, "index": index, "logprobs": logprobs, "finish_reason": piece.finish}
                     yield sse({**head, "choices": [choice], **extra})
                 if req.include_usage:
@@ -363,6 +365,10 @@ def sse(obj: dict) -> str:
 
 async def merged(jobs: list[Completion], n: int) -> AsyncIterator[tuple[int, Piece]]:
     """(choice index over all prompts, piece) from every job as they come."""
+    if len(jobs) == 1:  # one prompt (the common case): its pieces as they are, no task and queue in between
+        async for piece in jobs[0].pieces():
+            yield piece.choice, piece
+        return
     queue: asyncio.Queue = asyncio.Queue()
 
     async def pump(i: int, c: Completion) -> None:

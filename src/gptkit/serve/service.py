@@ -19,6 +19,7 @@ import torch
 
 from gptkit.generation.batched import BatchScheduler, Job, TokenEvent, resolve_for_batching
 from gptkit.generation.engine import check_prompts
+from gptkit.generation.packed_linear import pack_linears
 from gptkit.generation.settings import GenerationSettings
 from gptkit.generation.text import Generator, TextRow
 from gptkit.generation.utf8 import Utf8Table
@@ -46,7 +47,7 @@ class Completion:
         self.first_token_at: float | None = None
 
     def emit(self, event: TokenEvent | BaseException) -> None:  # the scheduler's thread
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, event)
+        self.service.outbox.put(self, event)
 
     def cancel(self) -> None:
         self.job.cancel()
@@ -81,6 +82,32 @@ class Completion:
             yield Piece(c, text, [(event.token, event.logprob, event.top)], finish)
 
 
+class Outbox:
+    """Events on their way from the scheduler's thread to the event loop(s) of their Completions, handed over
+    once per step (`flush`, the scheduler's after_step): one call_soon_threadsafe, so one wake-up of the loop
+    and one write to its self-pipe, per step instead of one per token of every row. Used by the scheduler's
+    thread only."""
+
+    def __init__(self) -> None:
+        self.pending: dict[asyncio.AbstractEventLoop, list[tuple[Completion, TokenEvent | BaseException]]] = {}
+
+    def put(self, completion: Completion, event: TokenEvent | BaseException) -> None:
+        self.pending.setdefault(completion.loop, []).append((completion, event))
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, {}
+        for loop, items in pending.items():
+            try:
+                loop.call_soon_threadsafe(_deliver, items)
+            except RuntimeError:  # the loop was closed: no request of it is left to answer
+                continue
+
+
+def _deliver(items: list[tuple[Completion, TokenEvent | BaseException]]) -> None:  # the event loop's thread
+    for completion, event in items:
+        completion.queue.put_nowait(event)
+
+
 def row_major_weights(model: torch.nn.Module) -> None:
     """Undo `cpu_decode_layout` (which Generator.load applies on CPU): the batched decoder multiplies (B, C)
     activations by each weight, and nn.Linear's own (out, in) layout is faster for that (the `small` preset,
@@ -103,7 +130,11 @@ class Service:
         self.block_size = self.model.config.block_size
         table = Utf8Table.for_tokenizer(self.tokenizer)
         self.utf8 = table if table.constrains else None
-        self.scheduler = BatchScheduler(self.model, max_batch=max_batch, max_queue=max_queue, utf8=self.utf8)
+        self.outbox = Outbox()
+        self.scheduler = BatchScheduler(
+            self.model, max_batch=max_batch, max_queue=max_queue, utf8=self.utf8, after_step=self.outbox.flush
+        )
+        self.packed_linears = 0  # Linear layers in oneDNN's packed layout (Service.load: CPU float32)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -112,7 +143,9 @@ class Service:
         dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
         generator = Generator.load(path, device=device, dtype=dtype)
         row_major_weights(generator.model)
-        return cls(generator, name=name or Path(path).resolve().name, **options)
+        service = cls(generator, name=name or Path(path).resolve().name, **options)
+        service.packed_linears = pack_linears(generator.model, batch_hint=service.scheduler.max_batch)
+        return service
 
     def start(self) -> None:
         if self._thread is None:

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from gptkit.errors import ConfigError, GptkitError
+from gptkit.train.budget import TimeBudget
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -112,8 +113,16 @@ def format_count(n: float) -> str:
     return f"{n:.0f}"
 
 
-def progress_line(record: dict[str, Any], max_steps: int, eta_s: float) -> str:
-    parts = [f"step {record['step']}/{max_steps}", f"loss {record['train_loss']:.4f}", f"lr {record['lr']:.2e}"]
+def progress_line(record: dict[str, Any], max_steps: int, eta_s: float, budget: TimeBudget | None = None) -> str:
+    """One progress line. eta_s: the time max_steps would take at the current rate. Under a time budget the run
+    ends at whichever comes first: the line shows the budget's clock (used / budget) and, when the budget ends
+    the run, no step total (max_steps is then only a cap)."""
+    step = f"step {record['step']}/{max_steps}"
+    if budget:
+        if budget.left() < eta_s:
+            step, eta_s = f"step {record['step']}", budget.left()
+        step += f" | {format_duration(budget.used())}/{format_duration(budget.seconds)} {budget.clock}"
+    parts = [step, f"loss {record['train_loss']:.4f}", f"lr {record['lr']:.2e}"]
     if record.get("grad_norm") is not None:
         parts.append(f"gnorm {record['grad_norm']:.2f}")
     parts.append(f"{format_count(record['tokens_per_s'])} tok/s")

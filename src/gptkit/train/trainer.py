@@ -14,8 +14,6 @@ import contextlib
 import math
 import os
 import shutil
-import signal
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,30 +24,24 @@ import torch
 from torch import nn
 
 from gptkit.data.loader import TokenLoader, open_shards
-from gptkit.data.runner import output_lock
 from gptkit.errors import ConfigError, GptkitError
 from gptkit.files import atomic_write_bytes
 from gptkit.model_info import train_flops_per_token
 from gptkit.train import checkpoint as ckpt
 from gptkit.train import distributed as D
+from gptkit.train.budget import TimeBudget
 from gptkit.train.config import RunConfig
 from gptkit.train.data import TrainingData, resolve_data
+from gptkit.train.evaluation import EvaluationMixin
 from gptkit.train.init_from import apply_init_from, check_init_data, load_init_weights, read_init_source
-from gptkit.train.metrics import METRICS_FILE, MetricsLog, format_duration, peak_flops, progress_line, truncate_metrics
-from gptkit.train.optim import build_optimizer, clip_grad_norm, lr_at, optimizer_list, set_lr
-from gptkit.train.resume import (
-    check_global_batch,
-    check_max_steps,
-    check_resume_settings,
-    checkpoint_run_config,
-    choose_checkpoint,
-    load_resume_state,
-    resolve_run_paths,
-)
+from gptkit.train.metrics import MetricsLog, peak_flops, progress_line
+from gptkit.train.optim import build_optimizer, clip_grad_norm, lr_at, set_lr
+from gptkit.train.run_dir import LOCK_FILE, RunDirMixin
+from gptkit.train.signals import StopSignals
 from gptkit.train.task import Batch, PretrainTask, Task
 
 CONFIG_FILE = "config.toml"
-LOCK_FILE = "train.lock"  # in RUN_DIR: held (flock) by the process training it
+__all__ = ["CONFIG_FILE", "LOCK_FILE", "TrainResult", "Trainer", "TrainingError", "train"]
 Pending = tuple[int, torch.Tensor, "torch.Tensor | None"]  # (step, loss, grad norm) not yet read back
 
 
@@ -84,30 +76,15 @@ def step_seed(seed: int, rank: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, rank, step]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-class _StopSignals:
-    """Turns SIGINT / SIGTERM into a flag the loop checks, so it can save a checkpoint and exit cleanly."""
-
-    def __init__(self) -> None:
-        self.received: str | None = None
-        self._old: dict[int, Any] = {}
-
-    def __enter__(self) -> _StopSignals:
-        if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.received is not None and signum == signal.SIGINT:  # a second Ctrl-C: stop now
-            raise KeyboardInterrupt
-        self.received = signal.Signals(signum).name
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
+def seed_generators(seed: int, device: torch.device) -> None:
+    """Seed the generators a step draws from: the CPU's and, on CUDA, this process's device's. (torch.manual_seed
+    also queues a seed for every other backend, formatting a stack trace each time: 0.5 ms a step on a CPU.)"""
+    torch.default_generator.manual_seed(seed)
+    if device.type == "cuda":
+        torch.cuda.manual_seed(seed)
 
 
-class Trainer:
+class Trainer(EvaluationMixin, RunDirMixin):
     """One training run. `model` may be given (any module with forward(idx, targets) -> (logits, loss));
     only a gptkit GPT is checkpointed and sampled from.
 
@@ -195,8 +172,7 @@ class Trainer:
 
         self.step = 0
         self._last_lr = lr_at(0, tc)
-        self._budget_prior = 0.0  # seconds of train.time_budget_s used before a resume
-        self._budget_start: float | None = None
+        self.budget = TimeBudget(tc.time_budget_s, tc.time_budget_clock)  # its prior_s is set by a resume
         if tc.time_budget_s and self.dist.distributed:
             raise ConfigError(
                 "train.time_budget_s: not supported under torchrun (each rank's clock differs, so their "
@@ -230,51 +206,6 @@ class Trainer:
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
     # ---- setup ----------------------------------------------------------------------------------
-    def _prepare_run_dir(
-        self, resume: bool, resume_from: str | os.PathLike | None, task: Task | None
-    ) -> tuple[Path | None, ckpt.TrainingState | None]:
-        """Lock RUN_DIR (creating it for a new run), check that it holds what `resume` expects, and for a resume
-        check the settings against the checkpoint and load it: (checkpoint path, its state), or (None, None).
-        Nothing in RUN_DIR is written before every check has passed."""
-        if self.dist.is_main:
-            try:
-                self.run_dir.mkdir(parents=True)
-                self._created_run_dir = True
-            except FileExistsError:
-                pass
-            self._held.enter_context(
-                output_lock(self.run_dir, lock=self.run_dir / LOCK_FILE, what="`gptkit train`", error=GptkitError)
-            )
-        D.barrier(self.dist)
-        has_checkpoint = ckpt.latest_checkpoint(self.run_dir) is not None
-        if resume and not has_checkpoint:
-            raise GptkitError(f"{self.run_dir}: no complete checkpoint to resume from (in {ckpt.CHECKPOINTS}/)")
-        if not resume and has_checkpoint:
-            raise GptkitError(
-                f"{self.run_dir}: already holds a training run; pass --resume to continue it, or choose another --out"
-            )
-        if not resume and (self.run_dir / METRICS_FILE).exists():
-            raise GptkitError(
-                f"{self.run_dir}: holds {METRICS_FILE} of an earlier run that saved no checkpoint; "
-                "delete the directory or choose another --out"
-            )
-        path, state = None, None
-        if resume:
-            path = choose_checkpoint(self.run_dir, resume_from)
-            if task is None and isinstance(self.cfg, RunConfig):
-                saved = checkpoint_run_config(path)
-                if saved is not None:
-                    check_resume_settings(saved, self.cfg, path)
-            state = load_resume_state(self.run_dir, path, explicit=resume_from is not None)
-            if task is None and isinstance(self.cfg, RunConfig):
-                check_global_batch(self.cfg, self.dist.world_size, state, path)
-            check_max_steps(self.cfg, int(state.trainer["step"]), path)
-        if task is None and isinstance(self.cfg, RunConfig):
-            resolve_run_paths(self.cfg)
-        if self.dist.is_main:  # under the lock, so no live run's half-written checkpoint is removed
-            ckpt.remove_incomplete(self.run_dir)
-        D.barrier(self.dist)
-        return path, state
 
     def _open_loader(self) -> TokenLoader:
         """Open (and validate, shared out over ranks) the shards; a bad one raises ShardError naming it."""
@@ -329,28 +260,6 @@ class Trainer:
         model = self._compile(model)
         return raw, D.wrap_model(model, self.dist, tc.parallel, half)
 
-    def _restore(self, state: ckpt.TrainingState) -> None:
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
-
-        t = state.trainer
-        set_optimizer_state_dict(
-            self.raw_model,
-            optimizer_list(self.optimizer),
-            state.optimizer_state,
-            options=StateDictOptions(full_state_dict=True),
-        )
-        self.task.load_state_dict(t["loader"], source=str(self.resumed_from / ckpt.STATE_FILE))
-        if t.get("scaler"):
-            self.scaler.load_state_dict(t["scaler"])
-        self.step = int(t["step"])
-        self._budget_prior = float(t.get("budget_used_s") or 0.0)
-        self.best_val_loss = t.get("best_val_loss")
-        self.last_val_loss = t.get("val_loss")
-        self.last_checkpoint = self.resumed_from
-        if self.dist.is_main:
-            truncate_metrics(self.run_dir, self.step)
-        self.log(f"resumed from {self.resumed_from} (step {self.step})")
-
     def log(self, message: str) -> None:
         if self.dist.is_main and not self.quiet:
             print(message, flush=True)
@@ -375,7 +284,7 @@ class Trainer:
         tc = self.tc
         lr = self._last_lr = lr_at(step, tc, time_fraction)
         set_lr(self.optimizer, lr)
-        torch.manual_seed(step_seed(tc.seed, self.dist.rank, step))
+        seed_generators(step_seed(tc.seed, self.dist.rank, step), self.device)
         micro = [self.task.batch(step, m) for m in range(tc.grad_accum)]
         loss_sum = torch.zeros((), device=self.device)
         nxt = self._batch_to_device(micro[0])
@@ -397,142 +306,6 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.task.advance(step + 1)
         return loss_sum / tc.grad_accum, norm
-
-    @torch.no_grad()
-    def evaluate(self) -> float | None:
-        """Mean loss over the fixed val batches, averaged over all ranks (the task's other metrics of the
-        same pass go to self.last_eval).
-
-        Runs the module without the compile and DDP wrappers: an eval-mode graph would be a second
-        compilation, and evaluation needs no gradient sync (an FSDP2 module is sharded in place, so its
-        forward still gathers what it needs).
-        """
-        if not self._val_batches:
-            return None
-        model = self.raw_model
-        model.eval()
-        sums: dict[str, torch.Tensor] = {}
-        for batch in self._val_batches:
-            with self.autocast():
-                stats = self.task.eval_batch(model, self._batch_to_device(batch))
-            for key, value in stats.items():
-                sums[key] = sums.get(key, 0) + value.detach().float()
-        model.train()
-        keys = sorted(sums)
-        totals = D.all_reduce_sum(torch.stack([sums[k] for k in keys]), self.dist).tolist()  # one host sync
-        self.last_eval = self.task.finish_eval(dict(zip(keys, totals, strict=True)))
-        return self.last_eval["val_loss"]
-
-    def _chars_per_val_token(self) -> float | None:
-        """Characters per target token of the fixed val batches (all ranks), as gptkit.eval.lm counts them;
-        None without a tokenizer. val_loss / this is the val loss in nats per character."""
-        if self.data is None or self.data.tokenizer is None or not self._val_batches:
-            return None  # a task other than pretraining reports its own metrics
-        from gptkit.eval.lm import count_units, token_text_units
-
-        chars_of, _ = token_text_units(self.data.tokenizer)
-        chars = sum(count_units(b["targets"], chars_of) for b in self._val_batches)
-        tokens = sum(b["targets"].numel() for b in self._val_batches)
-        counts = torch.tensor([float(chars), float(tokens)], device=self.device)
-        chars, tokens = D.all_reduce_sum(counts, self.dist).tolist()
-        return chars / tokens if chars else None
-
-    def _sample_prompt_ids(self) -> list[int] | None:
-        """The token ids the eval samples start from (checked now, not at the first evaluation)."""
-        tok = self.data.tokenizer
-        if not (self.is_gpt and self.tc.sample_tokens and tok is not None):
-            return None
-        try:
-            ids = [tok.eot_id, *tok.encode(self.tc.sample_prompt)]
-        except GptkitError as e:
-            raise ConfigError(f"train.sample_prompt: {e}") from None
-        if len(ids) >= self.model_config.block_size:
-            raise ConfigError(
-                f"train.sample_prompt: {len(ids)} tokens leave no room in block_size {self.model_config.block_size}"
-            )
-        return ids
-
-    def sample(self) -> str | None:
-        """A short continuation of train.sample_prompt, to see what the model has learnt."""
-        if self._sample_ids is None:
-            return None
-        from gptkit import generate
-        from gptkit.generation.utf8 import Utf8Table
-
-        tok = self.data.tokenizer
-        n_new = min(self.tc.sample_tokens, self.model_config.block_size - len(self._sample_ids))
-        model = self.raw_model
-        model.eval()
-        with self.autocast():
-            out = generate(
-                model,
-                [self._sample_ids],
-                max_new_tokens=n_new,
-                strategy="sample",
-                top_k=200,
-                seed=0,
-                valid_utf8=Utf8Table.for_tokenizer(tok),  # whole characters only, as Generator does
-            )[0]
-        model.train()
-        decoder = tok.stream_decoder()
-        text = "".join(decoder.push(t) for t in out) + decoder.flush(drop_incomplete=True)
-        return self.tc.sample_prompt + text
-
-    # ---- checkpoints ----------------------------------------------------------------------------
-    def save(self, val_loss: float | None) -> Path | None:
-        if not self.is_gpt:
-            return None
-        from torch.distributed.checkpoint.state_dict import (
-            StateDictOptions,
-            get_model_state_dict,
-            get_optimizer_state_dict,
-        )
-
-        opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
-        model_state = get_model_state_dict(self.raw_model, options=opts)  # collective under FSDP
-        optim_state = get_optimizer_state_dict(self.raw_model, optimizer_list(self.optimizer), options=opts)
-        path = None
-        if self.dist.is_main:
-            trainer = {
-                "loader": self.task.state_dict(),
-                "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
-                "val_loss": val_loss,
-                "best_val_loss": self.best_val_loss,
-                "train_loss": self.last_train_loss,
-                "rng": "reseeded at every step from (train.seed, rank, step)",
-                "budget_used_s": self._budget_used(),
-            }
-            training = {
-                "step": self.step,
-                "tokens_seen": self.step * self.tokens_per_step,
-                "val_loss": val_loss,
-                "train_loss": self.last_train_loss,
-                "config": self.cfg.to_dict(),
-            }
-            path = ckpt.save_checkpoint(
-                self.run_dir,
-                self.step,
-                model_config=self.model_config,
-                model_state=model_state,
-                optimizer_state=optim_state,
-                trainer=trainer,
-                training_section=training,
-                write_model=self.task.write_model,
-            )
-            ckpt.prune_checkpoints(self.run_dir, self.tc.keep_checkpoints)
-        D.barrier(self.dist)
-        self.last_checkpoint = path or self.run_dir / ckpt.CHECKPOINTS / ckpt.step_dir_name(self.step)
-        return self.last_checkpoint
-
-    # ---- the time budget ------------------------------------------------------------------------
-    def _clock(self) -> float:
-        return time.process_time() if self.tc.time_budget_clock == "cpu" else time.perf_counter()
-
-    def _budget_used(self) -> float:
-        """Seconds of the budget's clock since the loop started, plus those of the runs this one resumes."""
-        if self._budget_start is None:
-            return self._budget_prior
-        return self._budget_prior + self._clock() - self._budget_start
 
     # ---- the loop -------------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -557,26 +330,26 @@ class Trainer:
             f"{self.tokens_per_step:,} tokens/step, steps {self.step} -> {max_steps}"
         )
         self._t0 = time.perf_counter()
-        self._budget_start = self._clock()
-        budget = tc.time_budget_s
+        budget = self.budget
+        budget.start()
         if budget:
-            self.log(f"time budget: {budget:g} s ({tc.time_budget_clock} clock); the schedule runs over it")
+            self.log(f"time budget: {budget.seconds:g} s ({budget.clock} clock); the schedule runs over it")
         if self.step == 0 and self.resumed_from is None and self._val_batches:
             self._eval_and_record()
         t_last = time.perf_counter()
         steps_timed = 0
         ema_step_s: float | None = None
-        with _StopSignals() as signals:
+        with StopSignals() as signals:
             # The budget is checked once per step, where `done` is decided, so the last step always evaluates
             # and saves; a budget spent by the initial evaluation still gets that one step. A resumed run
             # whose budget was spent before trains no more.
-            spent = bool(budget) and self._budget_prior >= budget
+            spent = budget.spent()
             while self.step < max_steps and not spent:
-                loss, norm = self.train_step(self.step, min(1.0, self._budget_used() / budget) if budget else None)
+                loss, norm = self.train_step(self.step, budget.fraction())
                 self.step += 1
                 pending.append((self.step, loss, norm))
                 steps_timed += 1
-                done = self.step == max_steps or bool(budget and self._budget_used() >= budget)
+                done = self.step == max_steps or budget.spent()
                 do_eval = self._val_batches and (done or (tc.eval_interval and self.step % tc.eval_interval == 0))
                 do_ckpt = done or (tc.checkpoint_interval and self.step % tc.checkpoint_interval == 0)
                 check_stop = not self.dist.distributed or self.step % n_log == 0 or done
@@ -593,10 +366,7 @@ class Trainer:
                     elif self.metrics:
                         self.metrics.write(record)
                     if self.step % n_log == 0 or done:
-                        eta = ema_step_s * (max_steps - self.step)
-                        if budget:
-                            eta = min(eta, max(0.0, budget - self._budget_used()))
-                        self.log(progress_line(record, max_steps, eta))
+                        self.log(progress_line(record, max_steps, ema_step_s * (max_steps - self.step), budget))
                     if do_ckpt or stop:
                         path = self.save(val if do_eval else None)
                         if path is not None:
@@ -665,28 +435,6 @@ class Trainer:
             "tokens": step * self.tokens_per_step,
             "elapsed_s": round(time.perf_counter() - self._t0, 3),
         }
-
-    def _eval_and_record(self, record: dict[str, Any] | None = None) -> float | None:
-        t0 = time.perf_counter()
-        val = self.evaluate()
-        record = dict(record or {"step": self.step, "tokens": 0, "elapsed_s": 0.0})
-        record["elapsed_s"] = round(time.perf_counter() - self._t0, 3)  # with this evaluation
-        record["val_loss"] = val
-        record.update({k: v for k, v in self.last_eval.items() if k != "val_loss"})
-        if val is not None and self._val_chars_per_token:
-            record["val_nats_per_char"] = val / self._val_chars_per_token
-        if val is not None:
-            self.last_val_loss = val
-            if self.best_val_loss is None or val < self.best_val_loss:
-                self.best_val_loss = val
-        if self.metrics:
-            self.metrics.write(record)
-        sample = self.sample() if self.dist.is_main or self.tc.parallel == "fsdp" else None
-        extra = "".join(f", {k} {v:.4f}" for k, v in self.last_eval.items() if k != "val_loss")
-        self.log(f"step {self.step}: val loss {val:.4f}{extra} ({format_duration(time.perf_counter() - t0)})")
-        if sample is not None:
-            self.log("  sample: " + sample.replace("\n", "\n          "))
-        return val
 
 
 def ckpt_step(path: Path | None) -> int | None:

@@ -1,0 +1,85 @@
+"""Which lines of a page are code (gptkit.data.boilerplate never judges them): ``` / ~~~ fences, lines shaped
+like code, and indented blocks next to code."""
+
+from __future__ import annotations
+
+import re
+
+from gptkit.data.context import is_good
+from gptkit.data.filters import count_han
+
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_CODE_HINT = re.compile(r"[;{}=<>$#()\[\]:+*/|&-]|```|~~~|^(?:    |\t)", re.M)
+_CODE_SHAPE = re.compile(
+    r"""
+    ^\s*(?:def|class|import|from\s+[\w.]+\s+import|return|elif|else:|try:|except\b|finally:|with\s+.*:$
+        |if\s.*:$|for\s.*:$|while\s.*:$|function\b|var|let|const|public|private|protected|static|void
+        |\#include|\#define|\#!|package|func|fn|using|namespace|struct|enum|typedef|template
+        |SELECT|INSERT|UPDATE|DELETE\s+FROM|CREATE\s+TABLE|print|printf|console\.\w+|System\.out|echo|sudo
+        |pip|npm|git|cd|ls|mkdir|export|python3?)\b
+    | [;{}]\s*$                      # ends like a statement or block
+    | ^\s*[}\])]                     # starts with a closing bracket
+    | =>|->|::|==|!=|\+=|-=|\*=|&&|\|\||<<|>>|\+\+
+    | ^\s*[\w.\[\]'"]+\s*=\s*\S      # assignment
+    | ^\s*[\w.]+\(.*\)\s*$           # a call
+    | ^\s*(?://|/\*|\*/|<!--|--\s)    # comments
+    | ^\s*[$>]\s+\S                  # shell prompt
+    | ^\s*<\/?[a-zA-Z][\w-]*(\s[^<>]*)?\/?>  # markup tags
+    """,
+    re.X,
+)
+
+
+def _han_fraction(line: str) -> float:
+    visible = len(line) - line.count(" ")
+    return count_han(line) / visible if visible else 0.0
+
+
+def code_mask(lines: list[str]) -> list[bool]:
+    """Which lines are code: inside ``` / ~~~ fences, or (outside Chinese prose) shaped like code or indented
+    by 4+ spaces / a tab next to other code. Code is protected from every line rule: it lacks sentence
+    punctuation and repeats short lines by nature."""
+    n = len(lines)
+    mask = [False] * n
+    if not _CODE_HINT.search("\n".join(lines)):
+        return mask  # no character or indent that any code shape needs
+    in_fence = False
+    for i, line in enumerate(lines):
+        if _FENCE.match(line):
+            mask[i] = True
+            in_fence = not in_fence
+            continue
+        if in_fence or (line.strip() and _han_fraction(line) < 0.3 and _CODE_SHAPE.search(line)):
+            mask[i] = True
+    if not any(mask):
+        return mask
+    # indented lines and lines sandwiched between code lines belong to the block (e.g. "    x" in Python)
+    for i, line in enumerate(lines):
+        if mask[i] or not line.strip():
+            continue
+        indented = line.startswith(("    ", "\t"))
+        prev = next((j for j in range(i - 1, -1, -1) if lines[j].strip()), None)
+        nxt = next((j for j in range(i + 1, n) if lines[j].strip()), None)
+        near = (prev is not None and mask[prev]) or (nxt is not None and mask[nxt])
+        if ((indented and near) or (prev is not None and nxt is not None and mask[prev] and mask[nxt])) and (
+            _han_fraction(line) < 0.3
+        ):
+            mask[i] = True
+    return mask
+
+
+# Prose wrapped in HTML tags ("<p>In high school football, ...</p>"): text extracted without stripping the markup.
+# Such a line is prose, not code; a page holding one leaked its HTML, and its tag-only lines are markup.
+_TAG_WRAPPED = re.compile(r"^\s*<([a-zA-Z][\w-]*)(?:\s[^<>]*)?>(.+)</\1>\s*$")
+_TAG_OR_COMMENT = re.compile(r"<!--.*?-->|<[^<>]*>")
+
+
+def tag_wrapped_prose(line: str) -> bool:
+    """A paragraph of prose between an opening and a closing tag."""
+    m = _TAG_WRAPPED.match(line)
+    return m is not None and is_good(_TAG_OR_COMMENT.sub(" ", m.group(2)))
+
+
+def markup_only(line: str) -> bool:
+    """Tags and comments, no text outside them ("<!-- wp:paragraph -->", "<img ... >")."""
+    return "<" in line and not _TAG_OR_COMMENT.sub("", line).strip()

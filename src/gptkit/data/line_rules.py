@@ -1,0 +1,605 @@
+"""Single-line boilerplate rules: `classify_line(line)` names the rule that marks one (non-code) line as page
+chrome, or returns None. The rules (their names and examples are listed in gptkit.data.boilerplate) are general
+shapes: interface vocabulary and counters, notices, metadata fields, breadcrumbs, menus, SEO titles, spam.
+Rules that need the page around a line (block headings, tables of contents, page titles, context) live in
+gptkit.data.boilerplate and gptkit.data.context.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import numpy as np
+
+from gptkit.data.context import STOPWORDS_EN
+from gptkit.data.filters import HAN, count_han
+
+_HAN_RE = re.compile(f"[{HAN}]")
+_WORDISH = re.compile(rf"[A-Za-z0-9{HAN}]")
+# Sentence-final punctuation (Chinese and Western); a line ending in one is prose, not a title or a widget.
+SENTENCE_END = '。！？!?…；;．."”’』」:：'
+
+# --- line rules -------------------------------------------------------------------------------------
+
+_DECORATION = " \t#*>=_~|·•●○◆◇■□▶►▸▼▽→←↑↓»«›‹【】[]「」『』<>《》:：-—–"
+
+_IMAGE_FILE = re.compile(
+    rf"^(?:[\[【(（]?(?:图片?|图像|配图|image|img|photo|pic|figure)[\]】)）]?\s*[:：]?\s*)?"
+    rf"(?:https?://\S+/)?[\w\-.~%@+()（）{HAN}]{{1,120}}\.(?:jpe?g|png|gif|webp|bmp|svg|tiff?|heic|avif)(?:\?\S*)?$",
+    re.I,
+)
+# an image's alt text made from its file name, with the size of the copy shown ("Mine Trail View small",
+# "Sunset 1024x768"): WordPress-style thumbnail names
+_IMAGE_NAME = re.compile(
+    r"^[A-Za-z0-9][\w'’\- ]{0,50}\s(?:small|medium|large|thumb(?:nail)?|scaled|\d{2,4}x\d{2,4})$", re.I
+)
+_LONE_MEDIA_WORD = re.compile(r"^(?:image|photo|picture|img|图片|图像|配图)$", re.I)  # an image's placeholder text
+_MEDIA_PLACEHOLDER = re.compile(
+    r"^[\[【(（]\s*(?:图片?|图像|配图|视频|音频|表情|动图|image|img|photo|picture|video|audio|gif|emoji)\s*\d*\s*[\]】)）]$",
+    re.I,
+)
+_BREADCRUMB_PREFIX = re.compile(
+    r"^(?:当前位置|您的位置|您现在的位置|你的位置|你现在的位置|所在位置|现在位置|位置|you are here|location)"
+    r"\s*[:：]\s*",
+    re.I,
+)
+_BREADCRUMB_SEP = re.compile(r"\s*(?:>>|>|＞|›|»|→|/|\\)\s*")
+_STRONG_CRUMB = re.compile(r">|＞|›|»|→")
+_CRUMB_CHARS = re.compile(r"[>＞›»→/\\]")
+_NAV_ROOTS = re.compile(r"^(?:首页|主页|网站首页|本站首页|home|homepage|main page|main index|index)$", re.I)
+
+_PAGE_TOKEN = (
+    r"(?:上一页|下一页|上页|下页|首页|尾页|末页|第\s*\d+\s*页|共\s*\d+\s*页|\d{1,4}|[‹›«»<>]+|…|\.{3}|/"
+    r"|prev(?:ious)?|next|first|last|page\s*\d+(?:\s*of\s*\d+)?|\d+\s*/\s*\d+|go|跳转|跳至|到第|页|确定)"
+)
+_PAGE_NAV = re.compile(rf"^(?:{_PAGE_TOKEN}[\s|,，]*)+$", re.I)
+_PAGE_WORD = re.compile(r"上一?页|下一?页|首页|尾页|末页|第\s*\d+\s*页|共\s*\d+\s*页|prev|next|page|/", re.I)
+_PAGE_FOOTER = re.compile(r"^[-—–\s]*\d{1,4}[-—–\s]*$|^[(（]\s*\d{1,3}\s*/\s*\d{1,3}\s*[)）]$")
+
+_PREV_NEXT = re.compile(
+    r"^(?:上一篇|下一篇|上一章|下一章|前一篇|后一篇|上一条|下一条)\s*[:：]?|"
+    r"^(?:previous|next|older|newer)\s+(?:post|article|story|page|chapter|entry|lesson|section)\b\s*[:：]?"
+    r"|^(?:previous|prev|next)\s*[:：]\s*\S",
+    re.I,
+)
+
+# Interface vocabulary. A line is chrome when these (and counters, separators, digits) cover almost all of it.
+_UI_ZH = (
+    "字[体号]\\s*[:：]?\\s*[【\\[]?大[】\\]]?\\s*[【\\[]?中[】\\]]?\\s*[【\\[]?小[】\\]]?|"  # longest first
+    "分享到|分享至|一键分享|分享|转发|收藏本文|收藏|点赞|打赏|举报|纠错|投诉|打印本页|打印|关闭窗口|关闭|字号|字体|放大|缩小|"
+    "默认|扫一扫|扫码关注|扫码|扫描二维码|二维码|关注我们|关注公众号|微信公众号|公众号|关注|微信|朋友圈|微博|新浪微博|"
+    "腾讯微博|QQ空间|QQ好友|QQ|豆瓣|人人网|贴吧|复制链接|登录|登陆|注册|免费注册|立即注册|退出|找回密码|忘记密码|"
+    "个人中心|会员中心|我的账户|在线客服|客服热线|客服电话|联系客服|客服|在线咨询|咨询热线|服务热线|返回顶部|回到顶部|"
+    "返回首页|返回列表|返回|查看更多|查看全部|查看详情|查看原文|更多|阅读全文|阅读原文|展开全文|全文|展开|收起|点击查看|"
+    "点击进入|点击这里|点击|加载更多|发表评论|我要评论|写评论|参与评论|网友评论|评论|回复|下载APP|下载客户端|客户端|"
+    "手机版|电脑版|网站导航|网站地图|关于我们|关于本站|联系我们|隐私政策|隐私条款|用户协议|服务条款|意见反馈|帮助中心|"
+    "广告服务|广告业务|广告合作|商务合作|代理合作|加入我们|诚聘英才|人才招聘|合作伙伴|友情链接|设为首页|加入收藏|"
+    "上一页|下一页|首页|尾页|末页|上一篇|下一篇|上一章|下一章|目录|立即购买|加入购物车|购物车|在线购买|立即下载|免费下载|"
+    "订阅|取消|确定|提交|搜索|热门搜索|我的订单|订单查询|购物车|加载中|正在加载|广告|推广|赞助|有用|没用|有帮助|没帮助|"
+    "发表于|发布于|楼主|沙发|板凳|只看该作者|只看楼主|倒序浏览|电梯直达|支持|反对|编辑此页|编辑本页"
+)
+_UI_EN = (
+    r"share(?:\s+this(?:\s+(?:article|post|story|page))?)?(?:\s+(?:on|via|to))?|tweet|facebook|twitter|linkedin|"
+    r"pinterest|reddit|whatsapp|telegram|flipboard|tumblr|pocket|(?:submit|post)\s+to|show\s+more\s+sharing\s+options|e-?mail|print\s+recipe|print(?:\s+this(?:\s+(?:page|article))?)?|copy\s+link|like|"
+    r"follow(?:\s+us)?(?:\s+on)?|subscribe(?:\s+now)?|newsletter|sign\s+(?:in|up|out)|log\s*(?:in|out)|register|"
+    r"create\s+(?:an\s+)?account|my\s+account|forgot\s+(?:your\s+)?password|contact(?:\s+us)?|about(?:\s+(?:us|me))?|"
+    r"privacy(?:\s+policy)?|terms\s+of\s+(?:use|service)|terms\s*(?:&|and)\s*conditions|cookie\s+(?:policy|settings)|"
+    r"cookies|site\s*map|careers|advertise(?:\s+with\s+us)?|home(?:page)?|skip\s+to\s+(?:main\s+)?content|"
+    r"back\s+to\s+top|scroll\s+to\s+top|read\s+(?:more|full\s+(?:article|story))|continue\s+reading|"
+    r"show\s+more|load\s+more|view\s+(?:all|more)|see\s+(?:all|more)|click\s+here|more|"
+    r"leave\s+a\s+(?:comment|reply)|post\s+a\s+comment|add\s+(?:a\s+)?comment|write\s+a\s+comment|comments?|reply|"
+    r"report|customer\s+service|live\s+chat|chat\s+with\s+us|download\s+(?:the|our)\s+app|get\s+the\s+app|"
+    r"previous|prev|next|older\s+posts|newer\s+posts|search|close(?:\s+window)?|buy\s+now|add\s+to\s+cart|download|loading|"
+    r"advertisement|sponsored|ads?|was\s+this\s+(?:article|page|answer|post|review|information)\s+helpful|helpful|"
+    r"yes|no|menu|github|(?:main\s+)?navigation(?:\s+menu)?|jump\s+to(?:\s+(?:navigation|search|recipe|content))?|"
+    r"personal\s+tools|show\s+all(?:\s+answers)?|watch\s+(?:the\s+)?video|improve\s+this\s+(?:question|answer|post)|listen(?:\s+to\s+this\s+article)?|"
+    r"edit\s+(?:this\s+page|on\s+github)|view\s+source|improve\s+this\s+page"
+)
+# counters: "评论(12)", "12条评论", "3 comments", "5 min read", "3小时前"
+_COUNTER_ZH = (
+    r"(?:评论|阅读|浏览|点击|点赞|收藏|分享|转发|回复|关注|粉丝|赞|顶|踩|人气|热度|有用|没用|支持|反对)"
+    r"\s*[:：(（\[]?\s*\d[\d,.]*\s*[万千kKwW+]?\s*[)）\]]?"
+    r"|\d[\d,.]*\s*[万千kKwW+]?\s*(?:条评论|条回复|人阅读|次阅读|次浏览|人浏览|人收藏|人点赞|人喜欢|人关注|人参与)"
+    r"|\d[\d,.]*\s*[万千kKwW+]?\s*(?:个|条)?(?:回答|答案|评论|回复|赞同|浏览|关注者?)"
+    r"|\d+\s*(?:分钟|小时|天)前|\d+\s*[楼#]"
+)
+_COUNTER_EN = (
+    r"(?:views?|comments?|likes?|shares?|replies|reads?|votes?|points?)\s*[:(\[]?\s*\d[\d,.]*\s*[kKmM+]?\s*[)\]]?"
+    r"|\d[\d,.]*\s*[kKmM+]?\s*(?:views?|comments?|likes?|shares?|replies|responses|reads|upvotes?)"
+    r"|\d[\d,.]*\s*[kKmM]?\s+(?:times|answers?|votes?|followers?)|\d+\s*min(?:ute)?s?(?:\s+read)?"
+    r"|\d+\s+(?:minutes?|hours?|days?)\s+ago|liked\s+by\s+\d[\d,]*\s+(?:person|people)"
+)
+# Chinese and English terms apart: IGNORECASE makes a pattern about twice as slow, and only English needs it
+_UI_TERMS_ZH = re.compile(rf"{_COUNTER_ZH}|(?:{_UI_ZH})")
+_UI_TERMS_EN = re.compile(rf"{_COUNTER_EN}|(?<![A-Za-z])(?:{_UI_EN})(?![A-Za-z])", re.I)
+
+
+def _ui_sub(s: str) -> tuple[str, int]:
+    """The line with interface terms and counters blanked out, and how many there were."""
+    rest, n = _UI_TERMS_ZH.subn(" ", s)
+    if _ASCII_LETTERS.search(rest):
+        rest, m = _UI_TERMS_EN.subn(" ", rest)
+        n += m
+    return rest, n
+
+
+_ASCII_LETTERS = re.compile(r"[A-Za-z]{2}")
+# the Han characters interface terms and counters are made of (English terms hold none): any other Han character
+# of a line stays uncovered, which bounds the coverage without running the term patterns
+_UI_HAN = re.compile("[" + "".join(sorted(set(_HAN_RE.findall(_UI_ZH + _COUNTER_ZH)))) + "]")
+UI_MAX_CHARS = 100
+_PROSE = re.compile(r"[，。；]|[A-Za-z], |[a-z]\. [A-Z]")  # a clause or sentence boundary: not a widget
+_LETTER_OR_HAN_ALL = re.compile(rf"[A-Za-z{HAN}]")
+_EN_FILLER = re.compile(
+    r"(?<![A-Za-z])(?:the|a|an|to|for|on|of|with|and|or|us|our|your|this|via|in|at|by)(?![A-Za-z])", re.I
+)
+
+_CONTACT = re.compile(
+    r"(?:客服|热线|电话|咨询|联系|传真|hotline|customer\s+(?:service|support)|call\s+us|phone|tel|fax)"
+    r"[^。！？.!?]{0,16}?[:：]?\s*[+(（]?\d[\d\s()（）+-]{6,}",
+    re.I,
+)
+_PROMO = re.compile(
+    r"(?:访问|登录|下载|关注|扫码|打开|安装|visit|download|install|get)\s*.{0,12}?"
+    r"(?:www\.|m\.[a-z0-9-]+\.|[a-z0-9-]+\.(?:com|cn|net|org)\b|app\b|客户端|公众号)"
+    r"|(?:扫一扫|扫码|扫描二维码|长按识别).{0,12}(?:手机|微信|app|客户端|公众号|打开|阅读|关注|下载)",
+    re.I,
+)
+_PROMO_HINT = re.compile("[.扫识端众aA]")  # one character class: a scan of it costs a third of "...|app"
+PROMO_MAX_CHARS = 80
+_CALL_TO_ACTION = re.compile(
+    # imperative: ends in a particle ("……就点个赞吧"), or opens with please / remember / click
+    r"(?:点个赞|点赞|关注|收藏|转发|分享|订阅|评论|留言|在看)(?:一下|我们|本号|支持)?[吧哦呀啦~～]+[！!]*$"
+    r"|^(?:请|欢迎|记得|点击|扫码|长按|戳)(?:大家)?(?:关注|订阅|收藏|点赞|点个赞|分享|转发|下载|阅读原文|在看)"
+    r"|^(?:pin|save|rate|tag|share|like|follow|bookmark)\s+(?:it|this|us|me|the)\b"
+    r"|^(?:did\s+you\s+(?:make|try|like)\s+this"
+    # "click" alone opens help-page instructions too ("Click Subscribe", "Click a forum."): only what a call
+    # to action clicks counts
+    r"|(?:click|tap)\s+(?:here|me|to\s+\w+|(?:on\s+)?(?:the\s+)?(?:image|photo|picture|link|button|banner|thumbnail)s?))\b",
+    re.I,
+)
+_CALL_TO_ACTION_START = re.compile("[请欢记点扫长戳a-z]", re.I)
+
+
+def _call_to_action_hint(s: str) -> bool:
+    """The ends a call to action has (see _CALL_TO_ACTION): a closing particle, or an opening verb or English."""
+    end = s.rstrip("！!")[-1:]
+    return (end != "" and end in "吧哦呀啦~～") or _CALL_TO_ACTION_START.match(s) is not None
+
+
+CALL_TO_ACTION_MAX_CHARS = 40
+_LOGIN_PROMPT = re.compile(
+    r"^(?:请)?(?:先)?(?:登录|登陆|注册)[^。！？]{0,8}?(?:后|才能|即可|查看|下载|回复|评论|发表|看)"
+    r"|^(?:please\s+)?(?:log\s*in|sign\s+(?:in|up)|register|subscribe)\s+(?:to|for)\b"
+    r"|^you\s+must\s+be\s+logged\s+in"
+    r"|^.{0,24}?(?:登录|登陆|注册)\s*(?:后|才能|才可以|即可)\s*(?:才能|才可以|可以)?\s*(?:查看|下载|回复|评论|发表|浏览|阅读|观看)",
+    re.I,
+)
+_NOTICE_ZH = re.compile(
+    r"版权所有|版权声明|版权归|著作权归|©|保留(?:所有|一切)权利"
+    r"|转载请|转载须|转载需|禁止转载|谢绝转载|严禁转载|欢迎转载|如需转载"
+    r"|未经.{0,12}(?:许可|授权|同意|允许).{0,12}(?:转载|复制|摘编|镜像|转发|使用|传播)"
+    r"|本文(?:系|为|由).{0,30}(?:原创|转载|授权|发布|整理|首发)|原创文章|本文(?:来源|来自|转自|摘自)|^\W*转自|转自\s*[:：]"
+    r"|免责声明|仅代表(?:作者)?(?:本人|个人)?(?:的)?观点|不代表本(?:站|网|平台|号|刊)|如(?:有|涉及|涉嫌)侵权|侵删|联系(?:我们|本站)?删除"
+    r"|本(?:站|网|平台)(?:部分|所有)?(?:内容|文章|资源|图片).{0,20}(?:网络|转载|用户)|本(?:站|网)不承担"
+    r"|ICP备|ICP证|公网安备|网安备|增值电信业务|经营许可证"
+    r"|图片(?:来源|来自|源自)(?:于)?(?:网络|[:：])|图源(?:网络|[:：])|本帖最后由"
+    r"|本文档|本资料|文档贡献者|下载(?:本|该)?文档|文档(?:格式|页数|大小|价格)|还剩.{0,8}页未读|继续阅读|VIP(?:专享|会员)"
+    r"|下载券|用户上传|上传者|仅供(?:学习|交流|个人|研究)(?:交流|参考|学习)?(?:使用|之用)|原创力文档|道客巴巴|豆丁网|百度文库|docin|doc88|book118"
+    r"|^\W*重定向自|维基百科，自由的百科全书"  # encyclopedia hatnotes
+    r"|摘编自|授权刊发|(?:已|经)获(?:得)?(?:出版社|作者|原作者)?授权"  # excerpted with permission
+)
+_NOTICE_EN = re.compile(
+    r"©|\(c\)\s*\d{4}|copyright|all\s+rights\s+reserved"
+    r"|reproduc(?:ed|tion)|republish|without\s+(?:prior\s+)?(?:written\s+)?permission|disclaimer"
+    r"|views\s+expressed|does\s+not\s+necessarily\s+reflect|not\s+responsible\s+for|terms\s+of\s+(?:use|service)"
+    r"|privacy\s+policy|uses\s+cookies|cookie\s+policy|powered\s+by|theme\s+by|reprinted\s+with"
+    r"|originally\s+(?:published|appeared)|this\s+article\s+(?:first\s+)?appeared|sponsored\s+content"
+    # encyclopedia hatnotes and affiliate disclosures
+    r"|this\s+article\s+is\s+about\b|for\s+other\s+uses,?\s+see\b|from\s+wikipedia,\s+the\s+free\s+encyclopedia"
+    r"|(?:may|might)\s+(?:earn|receive)\s+(?:a\s+)?(?:small\s+)?(?:commission|compensation)|affiliate\s+(?:links?|disclosure)",
+    re.I,
+)
+_ASCII_WORD = re.compile("[A-Za-z][A-Za-z][A-Za-z]")  # = [A-Za-z]{3}, which re scans 30% slower
+
+# Hints: cheap necessary conditions for the costly patterns. Each alternative of a pattern needs one of its hint's
+# characters or words (the rarest one its match must contain), so a line without a hint cannot match and the
+# pattern is skipped; most prose lines have none. tests/test_clean.py checks with hypothesis that every string a
+# pattern matches contains its hint: keep them in step when a pattern changes.
+_NOTICE_ZH_HINT = re.compile(  # rare characters first: a line without any is scanned once, quickly
+    "[版著©留载侵删备档剩券巴丁库免仅IV]|重定向|维基百科|摘编|授权|未经|本[文站网平资]|代表本|转自|原创|增值|许可证|图[片源]|继续阅读|上传|本帖|doc|book"
+)
+
+
+def _notice(s: str, latin: bool = True) -> re.Match | None:
+    """latin=False: s holds no run of three Latin letters, so no English notice."""
+    m = _NOTICE_ZH.search(s) if _NOTICE_ZH_HINT.search(s) else None
+    return m or (_NOTICE_EN.search(s) if latin and _ASCII_WORD.search(s) else None)
+
+
+NOTICE_SHORT_CHARS = 80
+NOTICE_MAX_CHARS = 300
+NOTICE_MAX_START = 12
+
+_META_FIELD = (
+    r"来源|文章来源|新闻来源|稿件来源|出处|责任编辑|编辑|本文编辑|校对|审核|审校|编审|原标题|原文链接|原文地址|本文链接|"
+    r"本文地址|浏览次数|阅读量|阅读次数|点击数|点击量|发布时间|发表时间|发布日期|更新时间|更新日期|字号|作者|记者|通讯员|"
+    r"供稿|摄影|时间|日期|浏览|阅读|收藏|点赞|评论|回复|人气|主办单位|承办单位|协办单位|技术支持|网站标识码|"
+    r"访问量|访问次数|posted\s+by|written\s+by|published(?:\s+on)?|last\s+updated|updated(?:\s+on)?|source|"
+    r"editor|edited\s+by|photo\s+credit|image\s+credit|credit|photo|image|picture|"
+    r"文档格式|文件格式|格式|文件大小|大小|文档页数|页数|需积分|下载量|下载次数|浏览量|"  # document-sharing file facts
+    r"文档编号|上传时间|上传日期|上传者"
+)
+_DATE = r"(?:\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}日?(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?)"
+_META_START = re.compile(rf"^(?:{_DATE}\s*)?(?:{_META_FIELD})\s*(?:[:：]|(?=\d{{4}}[-/.年]))", re.I)
+_META_ANY = re.compile(rf"(?:{_META_FIELD})\s*[:：]", re.I)
+_STRONG_META = re.compile(
+    r"^(?:来源|文章来源|新闻来源|稿件来源|责任编辑|原标题|原文链接|原文地址|本文链接|本文地址|浏览次数|阅读量|阅读次数|"
+    r"点击数|点击量|主办单位|承办单位|网站标识码|posted\s+by|written\s+by|last\s+updated|photo\s+credit|image\s+credit"
+    r"|photo|image|picture|credit)",
+    re.I,
+)
+_BYLINE = re.compile(
+    r"^(?:(?i:by)\s+[A-Z][\w.'-]+(?:\s+[A-Z][\w.'-]+){0,3}|(?i:posted|written|published|updated)\s+(?i:on|by)\s+.{3,40}?)"
+    r"(?:\s*(?:[,|·•/]|\bon\b|\bby\b)\s*.{0,60})?$"
+)
+_HASHTAGS = re.compile(r"^(?:#[^\s#,，、]+[\s,，、]*){2,}$")  # "#nature #hiking #utah": a tag row
+# a comment's (or a quoted post's) attribution alone on a line: "2. dunelight says:", "ckm said:"
+_COMMENT_BYLINE = re.compile(
+    r"^(?:\d{1,3}[.)]\s+)?([^\s:：,.;!?()]+(?:\s+[^\s:：,.;!?()]+){0,3})\s+(?:says|said|wrote|writes|commented|replied)\s*[:：]$",
+    re.I,
+)
+
+
+def _keyword_list(s: str) -> bool:
+    """An SEO keyword row: eight or more comma-separated Title Case phrases of one to four words, no sentence."""
+    if s.rstrip()[-1] in SENTENCE_END:
+        return False
+    items = [x.strip() for x in s.split(",") if x.strip()]
+    if len(items) < 8 or any(len(x.split()) > 4 for x in items):
+        return False
+    return sum(x[:1].isupper() for x in items) >= 0.8 * len(items)
+
+
+def _comment_byline(s: str) -> bool:
+    """A name (no stop words: "He said:" opens a quotation) and says / said / wrote, then a colon."""
+    m = _COMMENT_BYLINE.match(s)
+    return m is not None and not any(w.lower() in STOPWORDS_EN for w in m.group(1).split())
+
+
+_TAGS = re.compile(
+    r"^(?:\w{0,4}(?:关键词|关键字|标签)|tags?|keywords?|分类|类别|栏目|categories|category|topics?)\s*[:：]"
+    r"|^(?:filed\s+under|posted\s+in)\b|^(?:tag|category|author|monthly|yearly)?\s*archives?\s*[:：]",
+    re.I,
+)
+_RELATED_LINK = re.compile(
+    r"^(?:相关(?:阅读|文章|新闻|链接|推荐)|推荐阅读|延伸阅读|扩展阅读|拓展阅读|往期回顾|猜你喜欢|related|read\s+(?:also|more|next)"
+    r"|also\s+read|see\s+also|recommended)\s*[:：]\s*\S",
+    re.I,
+)
+_SEO_SEP = re.compile(
+    rf"\s*[_|｜]\s*|\s+[-–—]\s+|(?<=[{HAN}A-Za-z0-9])[-–—](?=[{HAN}])|(?<=[{HAN}])[-–—](?=[A-Za-z0-9])"
+)
+_SITE_SUFFIX = re.compile(
+    r"(?:网|站|吧|百科|博客|论坛|社区|频道|在线|之家|官网|头条|日报|晚报|新闻|文库|知道|问答|资讯|门户)$"
+    r"|\.(?:com|cn|net|org)$|(?:news|times|post|blog|wiki|wikipedia|online|magazine)$",
+    re.I,
+)
+_SEO_SEP_CHARS = re.compile(r"[_|｜\-–—]")
+_DIGIT_RUN = re.compile(r"\d[\d\s()（）+-]{6,}")
+_TOKEN_SPLIT = re.compile(r"[\s,，、;；|/]+")
+_REPEATED_UNIT = re.compile(r"(\w{1,6}?)\1{4,}")
+_STOPWORDS_EN = frozenset("the be to of and that have with a an in is it for on as was are this".split())  # noqa: SIM905
+
+
+def _strip_decoration(line: str) -> str:
+    return line.strip(_DECORATION)
+
+
+def _is_title_like(line: str) -> bool:
+    """Short and without sentence-final punctuation: a headline, a link title, a list entry."""
+    s = line.strip()
+    if not s:
+        return True
+    han = len(_HAN_RE.findall(s))
+    short = len(s) <= 40 if han * 2 >= len(s) else len(s.split()) <= 15
+    return short and s[-1] not in SENTENCE_END
+
+
+def _ui_chrome(s: str) -> bool:
+    """Interface terms and counters cover at least 75% of the line's letters and Han characters."""
+    han = count_han(s)
+    if han and 4 * (han - len(_UI_HAN.findall(s))) > len(s):
+        return False  # over a quarter of the line is Han characters that no interface term contains
+    coverage, n_terms = _ui_coverage(s)
+    return n_terms > 0 and coverage >= 0.75
+
+
+def _ui_coverage(s: str) -> tuple[float, int]:
+    """(fraction of the line's word characters covered by interface terms, number of terms)."""
+    total = len(_WORDISH.findall(_EN_FILLER.sub("", s)))
+    if total == 0:
+        return 0.0, 0
+    rest, n_terms = _ui_sub(s)
+    rest = _EN_FILLER.sub(" ", rest)
+    left = len(_LETTER_OR_HAN_ALL.findall(rest))  # digits never count as content here
+    return 1.0 - left / total, n_terms
+
+
+def _breadcrumb(s: str) -> bool:
+    """ "当前位置：A > B", "首页 > A > B", or three or more short parts joined by > › » → or a spaced "/"."""
+    m = _BREADCRUMB_PREFIX.match(s)
+    rest = s[m.end() :] if m else s
+    parts = [p for p in _BREADCRUMB_SEP.split(rest) if p]
+    if len(parts) < 2 or (not m and len(parts) < 3):
+        return False
+    if not all(len(p) <= 24 for p in parts[:-1]) or len(parts[-1]) > 80:
+        return False
+    if m or _NAV_ROOTS.match(parts[0].strip()):
+        return True
+    # no "you are here" and no home link: only short title-like parts (the last one may be the page title), no
+    # prose, no formula (with » › → as separators, brackets are tags such as "[转帖]", not maths)
+    formula = "=^{}+*" if any(c in rest for c in "›»→") else "=()（）^{}[]+*"
+    return (
+        not any(c in rest for c in formula)
+        and all(_is_title_like(p) and len(p.split()) <= 4 and len(p) <= 16 for p in parts[:-1])
+        and _is_title_like(parts[-1])
+        and rest.rstrip()[-1] not in SENTENCE_END
+        and (_STRONG_CRUMB.search(rest) is not None or rest.count(" / ") >= 2)
+    )
+
+
+_EDIT_LINKS = frozenset({"编辑", "编辑本段", "edit", "edit source", "修改"})  # a section's edit link, alone on a line
+
+
+def _spaced_breadcrumb(s: str) -> bool:
+    """ "首页 百科知识 标题": a home link, then short section names and the title, joined by spaces."""
+    toks = s.split()
+    return (
+        len(toks) >= 3
+        and _NAV_ROOTS.match(toks[0]) is not None
+        and all(len(t) <= 8 for t in toks[1:-1])
+        and s[-1] not in SENTENCE_END
+    )
+
+
+def _metadata(s: str) -> bool:
+    """Field lines ("来源：新华社", "作者：李明 发布时间：2023-09-12"): two or more fields, or one field whose
+    value is short and not a sentence. "记者：您认为……？" (an interview) and "时间：……。" are content."""
+    if (s.count(":") + s.count("：") >= 2) and len(_META_ANY.findall(s)) >= 2:  # each field ends in a colon
+        return True
+    m = _META_START.match(s)
+    if not m:
+        return False
+    value = s[m.end() :].strip()
+    if _STRONG_META.match(s):  # unless the field is glued to prose (a long value with sentences)
+        return len(value) <= 40 or not any(c in value for c in "。！？!?")
+    return 0 < len(value) <= 20 and not any(c in value for c in "。！？!?，,；;")
+
+
+def _table_row(s: str) -> bool:
+    """A markdown / text table row: cells between "|", the row opened or closed by one."""
+    return s.count("|") + s.count("｜") >= 2 and (s.startswith(("|", "｜")) or s.endswith(("|", "｜")))
+
+
+def _seo_title(s: str) -> bool:
+    if any(c in s for c in "=(){}[]<>") or s.startswith(("|", "｜")) or s.endswith(("|", "｜")):
+        return False  # code, formulas, markdown tables
+    seps = _SEO_SEP.findall(s)
+    strong = sum(1 for x in seps if x.strip() in ("_", "|", "｜"))
+    if len(seps) == 1 and strong == 1:  # "标题_某某网": a page title with the site name appended
+        head, tail = (p.strip() for p in _SEO_SEP.split(s, maxsplit=1))
+        return bool(head) and 0 < len(tail) <= 12 and _SITE_SUFFIX.search(tail) is not None
+    if len(seps) < 3 and not (len(seps) >= 2 and strong >= 1):
+        return False
+    parts = [p.strip() for p in _SEO_SEP.split(s)]
+    if any(not p for p in parts) or s.rstrip()[-1] in SENTENCE_END:
+        return False
+    if strong and not _HAN_RE.search(s) and not any(" " in p for p in parts):
+        return False  # snake_case_identifiers
+    return len(parts[0]) <= 60 and all(len(p) <= 25 for p in parts[1:])
+
+
+def _low_variety(s: str) -> bool:
+    """At most 40% of the characters are distinct. A long line's code points are sorted with numpy (a set of
+    characters makes an object per character). A short line is settled by the lowest bytes of its code points,
+    which never have more distinct values than the characters and make a cheap set (small ints); only the few
+    lines this cannot settle pay for the set of characters."""
+    limit = 0.4 * len(s)
+    if len(s) >= 100:
+        cp = np.sort(np.frombuffer(s.encode("utf-32-le"), dtype="<u4"))
+        return int(np.count_nonzero(cp[1:] != cp[:-1])) + 1 <= limit
+    return len(set(s.encode("utf-32-le")[::4])) <= limit and len(set(s)) <= limit
+
+
+def _spam(s: str, latin: bool) -> bool:
+    """A token repeated over most of the line, or one keyword stuffed into it, or a short unit repeated.
+    latin: whether s holds a run of three Latin letters."""
+    compact = s.replace(" ", "")
+    if len(compact) < 8:
+        return False
+    # repetition leaves few distinct characters (prose keeps about half of them distinct); Latin text has
+    # few anyway, so it is always checked, if it has the separators six tokens need
+    low_variety = _low_variety(compact)
+    if not low_variety and (not latin or sum(map(s.count, " ,，、;；|/")) < 5):
+        return False
+    tokens = [t for t in _TOKEN_SPLIT.split(s.lower()) if t]
+    if len(tokens) >= 6 and len(set(tokens)) <= len(tokens) // 2:
+        return True
+    if len(tokens) >= 8:
+        words = [t for t in tokens if len(t) >= 3 and t.isascii() and t.isalpha() and t not in _STOPWORDS_EN]
+        if words and max(words.count(w) for w in set(words)) / len(tokens) >= 0.3:
+            return True
+    if not low_variety:
+        return False
+    covered = sum(len(m.group(0)) for m in _REPEATED_UNIT.finditer(s))
+    return covered >= 8 and covered >= 0.5 * len(compact)
+
+
+_LETTER_OR_HAN = re.compile(rf"[A-Za-z{HAN}]")
+_SENTENCE_MARK = re.compile(r"[。！？!?；;…，,]|\.\s|\.$")
+_ROW_SEP = re.compile(r"\s*[|｜·•]\s*|\s{2,}")
+_ROW_SEP_HAN = re.compile(r"\s*[|｜•]\s*|\s{2,}")
+_LATIN_TOKEN = re.compile(r"^[A-Z][a-z]*$|^\d[\d.,]*[kKmM万]?$")
+_HAN_ITEM = re.compile(
+    rf"^[{HAN}]{{1,5}}$|^[A-Za-z0-9.,+万]{{1,6}}$|^[{HAN}]{{1,4}}[A-Za-z0-9]{{1,4}}$|^[A-Za-z]{{1,6}}[{HAN}]{{1,4}}$"
+)
+_STOPWORDS_SHORT = frozenset("a an the of to in on for and or with is are was by at from as it this that".split())  # noqa: SIM905
+
+
+def _nav_row(s: str) -> bool:
+    """A row of short menu items: three or more items between | · • or wide gaps; or, with single spaces,
+    four or more short Chinese items / three or more capitalised words, one of them an interface word.
+    (Chinese prose has no spaces between words; English prose has stop words and lower-case words.)"""
+    if _SENTENCE_MARK.search(s) or _table_row(s):
+        return False
+    # "·" joins foreign names and slogans in Chinese ("让·雅克", "自主·自立·自强"): a separator only in Latin text
+    sep = _ROW_SEP_HAN if count_han(s) else _ROW_SEP
+    items = [x for x in sep.split(s) if x]
+    if (
+        len(items) >= 3
+        and (any(c in s for c in "|｜•") or (not count_han(s) and "·" in s) or "  " in s)
+        and all(len(x.split()) <= 3 and count_han(x) <= 6 and len(x) <= 24 for x in items)
+        and sum(bool(_LETTER_OR_HAN.search(x)) for x in items) >= 0.75 * len(items)  # not a row of numbers
+    ):
+        return True
+    items = s.split()
+    han_items = len(items) >= 4 and count_han(s) > 0 and all(_HAN_ITEM.match(x) for x in items)
+    latin_items = (
+        len(items) >= 3
+        and all(_LATIN_TOKEN.match(x) for x in items)
+        and not any(x.lower() in _STOPWORDS_SHORT for x in items)
+    )
+    if not (han_items or latin_items):  # the shapes first: they are cheaper than the interface terms
+        return False
+    n_terms = _ui_sub(s)[1]
+    return (han_items and n_terms >= 2) or (latin_items and n_terms >= 1)
+
+
+_DATE_TIME = re.compile(
+    r"\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?|\d{1,2}\s*月\s*\d{1,2}\s*日"
+    r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}"
+    r"|\d{1,2}\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?,?\s+\d{4}"
+    r"|\d{1,2}:\d{2}(?::\d{2})?(?:\s*[ap]\.?m\.?)?(?:\s+[A-Z]{2,4}\b)?"
+    r"|\d+\s+(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?)\s+ago|\d+\s*(?:秒|分钟|小时|天|周|个月|年)前"
+    r"|(?:星期|周)[一二三四五六日天]|(?:mon|tues|wednes|thurs|fri|satur|sun)day",
+    re.I,
+)
+_DATE_TIME_HINT = re.compile(r"[\d星周dD]")  # one character class ("day": d)
+_SENTENCE_END_MARK = re.compile(r"[。！？!?；;]")
+_EVENT = re.compile(
+    r"(?<![A-Za-z])(?:asked|answered|modified|edited|viewed|posted|updated|published|created|commented|replied|"
+    r"at|on|ago|times|by)(?![A-Za-z])|编辑于|发布于|发表于|更新于|修改于|创建于|回复于|提问于|回答于|记者|作者|编辑|通讯员",
+    re.I,
+)
+
+
+def _timestamp(s: str) -> bool:
+    """A line that is a date or time with at most a verb or two around it ("answered Mar 3, 2019 at 10:12",
+    "编辑于 2023-06-02 08:11", "Asked 5 years ago Modified 1 year ago")."""
+    if len(s) > 60 or _SENTENCE_END_MARK.search(s) or not _DATE_TIME_HINT.search(s) or not _DATE_TIME.search(s):
+        return False
+    if _SIGNATURE_DATE.match(s):
+        return False  # "2016年10月14日" alone: the date an official document is signed, part of its text
+    rest = _EVENT.sub(" ", _ui_sub(_DATE_TIME.sub(" ", s))[0])
+    letters = len(re.findall(r"[A-Za-z]", rest))
+    if _EVENT_ZH.search(s) and _CLOCK.search(s):
+        return letters <= 3 and count_han(rest) <= 8  # "马宝清 发表于 2024-11-21 04:56:59": a post's header
+    return letters <= 3 and count_han(rest) <= 3  # a two- or three-character name may remain
+
+
+_SIGNATURE_DATE = re.compile(r"^\s*(?:\d{4}|[〇零一二三四五六七八九○]{4})年\d{1,2}月\d{1,2}日\s*$")
+_EVENT_ZH = re.compile("发表于|发布于|编辑于|更新于|回复于")
+_CLOCK = re.compile(r"\d{1,2}:\d{2}")
+
+
+@lru_cache(maxsize=1 << 16)
+def classify_line(line: str) -> str | None:
+    """The rule that marks this (non-code) line as boilerplate, or None. Block headings are handled by
+    `clean_lines` (they need the position in the page). Cached: page chrome repeats across pages.
+
+    Cheap tests gate the expensive patterns (every pattern below needs a short line, or a separator, a
+    colon, a long digit run, ... that the gate looks for), which keeps the per-line cost low on prose.
+    """
+    s = line.strip()
+    if not s:
+        return None
+    if not _WORDISH.search(s):
+        return None if "|" in s else "symbol-only"
+    n = len(s)
+    latin = _ASCII_WORD.search(s) is not None  # three Latin letters in a row: English rules may apply
+    if n <= 300:
+        core = _strip_decoration(s) or s
+        if n <= 150 and "." in core and _IMAGE_FILE.match(core):
+            return "image-file"
+        if n <= 60 and _IMAGE_NAME.match(s) and len(s.split()) <= 6:
+            return "image-file"
+        if n <= 20 and (_MEDIA_PLACEHOLDER.match(s) or _LONE_MEDIA_WORD.match(s)):
+            return "media-placeholder"
+        if n <= 80:
+            if _PAGE_FOOTER.match(s) and not s.isdigit():
+                return "page-nav"
+            if _PAGE_NAV.match(core) and (_PAGE_WORD.search(core) or len(re.findall(r"\d+", core)) >= 3):
+                return "page-nav"
+        if n <= 200 and ((_CRUMB_CHARS.search(core) and _breadcrumb(core)) or _spaced_breadcrumb(core)):
+            return "breadcrumb"
+        if _PREV_NEXT.match(core):
+            return "prev-next"
+        # a long line only counts when it opens with the notice: look at its start only
+        m = _notice(s if n <= NOTICE_SHORT_CHARS else s[: NOTICE_MAX_START + 60], latin)
+        if m and (n <= NOTICE_SHORT_CHARS or (n <= NOTICE_MAX_CHARS and m.start() <= NOTICE_MAX_START)):
+            return "notice"
+        # a consent notice that opens with something else ("By providing your information, you agree to our
+        # Terms of Use and our Privacy Policy ..."): two or more notice terms in the line
+        if latin and n > NOTICE_SHORT_CHARS and ("olicy" in s or "erms" in s) and len(_NOTICE_EN.findall(s)) >= 2:
+            return "notice"
+        colon = ":" in s or "：" in s
+        if n <= 150 and ((colon and _metadata(core)) or (n <= 100 and (_BYLINE.match(core) or _handle_byline(core)))):
+            return "metadata"
+        if n <= 200 and (colon or core[0] in "fFpP") and (_TAGS.match(core) or _TAGS.match(s)):  # "标签：", "Tags:"
+            return "tags"
+        if s[0] == "#" and _HASHTAGS.match(s):
+            return "tags"
+        if s.count(",") >= 7 and _keyword_list(s):
+            return "tags"
+        if colon and n <= 60 and _comment_byline(s):
+            return "comment-byline"
+        if n <= 120 and colon and _RELATED_LINK.match(core):
+            return "related-link"
+        if n <= 100 and _DIGIT_RUN.search(s):
+            m = _CONTACT.search(s)
+            if m and (n <= 50 or m.start() <= 4):
+                return "contact"
+        if n <= PROMO_MAX_CHARS and _PROMO_HINT.search(s) and _PROMO.search(s):
+            return "promo"
+        if n <= 60 and _LOGIN_PROMPT.match(core):
+            return "login-prompt"
+        if (
+            n <= CALL_TO_ACTION_MAX_CHARS + 40
+            and _call_to_action_hint(core)
+            and _CALL_TO_ACTION.search(core)
+            and (n <= CALL_TO_ACTION_MAX_CHARS or (latin and n <= CALL_TO_ACTION_MAX_CHARS + 40))
+        ):
+            return "call-to-action"
+        if n <= UI_MAX_CHARS and not _PROSE.search(s):
+            if core.lower() in _EDIT_LINKS or _ui_chrome(core):
+                return "ui-chrome"
+            if _nav_row(s):
+                return "nav-menu"
+        if n <= 60 and _timestamp(s):
+            return "timestamp"
+        if core[-1] not in SENTENCE_END and _SEO_SEP_CHARS.search(core) and not _table_row(s) and _seo_title(core):
+            return "seo-title"
+    if _spam(s, latin):
+        return "spam"
+    return None
+
+
+def _handle_byline(s: str) -> bool:
+    """ "by janedoe", "By Jane Doe @janedoe": a byline without capitals or with a handle (no stop words)."""
+    m = _HANDLE_BYLINE.fullmatch(s)
+    return m is not None and not any(w.lower() in STOPWORDS_EN for w in m.group(1).split())
+
+
+_HANDLE_BYLINE = re.compile(r"(?i:by)\s+(@?[\w.'-]+(?:\s+@?[\w.'-]+){0,3})")
