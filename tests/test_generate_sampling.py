@@ -39,6 +39,27 @@ def test_temperature_matches_hf(t):
     assert_same_filtered(apply_temperature(x, t), lp.TemperatureLogitsWarper(t)(None, x.clone()))
 
 
+def test_extreme_scales_stay_a_distribution():
+    """A temperature or repetition penalty so small that logits overflow float32 (the serve fuzz sent
+    repetition_penalty 5e-324: +inf logits, a NaN CDF, a token id past the vocabulary) still gives finite
+    scores; a vanishing temperature tends to greedy, as its limit does."""
+    x = random_logits()
+    x[0, :5] = 0.0  # 0 / 0 would be NaN
+    x[1, 7] = float("-inf")
+    for t in (5e-324, 1e-40, 1e-30):
+        scaled = apply_temperature(x, t)
+        assert not scaled.isnan().any() and not scaled.isposinf().any()
+        assert torch.equal(scaled.softmax(-1).argmax(-1), x.argmax(-1))
+        assert scaled[1, 7] == float("-inf")
+        assert torch.equal(sample(scaled, 0, 0, torch.arange(len(x))), x.argmax(-1))
+    seen = torch.ones_like(x, dtype=torch.bool)
+    penalised = repetition_penalty(x, seen, 5e-324)
+    assert not penalised.isnan().any() and not penalised.isposinf().any()
+    drawn = sample(penalised, 0, 0, torch.arange(len(x)))
+    assert bool(((drawn >= 0) & (drawn < x.shape[1])).all())
+    assert bool((x.gather(1, drawn[:, None]) > 0).all())  # a positive logit, divided by ~0, dominates
+
+
 @pytest.mark.parametrize("k", [1, 5, 50, 300, 1000])
 def test_top_k_matches_hf(k):
     x = random_logits()

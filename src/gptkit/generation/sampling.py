@@ -92,9 +92,18 @@ Processor = Callable[[torch.Tensor, History], torch.Tensor]
 
 
 # ---- processors -------------------------------------------------------------------------------
+def finite_scores(logits: torch.Tensor) -> torch.Tensor:
+    """+inf (a score scaled past the float range) becomes the largest finite value and NaN (0 / 0) becomes
+    0, so that softmax stays defined; -inf keeps meaning "never"."""
+    return logits.nan_to_num(nan=0.0, posinf=torch.finfo(logits.dtype).max, neginf=NEG_INF)
+
+
 def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """logits / temperature: below 1 sharpens the distribution, above 1 flattens it (temperature > 0)."""
-    return logits / temperature
+    """logits / temperature: below 1 sharpens the distribution, above 1 flattens it (temperature > 0).
+    Each row is shifted by its largest logit first (softmax does not change), so that a tiny temperature
+    tends to greedy instead of overflowing: the best token scores 0, the others -inf at worst."""
+    best = logits.amax(dim=-1, keepdim=True).clamp(min=torch.finfo(logits.dtype).min)  # finite, even for -inf rows
+    return finite_scores((logits - best) / temperature)
 
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
@@ -123,7 +132,7 @@ def min_p_filter(logits: torch.Tensor, min_p: float) -> torch.Tensor:
 def repetition_penalty(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
     """CTRL's penalty (Keskar et al. 2019) on tokens already in the row: a positive logit is divided by
     `penalty`, a negative one multiplied, so penalty > 1 makes repeats less likely. seen: (B, V) bool."""
-    penalised = torch.where(logits < 0, logits * penalty, logits / penalty)
+    penalised = finite_scores(torch.where(logits < 0, logits * penalty, logits / penalty))  # tiny penalties overflow
     return torch.where(seen, penalised, logits)
 
 
