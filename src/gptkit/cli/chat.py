@@ -53,6 +53,7 @@ def register_finetune_chat(sub: argparse._SubParsersAction) -> None:
 def cmd_finetune_chat(args: argparse.Namespace) -> int:
     from gptkit.cli.train import settings_file, toml_string
     from gptkit.train.chat_sft import finetune_chat, load_chat_config
+
     overrides = list(args.set)
     base = settings_file(args.config, args.out, resume=args.resume)
     if args.base:

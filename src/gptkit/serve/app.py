@@ -228,7 +228,6 @@ def create_app(service: Service, *, api_key: str | None = None) -> FastAPI:
             return out
 
         if req.stream:
-
             extra = {"usage": None} if req.include_usage else {}
 
             async def events() -> AsyncIterator[str]:
