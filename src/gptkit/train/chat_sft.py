@@ -186,8 +186,7 @@ class ChatSFTTask(Task):
 
 def finetune_chat(cfg: ChatSFTConfig, run_dir: str | os.PathLike, *, resume: bool = False, quiet: bool = False):
     """Run chat SFT per `cfg` into `run_dir` (checkpoints under RUN_DIR/checkpoints, like `gptkit train`)."""
-    from gptkit.train import distributed as D
-    from gptkit.train.trainer import Trainer
+    from gptkit.train.trainer import train
 
     def log(message: str) -> None:
         if not quiet:
@@ -196,13 +195,7 @@ def finetune_chat(cfg: ChatSFTConfig, run_dir: str | os.PathLike, *, resume: boo
     dist_rank = int(os.environ.get("RANK", 0))
     world = int(os.environ.get("WORLD_SIZE", 1))
     task = ChatSFTTask(cfg, rank=dist_rank, world_size=world, log=log if dist_rank == 0 else (lambda m: None))
-    finished = False
-    try:
-        result = Trainer(cfg, run_dir, resume=resume, task=task, quiet=quiet).run()
-        finished = True
-        return result
-    finally:
-        D.shutdown(wait_for_peers=finished)
+    return train(cfg, run_dir, resume=resume, task=task, quiet=quiet)
 
 
 __all__ = ["ChatSFTConfig", "ChatSFTTask", "finetune_chat", "load_chat_config"]

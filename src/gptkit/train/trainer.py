@@ -449,13 +449,15 @@ def train(
     *,
     resume: bool = False,
     resume_from: str | os.PathLike | None = None,
+    task: Task | None = None,
     quiet: bool = False,
 ) -> TrainResult:
     """Train per `config` into `run_dir`, or continue its newest checkpoint with `resume` (or the checkpoint
-    `resume_from`, one of run_dir's); gptkit.train.resume says which settings a resumed run may change."""
+    `resume_from`, one of run_dir's); gptkit.train.resume says which settings a resumed run may change.
+    `task` replaces pretraining (see Trainer). The process group is shut down however the run ends."""
     finished = False
     try:
-        result = Trainer(config, run_dir, resume=resume, resume_from=resume_from, quiet=quiet).run()
+        result = Trainer(config, run_dir, resume=resume, resume_from=resume_from, task=task, quiet=quiet).run()
         finished = True
         return result
     finally:
