@@ -40,11 +40,9 @@ def random_generator(tok: Tokenizer, block_size: int = 64) -> Generator:
     return Generator(model.eval(), tok)
 
 
-def cyclic_generator(tok: Tokenizer, text: str, block_size: int = 128) -> Generator:
-    """A model whose greedy output at position p is the token seq[p % len(seq)], seq = tok.encode(text): all
-    weights zero but one-hot position embeddings and an untied head, so the logits depend on the position
-    only. Any long enough answer contains `text` whole."""
-    seq = tok.encode(text)
+def position_model(tok: Tokenizer, block_size: int, next_token_at: dict[int, int]) -> GPT:
+    """A GPT whose logits depend on the position only: all weights zero but one-hot position embeddings and
+    an untied head, so that greedy decoding emits next_token_at[p] after position p."""
     C = block_size
     cfg = ModelConfig(vocab_size=tok.vocab_size, block_size=C, n_layer=1, n_head=2, n_embd=C, tie_embeddings=False)
     model = GPT(cfg.replace())
@@ -53,9 +51,18 @@ def cyclic_generator(tok: Tokenizer, text: str, block_size: int = 128) -> Genera
             if not name.startswith("ln"):
                 p.zero_()
         model.wpe.weight.copy_(torch.eye(C))
-        for pos in range(C):
-            model.lm_head.weight[seq[(pos + 1) % len(seq)], pos] = 10.0  # position pos predicts pos + 1
-    return Generator(model.eval(), tok)
+        for pos, token in next_token_at.items():
+            model.lm_head.weight[token, pos] = 10.0
+    return model.eval()
+
+
+def cyclic_generator(tok: Tokenizer, text: str, block_size: int = 128) -> Generator:
+    """A model whose greedy output at position p is the token seq[p % len(seq)], seq = tok.encode(text): all
+    weights zero but one-hot position embeddings and an untied head, so the logits depend on the position
+    only. Any long enough answer contains `text` whole."""
+    seq = tok.encode(text)
+    next_token_at = {pos: seq[(pos + 1) % len(seq)] for pos in range(block_size)}  # position pos predicts pos + 1
+    return Generator(position_model(tok, block_size, next_token_at), tok)
 
 
 @contextlib.contextmanager

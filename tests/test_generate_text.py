@@ -16,6 +16,7 @@ from gptkit.cli import main as cli_main
 from gptkit.generation.engine import generate
 from gptkit.generation.text import StopStrings
 from gptkit.generation.utf8 import Utf8Table
+from tests.serve_helpers import position_model
 
 TEXTS = [
     "今天天气很好，我们去公园散步吧。",
@@ -41,19 +42,8 @@ def random_model(tok) -> GPT:
 
 
 def scripted_model(tok, script: list[int], prompt_len: int) -> GPT:
-    """A GPT that greedily emits `script` after any prompt of prompt_len tokens: everything but the
-    position embeddings (one-hot) and an untied LM head is zero, so the logits depend on position only."""
-    C = 64
-    cfg = ModelConfig(vocab_size=tok.vocab_size, block_size=C, n_layer=1, n_head=2, n_embd=C, tie_embeddings=False)
-    model = GPT(cfg.replace())
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if not name.startswith("ln"):
-                p.zero_()
-        model.wpe.weight.copy_(torch.eye(C))
-        for i, t in enumerate(script):
-            model.lm_head.weight[t, prompt_len - 1 + i] = 10.0
-    return model.eval()
+    """A GPT that greedily emits `script` after any prompt of prompt_len tokens (logits depend on position only)."""
+    return position_model(tok, 64, {prompt_len - 1 + i: t for i, t in enumerate(script)})
 
 
 def byte_ids(tok) -> dict[int, int]:
