@@ -51,6 +51,7 @@ FINETUNE = [
     "train.lr=5e-4",
     "train.device=cpu",
     "train.cpu_threads=2",
+    "train.dtype=bfloat16",  # autocast: matmuls in bf16 (AVX512_BF16 here), losses in fp32, weights fp32
     "finetune.clf_dropout=0.1",
     "finetune.sort_chunk=32",
 ]

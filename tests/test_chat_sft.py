@@ -90,6 +90,20 @@ def test_packed_batch_loss_is_the_mean_of_each_conversation_alone(tok):
     assert abs(token_mean.item() - expected.item()) > 1e-4
 
 
+def test_packed_loss_under_bf16_autocast_is_fp32_and_matches_fp32(tok):
+    """train.dtype=bfloat16: the SFT loss under CPU autocast is computed in fp32, close to the fp32 loss."""
+    model = _model(tok, block_size=64).float()
+    chats = render_conversations(tok, CONVS, 64)
+    batch = make_batch(chats, pack_rows(chats, range(len(chats)), 64), 64, tok.eot_id)
+    with torch.no_grad():
+        reference = chat_loss(model, batch)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = model(batch["idx"], position_ids=batch["position_ids"], document_ids=batch["document_ids"])
+            loss = chat_loss(model, batch)
+    assert logits.dtype == torch.bfloat16 and loss.dtype == torch.float32
+    assert loss.item() == pytest.approx(reference.item(), rel=2e-2)  # bf16: 8 mantissa bits, 2 layers
+
+
 def test_packing_keeps_every_conversation_once_within_rows(tok):
     chats = render_conversations(tok, CONVS * 5, 40)
     rows = pack_rows(chats, range(len(chats)), 40)

@@ -121,6 +121,41 @@ def test_aux_term_is_exactly_lambda_times_the_lm_loss_on_the_same_inputs(files, 
     assert (batch["targets"][0, row_len - 1 :] == -100).all()
 
 
+def test_bf16_autocast_losses_are_fp32_and_match_an_fp32_reference(files, tmp_path):
+    """train.dtype=bfloat16 runs the task's loss under CPU autocast: matmuls in bf16, the losses in fp32."""
+    task = task_for(files, tmp_path, "train.jsonl", "finetune.lm_weight=0.5")
+    torch.manual_seed(2)
+    model = task.build_model().eval()
+    batch = task.batch(0, 0)
+    with torch.no_grad():
+        reference = task.loss(model, batch)
+        ref_stats = task.eval_batch(model, batch)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            scores, _ = model(batch["idx"], batch["extract_index"])
+            loss = task.loss(model, batch)
+            stats = task.eval_batch(model, batch)
+    assert scores.dtype == torch.bfloat16  # autocast is really on: the head ran in bf16
+    assert loss.dtype == torch.float32 and all(v.dtype == torch.float32 for v in stats.values())
+    # bf16 keeps 8 mantissa bits (relative step 2^-8 = 0.4%); a few layers of it: within 2%.
+    assert loss.item() == pytest.approx(reference.item(), rel=2e-2)
+    for key in ("clf_loss", "lm_loss"):
+        assert stats[key].item() == pytest.approx(ref_stats[key].item(), rel=2e-2), key
+
+
+def test_finetune_in_bf16_trains_and_keeps_fp32_weights(files, tmp_path):
+    from gptkit.train.finetune import finetune_classify
+
+    val = f"finetune.val={json.dumps(str(files / 'val.jsonl'))}"
+    extra = [val, "train.dtype=bfloat16", "train.max_steps=8", "train.lr=3e-3", "train.eval_interval=8"]
+    result = finetune_classify(load_finetune_config(None, [*settings(files), *extra]), tmp_path / "run", quiet=True)
+    evals = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines() if "val_loss" in x]
+    assert evals[-1]["step"] == 8 and evals[-1]["val_loss"] < evals[0]["val_loss"]
+    ckpt = latest_checkpoint(tmp_path / "run")
+    weights = {**load_file(str(ckpt / "model.safetensors")), **load_file(str(ckpt / "classifier.safetensors"))}
+    assert {w.dtype for w in weights.values()} == {torch.float32}  # autocast leaves the parameters in fp32
+    assert result.step == 8
+
+
 def test_extract_state_is_the_last_real_token_whatever_the_padding():
     torch.manual_seed(0)
     gpt = GPT(ModelConfig(vocab_size=30, block_size=16, n_layer=1, n_head=2, n_embd=16, dropout=0.0))
