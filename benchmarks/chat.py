@@ -41,7 +41,7 @@ from gptkit.train.chat_sft import finetune_chat, load_chat_config
 from gptkit.train.metrics import plot_losses
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from zh_base import build_base, read_base
+from zh_base import BASE_MINUTES, build_base, read_base
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -129,7 +129,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2 + 2 minutes, fewer evaluation prompts")
     ap.add_argument("--base", type=Path, help="a base made by benchmarks/zh_base.py (default: make one in --work)")
-    ap.add_argument("--base-minutes", type=float, help="pretraining budget of a base made here (default 10.5, quick 2)")
+    ap.add_argument(
+        "--base-minutes", type=float, help=f"pretraining budget of a base made here (default {BASE_MINUTES:g}, quick 2)"
+    )
     ap.add_argument("--sft-minutes", type=float, help="chat SFT budget (default 14, quick 2)")
     ap.add_argument(
         "--clock",
@@ -155,7 +157,7 @@ def main() -> int:
         base = read_base(args.base)
         base["reused"] = str(args.base)
     else:
-        minutes = args.base_minutes or (2 if args.quick else 10.5)
+        minutes = args.base_minutes or (2 if args.quick else BASE_MINUTES)
         print(f"[1/5] base: {minutes:g} minutes of pretraining (benchmarks/zh_base.py)", flush=True)
         base = build_base(work / "base", minutes, clock=args.clock)
     print(f"  base: {base['steps']} steps, val loss {base['val_loss']:.3f}", flush=True)

@@ -39,7 +39,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from zh_base import build_base, read_base
+from zh_base import BASE_MINUTES, build_base, read_base
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "finetune.json"
@@ -55,8 +55,8 @@ FINETUNE = [
     "finetune.clf_dropout=0.1",
     "finetune.sort_chunk=32",
 ]
-# 2 epochs, not the paper's 3: the base and three fine-tunings then fit one 25-minute benchmark slot here.
-EPOCHS = 2.0
+# The paper's 3 epochs (round 2 measured 2: validation accuracy was still rising at the end of epoch 2).
+EPOCHS = 3.0
 
 
 def say(text: str) -> None:
@@ -137,10 +137,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2-minute base, 1 epoch, no ablations")
     ap.add_argument("--base", type=Path, help="a base made by benchmarks/zh_base.py (default: make one in --work)")
-    ap.add_argument("--base-minutes", type=float, help="pretraining budget of the base made here (default 10.5)")
+    ap.add_argument(
+        "--base-minutes", type=float, help=f"pretraining budget of the base made here (default {BASE_MINUTES:g})"
+    )
     ap.add_argument("--epochs", type=float, help=f"fine-tuning epochs (default {EPOCHS:g}; --quick 1)")
     ap.add_argument("--work", type=Path, help="working directory (default: a fresh one under /tmp)")
     ap.add_argument("--no-ablations", action="store_true", help="only the main result and the baseline")
+    ap.add_argument("--only-ablations", action="store_true", help="only the ablations and the baseline (on --base)")
     ap.add_argument("--out", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS.relative_to(ROOT)})")
     args = ap.parse_args()
     epochs = args.epochs or (1.0 if args.quick else EPOCHS)
@@ -166,13 +169,13 @@ def main() -> None:
         base = read_base(args.base)
         base["reused"] = str(args.base)
     else:
-        minutes = args.base_minutes or (2.0 if args.quick else 10.5)
+        minutes = args.base_minutes or (2.0 if args.quick else BASE_MINUTES)
         base = build_base(work / "base", minutes)
     results["base"] = base
     pretrained = Path(base["model"])
     say(f"base {pretrained}: {base['steps']} steps, val loss {base['val_loss']}, built in {base['build_s']:.0f} s")
     results["runs"] = runs = []
-    plan = [("lambda_0.5", pretrained, ["finetune.lm_weight=0.5"])]
+    plan = [] if args.only_ablations else [("lambda_0.5", pretrained, ["finetune.lm_weight=0.5"])]
     if not (args.quick or args.no_ablations):
         plan += [
             ("lambda_0", pretrained, ["finetune.lm_weight=0.0"]),
@@ -182,14 +185,15 @@ def main() -> None:
         runs.append(finetune(name, start or random_base(pretrained, work), work, epochs, extra))
         write()
     results["baseline"] = baseline = svm_baseline()
-    main_run = runs[0]
-    pipeline_s = base["build_s"] + main_run["finetune_s"]
-    results["pipeline_s"] = round(pipeline_s, 1)
-    results["goals"] = {
-        "accuracy_ge_0.90": main_run["test_accuracy"] >= 0.90,
-        "beats_svm": main_run["test_accuracy"] > baseline["test_accuracy"],
-        "base_plus_finetune_le_20_min": pipeline_s <= BUDGET_S,
-    }
+    main_run = next((r for r in runs if r["name"] == "lambda_0.5"), None)
+    if main_run is not None:
+        pipeline_s = base["build_s"] + main_run["finetune_s"]
+        results["pipeline_s"] = round(pipeline_s, 1)
+        results["goals"] = {
+            "accuracy_ge_0.90": main_run["test_accuracy"] >= 0.90,
+            "beats_svm": main_run["test_accuracy"] > baseline["test_accuracy"],
+            "base_plus_finetune_le_20_min": pipeline_s <= BUDGET_S,
+        }
     results["load_average_end"] = round(os.getloadavg()[0], 2)
     results["total_s"] = round(time.perf_counter() - t_start, 1)
     write()
@@ -218,10 +222,12 @@ def print_table(results: dict[str, Any]) -> None:
     table.add_row("TF-IDF char 1-3 + LinearSVC", f"{b['test_accuracy']:.4f}", "", "", f"{b['seconds']:.0f}", "")
     Console(width=120).print(table)
     base = results["base"]
-    say(
-        f"base {base['build_s']:.0f} s ({base['steps']} steps) + fine-tune {results['runs'][0]['finetune_s']:.0f} s = "
-        f"{results['pipeline_s']:.0f} s; goals: {results['goals']}"
-    )
+    if "goals" in results:
+        main_s = next(r["finetune_s"] for r in results["runs"] if r["name"] == "lambda_0.5")
+        say(
+            f"base {base['build_s']:.0f} s ({base['steps']} steps) + fine-tune {main_s:.0f} s = "
+            f"{results['pipeline_s']:.0f} s; goals: {results['goals']}"
+        )
 
 
 if __name__ == "__main__":
