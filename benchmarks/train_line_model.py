@@ -155,7 +155,7 @@ def train_all(out: Path) -> dict:
         "trained_by": "benchmarks/train_line_model.py",
         "pages": len(pages),
         "sites": len(set(data.group)),
-        "lines": int(len(data.y)),
+        "lines": len(data.y),
         "boilerplate_lines": int(data.y.sum()),
         "content_weight": CONTENT_WEIGHT,
         "target_kept": TARGET_KEPT,
@@ -169,9 +169,9 @@ def train_all(out: Path) -> dict:
 def cross_validate() -> dict:
     """Grouped by site: every page scored by the real cleaner with a model fitted without its site."""
     from sklearn.model_selection import GroupKFold
+    from tests.labelled import Score, score_page
 
     from gptkit.data.clean import CleanConfig
-    from tests.labelled import Score, score_page
 
     pages = labelled_pages()
     data = Data(pages)
@@ -189,7 +189,8 @@ def cross_validate() -> dict:
             for k, p in enumerate(pages):
                 if page_groups[k] in held_sites:
                     model_scores[k] = score_page(p, CleanConfig(line_model=str(path)))
-            print(f"fold {f + 1}/{len(folds)}: {len(held_sites)} sites, thresholds {thr}, {time.perf_counter() - t0:.1f} s")
+            took = time.perf_counter() - t0
+            print(f"fold {f + 1}/{len(folds)}: {len(held_sites)} sites, thresholds {thr}, {took:.1f} s")
     rules_scores = [score_page(p, CleanConfig(line_model=None)) for p in pages]
     sets = {
         "all": lambda p: True,

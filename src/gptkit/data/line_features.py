@@ -38,7 +38,7 @@ _URL = re.compile(r"https?://|www\.|\.com\b|\.cn\b|@[A-Za-z0-9-]+\.", re.I)
 _SEPARATOR = re.compile(r"[|｜_>»›·•/\\]| - ")
 _DATE = re.compile(r"\d{4}\s*[-/.年]\s*\d{1,2}|\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?|\d{1,2}:\d{2}")
 _TITLE_WORD = re.compile(r"\b[A-Z][a-z]")
-_SENTENCE_END = tuple("。！？!?.；;”\"』」")
+_SENTENCE_END = tuple('。！？!?.；;”"』」')
 _BRACKET_START = tuple("【[(（《<")
 
 # Rule families (the rule names of gptkit.data.boilerplate): a single-line rule, a page-context rule, a block rule.

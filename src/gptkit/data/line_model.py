@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gptkit.errors import GptkitError
 from gptkit.data.line_features import FEATURE_NAMES
+from gptkit.errors import GptkitError
 
 BUILTIN_PATH = Path(__file__).with_name("line_model.json")
 FORMAT = "gptkit-line-model"
@@ -90,7 +90,8 @@ def parse_line_model(d: object, where: str) -> LineModel:
     if (scale <= 0).any():
         raise LineModelError(f"{where}: 'scale' must be positive")
     thr = d.get("threshold")
-    if not isinstance(thr, dict) or not all(isinstance(thr.get(k), int | float) and 0 < thr[k] < 1 for k in ("zh", "en")):
+    ok = isinstance(thr, dict) and all(isinstance(thr.get(k), int | float) and 0 < thr[k] < 1 for k in ("zh", "en"))
+    if not ok:
         raise LineModelError(f"{where}: 'threshold' must be {{'zh': p, 'en': p}} with 0 < p < 1")
     icpt = d.get("intercept")
     if not isinstance(icpt, int | float) or not math.isfinite(icpt):
