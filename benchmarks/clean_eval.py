@@ -40,8 +40,9 @@ SETS = ("design", "blind1", "blind2", "design-all", "blind3", "blind4")
 
 
 def evaluate(line_model: str | None = "builtin") -> dict:
-    from gptkit.data.clean import CleanConfig
     from tests.labelled import load_pages, load_web_pages, score_pages, site_of
+
+    from gptkit.data.clean import CleanConfig
 
     cfg = CleanConfig(line_model=line_model)
 

@@ -232,26 +232,34 @@ def clean_lines(lines: list[str], line_model: str | None = None) -> list[LineVer
     return out if line_model is None else apply_line_model(lines, out, line_model)
 
 
+HEADING_LINES = 2
 MODEL_MIN_LINES = 3  # its features are page-relative: a page of one or two judged lines is left to the rules
 
 
 def apply_line_model(lines: list[str], verdicts: list[LineVerdict], line_model: str) -> list[LineVerdict]:
     """The model's verdict on every judged line (not blank, not code), given the rules' `verdicts`: a line it
-    drops keeps its rule as the reason (or gets "line-model:<feature>"); a line a rule dropped that it keeps
-    comes back with its in-line noise removed. The model never empties a page the rules keep."""
+        drops keeps its rule as the reason (or gets "line-model:<feature>"); a line a rule dropped that it keeps
+        comes back with its in-line noise removed. The model never empties a page the rules keep, and leaves pages
+    without a paragraph to the rules (as the context rules do)."""
     model = load_line_model(line_model)
+    judged = [v for v in verdicts if not v.code and v.text.strip()]
+    if all(v.rule is None for v in judged) and all(is_good(v.text) for v in judged[1:]):
+        return verdicts  # a title and paragraphs, no rule dropped a line: nothing for the model (most articles)
     rows, x = page_features(lines, [v.rule for v in verdicts], [v.code for v in verdicts])
-    if len(rows) < MODEL_MIN_LINES:
-        return verdicts
+    if len(rows) < MODEL_MIN_LINES or not (x[:, GOOD] > 0).any():
+        return verdicts  # too small, or no paragraph (verse, lists): no main body to judge lines against
     drop, reasons = model.judge(x, zh=bool(x[0, PAGE_ZH]))
     if drop.all() and any(verdicts[i].rule is None for i in rows):
         return verdicts  # it finds no content in a page the rules keep: a page unlike any it learnt from
-    # jusText's headings: a line no rule dropped, right above a paragraph the model keeps, is that paragraph's
-    # heading or title and stays (the model alone drops short headings: they cost few characters)
+    # jusText's headings: a line no rule dropped, at most HEADING_LINES lines above a paragraph the model keeps
+    # (a title, then a subtitle or byline), is that paragraph's heading and stays (the model alone drops short
+    # headings: they cost few characters)
     good, n = x[:, GOOD] > 0, len(rows)
     for p in range(n - 1):
-        if drop[p] and verdicts[rows[p]].rule is None and good[p + 1] and not drop[p + 1]:
-            drop[p] = False
+        if drop[p] and verdicts[rows[p]].rule is None:
+            ahead = range(p + 1, min(n, p + 1 + HEADING_LINES))
+            if any(good[q] and not drop[q] for q in ahead):
+                drop[p] = False
     for i, d, why in zip(rows, drop.tolist(), reasons, strict=True):
         rule = verdicts[i].rule
         if d and rule is None:

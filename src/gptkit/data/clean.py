@@ -14,7 +14,7 @@ a test, or a cluster task.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gptkit.data.boilerplate import clean_lines
 from gptkit.data.filters import FilterConfig, detect_lang, quality_rule, repetition_rule
@@ -89,6 +89,20 @@ def _near_copy(key: str, earlier: list[str]) -> bool:
 
 
 def clean_document(text: str, cfg: CleanConfig = CleanConfig()) -> CleanResult:
+    res = _clean_document(text, cfg)
+    if res.text is None and cfg.line_model is not None and res.rule not in _BEFORE_LINES:
+        # the line model's drops must never make a document fail a rule it passes with the rules' verdicts
+        alone = _clean_document(text, replace(cfg, line_model=None))
+        if alone.text is not None:
+            return alone
+    return res
+
+
+# document rules decided before any line is judged (the model cannot have caused them)
+_BEFORE_LINES = frozenset({"encoding-damage"})
+
+
+def _clean_document(text: str, cfg: CleanConfig) -> CleanResult:
     fc = cfg.filters
     normalized, stats = normalize_text(text, t2s=cfg.t2s)
 

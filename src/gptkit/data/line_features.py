@@ -8,7 +8,7 @@ X a float32 array (len(rows), N_FEATURES), one row per judged line, columns name
                    title-case words, URL, separators (| _ > · /), list-item prefix, a date, a bracket start
     jusText        is_good (a paragraph), headline_like
     page           repeats of the line in the page, similarity to the page's main body (share of the line's Han
-                   bigrams / content words found in the page's other paragraphs), position (relative, chars
+                   bigrams / content words found in the page's paragraphs; 1 for a paragraph), position (relative, chars
                    before), before the first / after the last paragraph, lines to the nearest paragraph, page size
                    and paragraph share, page language, the first line the rules keep (where the title is)
     rules          the rule verdicts of gptkit.data.boilerplate (any rule, a single-line rule, a page-context rule,
@@ -21,16 +21,18 @@ Every feature is a function of the page alone (no corpus counts), so a page scor
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections import Counter
 
 import numpy as np
 
-from gptkit.data.context import _LIST_ITEM, _WORD, FUNCTION_CHARS_ZH, STOPWORDS_EN, _features, headline_like, is_good
+from gptkit.data.context import _LIST_ITEM, _WORD, FUNCTION_CHARS_ZH, STOPWORDS_EN, headline_like, is_good
 from gptkit.data.filters import HAN, count_han
 
 _FUNCTION_CHAR = re.compile("[" + "".join(sorted(FUNCTION_CHARS_ZH)) + "]")
 _LATIN = re.compile(r"[A-Za-z]")
+_HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
 _DIGIT = re.compile(r"\d")
 _PUNCT = re.compile(r"[，。！？；：、,.!?;:\"'“”‘’（）()]")
 _WORDISH = re.compile(rf"[\sA-Za-z0-9{HAN}]")
@@ -98,15 +100,21 @@ _NEIGHBOUR_COLS = [_OWN.index(n) for n in _NEIGHBOUR]
 WINDOW = 2  # window_rule_share: share of rule-dropped lines among the WINDOW judged lines on each side
 
 
+# Shares and classes are measured on a line's first PREFIX_CHARS characters (its length on all of it): a long
+# paragraph's prefix says as much, and it bounds the cost per line (cleaning is most of `prepare`'s time).
+PREFIX_CHARS = 160
+
+
 def _own_features(line: str, rule: str | None) -> list[float]:
-    s = line.strip()
-    n = len(s)
+    full = line.strip()
+    n = len(full)
+    s = full[:PREFIX_CHARS]
     visible = len(s.replace(" ", "")) or 1
     han = count_han(s)
     latin = len(_LATIN.findall(s))
     digits = len(_DIGIT.findall(s))
     punct = len(_PUNCT.findall(s))
-    symbols = n - len(_WORDISH.findall(s)) - punct
+    symbols = len(s) - len(_WORDISH.findall(s)) - punct
     if han * 2 >= visible:
         density = len(_FUNCTION_CHAR.findall(s)) / max(1, han)
         title = 0.0
@@ -121,14 +129,14 @@ def _own_features(line: str, rule: str | None) -> list[float]:
         digits / visible,
         punct / visible,
         max(0, symbols) / visible,
-        float(s.endswith(_SENTENCE_END)),
-        float(s.endswith((":", "："))),
-        float(s.endswith(("…", "..."))),
+        float(full.endswith(_SENTENCE_END)),
+        float(full.endswith((":", "："))),
+        float(full.endswith(("…", "..."))),
         density,
         title,
         float(_URL.search(s) is not None),
         math.log1p(len(_SEPARATOR.findall(s))),
-        float(_LIST_ITEM.match(line) is not None),
+        float(_LIST_ITEM.match(line[:PREFIX_CHARS]) is not None),
         float(_DATE.search(s) is not None),
         float(s.startswith(_BRACKET_START)),
         float(is_good(s)),
@@ -144,64 +152,79 @@ def _repeat_key(line: str) -> str:
     return " ".join(line.split()).lower()
 
 
+def _body_features(line: str) -> set[str]:
+    """Han character bigrams (across gaps, as gptkit.data.context's) and lower-case content words of a prefix."""
+    s = line.strip()[:PREFIX_CHARS]
+    han = "".join(_HAN_RUN.findall(s))
+    feats = set(map(operator.add, han, han[1:]))
+    if _LATIN.search(s):
+        feats.update(w for w in (x.lower() for x in _WORD.findall(s)) if len(w) >= 3 and w not in STOPWORDS_EN)
+    return feats
+
+
+_GOOD, _RULE_ANY = _OWN.index("good"), _OWN.index("rule_any")
+
+
 def page_features(lines: list[str], rules: list[str | None], code: list[bool]) -> tuple[list[int], np.ndarray]:
     """The judged lines' indices and their features (module docstring). `rules[i]`: the rule that dropped line i
-    (None: kept), `code[i]`: line i is code (never judged)."""
+    (None: kept), `code[i]`: line i is code (never judged). Plain Python per page: a page has a handful of
+    lines, where numpy's cost per call would dominate."""
     rows = [i for i, t in enumerate(lines) if not code[i] and t.strip()]
     m = len(rows)
-    x = np.zeros((m, N_FEATURES), dtype=np.float32)
     if not m:
-        return rows, x
+        return rows, np.zeros((0, N_FEATURES), dtype=np.float32)
     texts = [lines[i] for i in rows]
-    own = np.array([_own_features(t, rules[i]) for t, i in zip(texts, rows, strict=True)], dtype=np.float32)
-    x[:, :_N_OWN] = own
-    good = own[:, _OWN.index("good")] > 0
-    sizes = np.array([len(t.strip()) for t in texts], dtype=np.float64)
+    own = [_own_features(t, rules[i]) for t, i in zip(texts, rows, strict=True)]
+    good = [f[_GOOD] > 0 for f in own]
+    good_idx = [p for p in range(m) if good[p]]
+    sizes = [len(t.strip()) for t in texts]
+    total = sum(sizes)
     keys = [_repeat_key(t) for t in texts]
     counts = Counter(keys)
-    zh = count_han("".join(texts)) * 2 >= int(sizes.sum())
-    # similarity to the main body: the share of the line's features found in the page's other paragraphs
-    feats = [_features(t) for t in texts]
-    body: Counter = Counter()
-    for f, g in zip(feats, good, strict=True):
-        if g:
-            body.update(f)
-    sim = np.zeros(m, dtype=np.float32)
-    for p, f in enumerate(feats):
-        if f:
-            own_good = 1 if good[p] else 0
-            sim[p] = sum(1 for k in f if body[k] - own_good > 0) / len(f)
-    good_idx = np.flatnonzero(good)
-    pos = np.arange(m, dtype=np.float64)
-    col = _N_OWN
-    x[:, col] = np.log1p([counts[k] - 1 for k in keys])
-    x[:, col + 1] = sim
-    x[:, col + 2] = float(good_idx.size == 0)
-    x[:, col + 3] = pos / max(1, m - 1)
-    x[:, col + 4] = (np.cumsum(sizes) - sizes) / max(1.0, sizes.sum())
-    if good_idx.size:
-        x[:, col + 5] = pos < good_idx[0]
-        x[:, col + 6] = pos > good_idx[-1]
-        dist = np.abs(pos[:, None] - good_idx[None, :]).min(axis=1)
-        x[:, col + 7] = np.log1p(dist)
-    else:
-        x[:, col + 7] = math.log1p(m)
-    x[:, col + 8] = math.log1p(m)
-    x[:, col + 9] = good_idx.size / m
-    x[:, col + 10] = float(zh)
-    x[0, col + 11] = 1.0
-    first_kept = next((p for p, i in enumerate(rows) if rules[i] is None), None)
-    if first_kept is not None:
-        x[first_kept, col + 12] = 1.0  # where the title usually is
-    col += len(_PAGE)
-    neigh = own[:, _NEIGHBOUR_COLS]
-    k = len(_NEIGHBOUR)
-    x[1:, col : col + k] = neigh[:-1]
-    x[:-1, col + k : col + 2 * k] = neigh[1:]
-    dropped = own[:, _OWN.index("rule_any")].astype(np.float64)
-    csum = np.concatenate([[0.0], np.cumsum(dropped)])
-    lo = np.clip(pos - WINDOW, 0, m).astype(int)
-    hi = np.clip(pos + WINDOW + 1, 0, m).astype(int)
-    n_window = hi - lo - 1
-    x[:, col + 2 * k] = np.where(n_window > 0, (csum[hi] - csum[lo] - dropped) / np.maximum(1, n_window), 0.0)
-    return rows, x
+    zh = float(count_han("".join(texts)) * 2 >= total)
+    # similarity to the main body: the share of the line's features (of its prefix) found in the page's
+    # paragraphs; a paragraph is the body (1)
+    sim = [1.0] * m
+    if len(good_idx) < m:
+        body: set[str] = set()
+        for p in good_idx:
+            body |= _body_features(texts[p])
+        for p in range(m):
+            if not good[p]:
+                f = _body_features(texts[p])
+                sim[p] = len(f & body) / len(f) if f else 0.0
+    first_kept = next((p for p, i in enumerate(rows) if rules[i] is None), -1)
+    log_m, good_share, no_body = math.log1p(m), len(good_idx) / m, float(not good_idx)
+    dropped = [f[_RULE_ANY] for f in own]
+    blank = [0.0] * len(_NEIGHBOUR)
+    out = []
+    before = 0
+    for p in range(m):
+        if good_idx:
+            dist = min(abs(p - g) for g in good_idx)
+            first_good, last_good = float(p < good_idx[0]), float(p > good_idx[-1])
+        else:
+            dist, first_good, last_good = m, 0.0, 0.0
+        lo, hi = max(0, p - WINDOW), min(m, p + WINDOW + 1)
+        n_window = hi - lo - 1
+        window = (sum(dropped[lo:hi]) - dropped[p]) / n_window if n_window > 0 else 0.0
+        prev = [own[p - 1][c] for c in _NEIGHBOUR_COLS] if p > 0 else blank
+        nxt = [own[p + 1][c] for c in _NEIGHBOUR_COLS] if p + 1 < m else blank
+        page = [
+            math.log1p(counts[keys[p]] - 1),
+            sim[p],
+            no_body,
+            p / max(1, m - 1),
+            before / max(1, total),
+            first_good,
+            last_good,
+            math.log1p(dist),
+            log_m,
+            good_share,
+            zh,
+            float(p == 0),
+            float(p == first_kept),  # where the title usually is
+        ]
+        out.append(own[p] + page + prev + nxt + [window])
+        before += sizes[p]
+    return rows, np.array(out, dtype=np.float32)

@@ -10,7 +10,7 @@ decision threshold per language, chosen on the training folds for >= the target 
 kept (a dropped paragraph is the worse error). Inference is one matrix-vector product per page.
 
 A line the model drops records why: the rule that had dropped it, or "line-model:<feature>", the feature that
-pushed it furthest towards boilerplate (its coefficient times its standardised value).
+pushed it furthest towards boilerplate (its coefficient times its standardised value; "prior" when none did).
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ class LineModel:
         t = self.threshold_zh if zh else self.threshold_en
         drop = contrib.sum(axis=1) + self.intercept >= math.log(t / (1 - t))
         top = contrib.argmax(axis=1)
-        return drop, [FEATURE_NAMES[k] for k in top]
+        pushed = contrib[np.arange(len(top)), top] > 0  # no feature pushed it: the prior (intercept) did
+        return drop, [FEATURE_NAMES[k] if p else "prior" for k, p in zip(top.tolist(), pushed.tolist(), strict=True)]
 
     def to_json(self, meta: dict | None = None) -> dict:
         return {
@@ -101,7 +102,8 @@ def parse_line_model(d: object, where: str) -> LineModel:
 
 @lru_cache(maxsize=8)
 def load_line_model(path: str) -> LineModel:
-    """The model in `path` ("builtin": the shipped one), parsed once per process."""
+    """The model in `path` ("builtin": the shipped one), parsed once per process (a file changed later is not
+    read again)."""
     p = BUILTIN_PATH if path == "builtin" else Path(path)
     try:
         d = json.loads(p.read_text(encoding="utf-8"))
