@@ -118,3 +118,17 @@ def test_competing_threads_counts_a_running_job_at_our_priority_not_a_niced_one(
     finally:
         same.kill()
         same.wait()
+
+
+def test_demo_counts_the_time_scripts_demo_sh_spent_before_it(monkeypatch):
+    import time
+
+    from gptkit.demo import STARTED_ENV, seconds_before_start
+
+    monkeypatch.setenv(STARTED_ENV, f"{time.time() - 75.0:.3f}")  # setup-env and imports took 75 s
+    assert 75.0 <= seconds_before_start() < 80.0
+    for stale in ("", "soon", f"{time.time() - 7200:.0f}", f"{time.time() + 60:.0f}"):
+        monkeypatch.setenv(STARTED_ENV, stale)
+        assert seconds_before_start() == 0.0
+    monkeypatch.delenv(STARTED_ENV)
+    assert seconds_before_start() == 0.0
