@@ -77,16 +77,24 @@ def cpu_seconds(pid: int) -> float:
 
 
 def thread_cpu_seconds(pid: int) -> dict[str, float]:
-    """CPU time (user + system) of each thread of a process, keyed "name:tid" (Linux /proc)."""
+    """CPU time (user + system) of each thread of a process and of its child processes (gptkit's model
+    process), keyed "name:tid" (Linux /proc)."""
     out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:  # the process ended meanwhile
+        return out
+    for tid in tids:
         try:
             stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+            children = Path(f"/proc/{pid}/task/{tid}/children").read_text().split()
         except FileNotFoundError:  # the thread ended meanwhile
             continue
         name = stat.split("(", 1)[1].rsplit(")", 1)[0]
         fields = stat.rsplit(")", 1)[1].split()
         out[f"{name}:{tid}"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for child in children:
+            out.update(thread_cpu_seconds(int(child)))
     return out
 
 
@@ -233,6 +241,8 @@ def main() -> int:
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-transformers", action="store_true")
+    ap.add_argument("--also-in-process", action="store_true",
+                    help="also run `gptkit serve --in-process` (the decoder on a thread of the HTTP process)")
     ap.add_argument("--note", default="", help="how the machine was while measured (stored in the JSON)")
     args = ap.parse_args()
     if args.quick:
@@ -253,6 +263,10 @@ def main() -> int:
         argv = [sys.executable, "-m", "gptkit", "serve", "--model", str(ckpt), "--port", str(port), "--max-batch",
                 "16", "--max-queue", "256", "--name", "bench", "--device", "cpu"]  # fmt: skip
         servers = [Server("gptkit", argv, port, "bench")]
+        if args.also_in_process:
+            argv_thread = [*argv, "--in-process"]
+            argv_thread[argv_thread.index("--port") + 1] = str(p := free_port())
+            servers.append(Server("gptkit-in-process", argv_thread, p, "bench"))
         peer_note = None
         if not args.no_transformers:
             exe = shutil.which("transformers")
