@@ -241,8 +241,11 @@ def main() -> int:
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-transformers", action="store_true")
-    ap.add_argument("--also-in-process", action="store_true",
-                    help="also run `gptkit serve --in-process` (the decoder on a thread of the HTTP process)")
+    ap.add_argument(
+        "--also-in-process",
+        action="store_true",
+        help="also run `gptkit serve --in-process` (the decoder on a thread of the HTTP process)",
+    )
     ap.add_argument("--note", default="", help="how the machine was while measured (stored in the JSON)")
     args = ap.parse_args()
     if args.quick:

@@ -2,8 +2,8 @@
 each other's GIL (`gptkit serve` runs this way; `Service.in_thread` keeps the decoder on a thread).
 
 The HTTP process (`ModelProcess`) parses, tokenizes, detokenizes and streams; the model process
-(`run_model_process`, a fresh interpreter: `python -m gptkit.serve.model_process FD SPEC`) loads the checkpoint and runs the
-`BatchScheduler`. They talk over one duplex pipe, in small tuples:
+(`run_model_process` in a fresh interpreter, `python -m gptkit.serve.model_process FD SPEC`) loads the
+checkpoint and runs the `BatchScheduler`. They talk over one socket pair, in small tuples:
 
     HTTP -> model:  ("submit", job id, prompt ids, settings, n, logprobs, first_row, valid_utf8)
                     ("cancel", job id)   ("stop", job id, choice)   ("close",)
@@ -15,12 +15,13 @@ The HTTP process (`ModelProcess`) parses, tokenizes, detokenizes and streams; th
 so a step's tokens cross in one message. The settings travel without their UTF-8 table (the model process
 builds its own from the tokenizer; `valid_utf8` says whether the job uses it). A reader thread in the HTTP
 process hands each step's events to the jobs (`Job.emit`) and then calls `after_step` once (the server's
-Outbox: one event-loop wake-up per step), as the scheduler's thread does in-process. The pipe is private to
+Outbox: one event-loop wake-up per step), as the scheduler's thread does in-process. The socket pair is private to
 these two processes (pickle over it is between the same program's two halves, never from a file).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -233,10 +234,8 @@ class ModelProcess:
     # ---- internals ----------------------------------------------------------------------------------
     def _send(self, message: tuple) -> None:  # holding self.lock
         if self.exit_message is None:
-            try:
+            with contextlib.suppress(OSError):  # the model process is gone: the reader thread fails the jobs
                 self.conn.send(message)
-            except OSError:  # the model process is gone: the reader thread fails the jobs
-                pass
 
     def _forget(self, job_id: int) -> Job | None:  # holding self.lock
         job = self.jobs.pop(job_id, None)

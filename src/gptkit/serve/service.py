@@ -3,8 +3,9 @@ this process or in a model process of its own (`serve.model_process`, what `gptk
 
 `Service.open(prompt_ids, settings, n, stop, logprobs)` submits one Job and returns a `Completion`: an async
 iterator of `Piece`s (a choice's new text, its tokens, and its finish reason at the end), fed from the
-scheduler's thread (or the model process's reader thread) through the event loop. Stop strings and the incremental UTF-8 decoding are the text
-layer's (`TextRow`, as in `gptkit generate`); a stop string found ends that choice's row at the next step.
+scheduler's thread (or the model process's reader thread) through the event loop. Stop strings and the
+incremental UTF-8 decoding are the text layer's (`TextRow`, as in `gptkit generate`) in this process; a stop
+string found ends that choice's row at the next step.
 """
 
 from __future__ import annotations
