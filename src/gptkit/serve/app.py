@@ -350,17 +350,21 @@ def create_app(service: Service, *, api_key: str | None = None) -> FastAPI:
         metrics.latency.observe(time.perf_counter() - started)
 
     async def observed(events: AsyncIterator[str], jobs: list[Completion], started: float, endpoint: str):
-        """The SSE events; a client that goes away cancels its jobs (Starlette cancels this generator)."""
-        finished = False
+        """The SSE events; a client that goes away cancels its jobs (Starlette cancels this generator). If the
+        model process exits meanwhile, the stream ends with an error event in OpenAI's shape (no [DONE])."""
+        status = "disconnected"
         try:
             async for e in events:
                 yield e
-            finished = True
+            status = "200"
+        except ModelProcessError as e:
+            status = "503"
+            yield sse(error_body(str(e), "server_error", None, "model_unavailable"))
         finally:
-            if not finished:
+            if status != "200":
                 for c in jobs:
                     c.cancel()
-            observe(jobs, started, endpoint, "200" if finished else "disconnected")
+            observe(jobs, started, endpoint, status)
 
     return app
 
@@ -419,7 +423,10 @@ async def collect(jobs: list[Completion], n: int, request: Request) -> list[list
                 break
         if task.cancelled():
             raise ApiError(499, "the client closed the request", "client_closed")
-        task.result()
+        try:
+            task.result()
+        except ModelProcessError as e:  # the model process exited while this request ran
+            raise ApiError(503, str(e), "server_error", None, "model_unavailable") from None
     finally:
         if not task.done() or task.cancelled():
             for c in jobs:

@@ -31,13 +31,15 @@ def default_dtype(device: str) -> torch.dtype:
     return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
 
 
-def load_decoder(path: str | Path, *, device: str = "cpu", dtype: str | None = None, max_batch: int = 16) -> Decoder:
+def load_decoder(
+    path: str | Path, *, device: str = "cpu", dtype: str | None = None, max_batch: int = 16, pack: bool = True
+) -> Decoder:
     """The checkpoint at `path` on `device` in `dtype` (a torch dtype's name; None: bfloat16 on CUDA, float32
-    otherwise), laid out for the batched decoder."""
+    otherwise), laid out for the batched decoder; pack=False leaves nn.Linear as it is."""
     torch_dtype = default_dtype(device) if dtype is None else getattr(torch, dtype)
     generator = Generator.load(path, device=device, dtype=torch_dtype)
     row_major_weights(generator.model)
-    packed = pack_linears(generator.model, batch_hint=max_batch)
+    packed = pack_linears(generator.model, batch_hint=max_batch) if pack else 0
     return Decoder(generator, utf8_table(generator.tokenizer), packed)
 
 

@@ -48,6 +48,7 @@ class ModelSpec:
     dtype: str | None = None  # a torch dtype's name ("float32", "bfloat16"); None: the device's default
     max_batch: int = 16
     threads: int | None = None  # torch intra-op threads in the model process; None: torch's default
+    pack: bool = True  # pack the linear layers for oneDNN where available (see `serve.decoder`)
 
 
 def run_model_process(conn: Connection, spec: ModelSpec) -> None:  # the model process's main
@@ -59,7 +60,9 @@ def run_model_process(conn: Connection, spec: ModelSpec) -> None:  # the model p
     try:
         if spec.threads is not None:
             torch.set_num_threads(spec.threads)
-        decoder = load_decoder(spec.path, device=spec.device, dtype=spec.dtype, max_batch=spec.max_batch)
+        decoder = load_decoder(
+            spec.path, device=spec.device, dtype=spec.dtype, max_batch=spec.max_batch, pack=spec.pack
+        )
     except Exception as e:  # reported to the HTTP process, which refuses to start with this message
         conn.send(("failed", f"{type(e).__name__}: {e}" if not isinstance(e, GptkitError) else str(e)))
         return

@@ -128,8 +128,8 @@ class Service:
         if isinstance(source, ModelSpec):
             from gptkit.tokenizer import Tokenizer
 
+            self.config = load_model_config(source.path)  # first: the checkpoint's errors before the tokenizer's
             self.tokenizer = Tokenizer.load(source.path)
-            self.config = load_model_config(source.path)
             self.add_bos = True
             self.utf8 = utf8_table(self.tokenizer)
             self.scheduler: BatchScheduler | ModelProcess = ModelProcess(
