@@ -8,7 +8,7 @@ held-out instruction tasks. CPU only; the SFT within a wall-clock budget (<= 20 
 Steps (all in one process, nothing downloaded):
   1. the base: benchmarks/zh_base.py (People's Daily articles of builtin:zh-chat's train split + the zh-sentiment
      train + val reviews, so no held-out headline article or sentiment review; a 4k BPE; gptkit.demo's CPU
-     recipe, context 128), made here or reused with --base
+     recipe at 4 x 192, context 256, bf16), made here or reused with --base
   2. `gptkit finetune chat` on builtin:zh-chat (train split; every 20th conversation validates) for --sft-minutes
   3. held-out evaluation, greedy decoding:
        sentiment: 1,736 zh-sentiment test reviews; the answer, trimmed, must be exactly 正面 / 负面 (goal >= 88%)
