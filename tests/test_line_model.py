@@ -94,7 +94,13 @@ def test_builtin_model_is_what_the_training_script_makes(tmp_path):
     out = tmp_path / "model.json"
     train_all(out)
     made, shipped = json.loads(out.read_text()), json.loads(BUILTIN_PATH.read_text())
-    assert made == shipped, "src/gptkit/data/line_model.json is stale: run python benchmarks/train_line_model.py"
+    stale = "src/gptkit/data/line_model.json is stale: run python benchmarks/train_line_model.py"
+    assert made["features"] == shipped["features"] and made["meta"] == shipped["meta"], stale
+    for key in ("mean", "scale", "coef"):  # a solver of another scikit-learn version may differ in the last digits
+        np.testing.assert_allclose(made[key], shipped[key], rtol=1e-4, atol=1e-6, err_msg=stale)
+    assert made["intercept"] == pytest.approx(shipped["intercept"], rel=1e-4, abs=1e-6), stale
+    for lang in ("zh", "en"):
+        assert made["threshold"][lang] == pytest.approx(shipped["threshold"][lang], abs=1e-3), stale
 
 
 def test_exported_logits_equal_scikit_learns():
