@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from gptkit.cli.generate import DTYPES
 from gptkit.devices import DEVICE_HELP, resolve_device
 from gptkit.errors import GptkitError
 
@@ -24,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="requests waiting for a row before new ones get 429 (default 64)")  # fmt: skip
     p.add_argument("--name", help="the model id clients send (default: the checkpoint directory's name)")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--dtype", choices=DTYPES, default="auto",
+                   help="default: bfloat16 on CUDA, else float32 (bfloat16 on a CPU with AVX512_BF16: half the "
+                   "weight bytes per step)")  # fmt: skip
     p.add_argument("--in-process", action="store_true",
                    help="decode on a thread of the HTTP server's process instead of a model process of its own "
                    "(one process to debug or profile; slower: the two then share one GIL)")  # fmt: skip
@@ -44,13 +48,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ImportError as e:
         missing = f"gptkit serve needs the serve extra ({e.name} is missing)"
         raise GptkitError(f"{missing}: pip install 'gptkit[serve]'") from None
+    from gptkit.serve.decoder import default_dtype
     from gptkit.serve.service import Service
 
     device = str(resolve_device(args.device))
-    service = Service.load(args.model, device=device, name=args.name, max_batch=args.max_batch,
+    dtype = args.dtype if args.dtype != "auto" else str(default_dtype(device)).removeprefix("torch.")
+    service = Service.load(args.model, device=device, dtype=dtype, name=args.name, max_batch=args.max_batch,
                            max_queue=args.max_queue, in_process=args.in_process)  # fmt: skip
     app = create_app(service, api_key=args.api_key)
-    decoder = "a thread of this process" if args.in_process else "a model process"
+    decoder = f"{'a thread of this process' if args.in_process else 'a model process'}, {dtype}"
     packed = f"; {service.packed_linears} linear layers packed for oneDNN" if service.packed_linears else ""
     print(f"gptkit serve: {service.name} on http://{args.host}:{args.port} (chat page at /, API docs at /docs; "
           f"decoding in {decoder}{packed})")  # fmt: skip

@@ -1,10 +1,11 @@
-"""oneDNN-packed Linear layers for float32 decoding on a CPU (the batched server's decoder).
+"""oneDNN-packed Linear layers for float32 (or bfloat16) decoding on a CPU (the batched server's decoder).
 
 A decode step multiplies a few rows of activations (B, C) by every weight of the model. nn.Linear hands that to
 the BLAS (MKL's sgemm), which re-packs the weight for each call; oneDNN can pack each weight once, into the
 blocked layout its kernel reads. Measured with thread CPU time on this project's busy machine (AMD EPYC, one
 thread, the `small` preset's 33 weights, 26 MB): 7.6 -> 4.9 ms for the 33 products at batch 16, 6.0 -> 2.6 ms
 at batch 5, 15.4 -> 10.5 ms at batch 64, 3.7 -> 3.6 ms at batch 1 (docs/serve.md: the server end to end).
+A bfloat16 model (AVX512_BF16 CPUs) is packed the same way, its weights in bfloat16 (half the bytes to read).
 
 Same values up to float rounding (a different summation order than MKL's, tested against float64). Each
 output row depends on its own input row only, bit for bit, whatever the batch size (tested): MKL's batch-1
@@ -19,12 +20,19 @@ from torch import nn
 
 
 def packing_available(model: nn.Module) -> bool:
-    """True when the model is float32 on a CPU and this torch has oneDNN's packed linear operators."""
+    """True when the model is float32 (or bfloat16, where this CPU has oneDNN's bf16 kernels) on a CPU and this
+    torch has oneDNN's packed linear operators."""
     p = next(model.parameters())
-    if p.device.type != "cpu" or p.dtype != torch.float32 or not torch.backends.mkldnn.is_available():
+    if p.device.type != "cpu" or p.dtype not in (torch.float32, torch.bfloat16):
         return False
     ops = torch.ops.mkldnn
-    return hasattr(ops, "_reorder_linear_weight") and hasattr(ops, "_linear_pointwise")
+    if not (torch.backends.mkldnn.is_available() and hasattr(ops, "_reorder_linear_weight")):
+        return False
+    if p.dtype == torch.bfloat16 and not (
+        hasattr(ops, "_is_mkldnn_bf16_supported") and ops._is_mkldnn_bf16_supported()
+    ):
+        return False
+    return hasattr(ops, "_linear_pointwise")
 
 
 class PackedLinear(nn.Module):

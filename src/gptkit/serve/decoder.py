@@ -39,6 +39,8 @@ def load_decoder(
     torch_dtype = default_dtype(device) if dtype is None else getattr(torch, dtype)
     generator = Generator.load(path, device=device, dtype=torch_dtype)
     row_major_weights(generator.model)
+    if str(device) == "cpu" and torch_dtype == torch.bfloat16:
+        written_out_attention(generator.model)
     packed = pack_linears(generator.model, batch_hint=max_batch) if pack else 0
     return Decoder(generator, utf8_table(generator.tokenizer), packed)
 
@@ -46,6 +48,19 @@ def load_decoder(
 def utf8_table(tokenizer) -> Utf8Table | None:
     table = Utf8Table.for_tokenizer(tokenizer)
     return table if table.constrains else None
+
+
+def written_out_attention(model: torch.nn.Module) -> None:
+    """Attention as matrix products (the model's `attention = "explicit"`) in every layer, in place. For a
+    bfloat16 model on a CPU: torch's SDPA kernel there is about 5x slower in bfloat16 than in float32 for
+    decode steps (one query row: 1.2 against 0.22-0.34 ms for 16 rows x 8 heads x 128 keys, one thread), the
+    written-out form in bfloat16 about as fast as SDPA in float32 (0.27 ms). Each row's result depends on its
+    own row only, as with SDPA (tests/test_serve_bf16.py)."""
+    from gptkit.model import CausalSelfAttention
+
+    for module in model.modules():
+        if isinstance(module, CausalSelfAttention):
+            module.explicit = True
 
 
 def row_major_weights(model: torch.nn.Module) -> None:
@@ -58,4 +73,4 @@ def row_major_weights(model: torch.nn.Module) -> None:
                 module.weight.data = module.weight.data.contiguous()
 
 
-__all__ = ["Decoder", "load_decoder", "row_major_weights", "utf8_table"]
+__all__ = ["Decoder", "load_decoder", "row_major_weights", "utf8_table", "written_out_attention"]
