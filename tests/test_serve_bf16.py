@@ -1,5 +1,6 @@
-"""The bfloat16 CPU decoder of `gptkit serve --dtype bfloat16` (serve/decoder.py: bf16 weights packed for oneDNN,
-attention written out) against the float32 model, and its greedy output alone vs beside 15 others."""
+"""The bfloat16 CPU decoder of `gptkit serve --dtype bfloat16` (serve/decoder.py: bf16 weights packed for oneDNN
+under float32 activations) against float64 and torch's own bfloat16, and its greedy output alone vs beside 15
+others."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import pytest
 import torch
 
 from gptkit import GPT, ModelConfig, Tokenizer, save_model
+from gptkit.errors import GptkitError
 from gptkit.generation.batched import BatchScheduler, Job, TokenEvent, resolve_for_batching
 from gptkit.generation.packed_linear import PackedLinear, packing_available
 from gptkit.generation.settings import GenerationSettings
 from gptkit.serve.decoder import load_decoder
 
 pytestmark = pytest.mark.skipif(
-    not packing_available(torch.nn.Linear(2, 2).to(torch.bfloat16)),
+    not packing_available(torch.nn.Linear(2, 2), torch.bfloat16),
     reason="this CPU or torch has no oneDNN bfloat16 packed linear kernels",
 )
 
@@ -45,14 +47,14 @@ def ckpt(tmp_path_factory):
     return path
 
 
-def test_bf16_decoder_is_packed_written_out_and_as_close_to_float64_as_torchs_bf16(ckpt):
+def test_bf16_decoder_is_packed_bf16_weights_as_close_to_float64_as_torchs_bf16(ckpt):
     bf16 = load_decoder(ckpt, dtype="bfloat16")
     fp32 = load_decoder(ckpt, dtype="float32", pack=False).model
     f64, plain16 = copy.deepcopy(fp32).double(), copy.deepcopy(fp32).to(torch.bfloat16)
-    assert bf16.packed_linears == 2 * 4 + 1 and all(isinstance(m, PackedLinear) for m in bf16.model.modules()
-                                                     if "Linear" in type(m).__name__)  # fmt: skip
-    assert all(m.explicit for m in bf16.model.modules() if type(m).__name__ == "CausalSelfAttention")
-    assert next(bf16.model.parameters()).dtype == torch.bfloat16
+    assert bf16.packed_linears == 2 * 4 + 1 and bf16.weight_dtype == torch.bfloat16
+    linears = [m for m in bf16.model.modules() if "Linear" in type(m).__name__]
+    assert all(isinstance(m, PackedLinear) and m.mixed and m.packed.dtype == torch.bfloat16 for m in linears)
+    assert next(bf16.model.parameters()).dtype == torch.float32  # embeddings, norms: float32
     # The scheduler's next-token logits after every step against the float64 model run over the whole sequence
     # at once (no cache, no packing), and so the same model in torch's own bfloat16 (nn.Linear, SDPA, no
     # cache): the bfloat16 rounding itself.
@@ -79,9 +81,11 @@ def test_bf16_decoder_is_packed_written_out_and_as_close_to_float64_as_torchs_bf
             sched16.step()
     assert compared == 3 * 18
     # Measured: 4.3% of the logits' scale for the decoder, 3.9% for torch's bfloat16 forward, on this model
-    # with large random weights (float32 agrees to about 3e-6). So: bfloat16 arithmetic (not float32 by mistake),
-    # and no worse than torch's own bfloat16 path by more than half again.
+    # with large random weights (float32 agrees to about 3e-6). So: bfloat16 arithmetic (not float32 by
+    # mistake), and no worse than torch's own bfloat16 path by more than half again.
     assert 1e-4 < worst <= 1.5 * worst_plain, (worst, worst_plain)
+    with pytest.raises(GptkitError, match="packed bfloat16 weights"):  # the one bfloat16 path on a CPU
+        load_decoder(ckpt, dtype="bfloat16", pack=False)
 
 
 def test_bf16_greedy_is_token_identical_alone_and_beside_15_others(ckpt):
