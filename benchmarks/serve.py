@@ -262,6 +262,8 @@ def main() -> int:
         action="store_true",
         help="also run `gptkit serve --in-process` (the decoder on a thread of the HTTP process)",
     )
+    ap.add_argument("--also-pinned", metavar="CPUS",
+                    help="also run `gptkit serve --decode-cpus CPUS` (the model process on those CPUs)")  # fmt: skip
     ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
                     help="the dtype of all three: gptkit serve, transformers serve and gptkit generate")  # fmt: skip
     ap.add_argument("--note", default="", help="how the machine was while measured (stored in the JSON)")
@@ -284,6 +286,10 @@ def main() -> int:
         argv = [sys.executable, "-m", "gptkit", "serve", "--model", str(ckpt), "--port", str(port), "--max-batch",
                 "16", "--max-queue", "256", "--name", "bench", "--device", "cpu", "--dtype", args.dtype]  # fmt: skip
         servers = [Server("gptkit", argv, port, "bench")]
+        if args.also_pinned:
+            argv_pinned = [*argv, "--decode-cpus", args.also_pinned]
+            argv_pinned[argv_pinned.index("--port") + 1] = str(p := free_port())
+            servers.append(Server("gptkit-pinned", argv_pinned, p, "bench"))
         if args.also_in_process:
             argv_thread = [*argv, "--in-process"]
             argv_thread[argv_thread.index("--port") + 1] = str(p := free_port())
