@@ -74,7 +74,8 @@ VARIANTS = {
     "muon": ["train.optimizer=muon"],
     "muon_wsd": ["train.optimizer=muon", "train.schedule=wsd"],
     "lr_x2": ["train.lr=*2"],
-    "emb_lr_x5": ["train.embedding_lr=*5"],
+    "emb_lr_x5": ["train.embedding_lr=*5"],  # needs train.embedding_lr in the base (or --set)
+    "emb_lr_2e-2": ["train.embedding_lr=2e-2"],
     "rotary": ["model.position_embedding=rotary"],
     "relu2": ["model.activation=relu2"],
     "swiglu": ["model.activation=swiglu", "model.n_inner=341"],
@@ -87,6 +88,11 @@ VARIANTS = {
     "context_x2": ["model.block_size=*2"],
     "wide": ["model.n_embd=192", "model.n_head=6"],
     "deep": ["model.n_layer=6"],
+    "fp32": ["train.dtype=float32", "train.chunked_loss=false"],
+    "bf16": ["train.dtype=bfloat16"],
+    "bf16_chunked": ["train.dtype=bfloat16", "train.chunked_loss=true"],
+    "long_cooldown": ["train.cooldown_fraction=0.4", "train.min_lr=0.0"],
+    "ns3": ["train.muon_ns_steps=3"],
 }
 
 
@@ -133,11 +139,12 @@ def main() -> None:
     parser.add_argument("--base", choices=sorted(BASES), default="demo")
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per variant (default 60)")
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1; ablate at the run's own)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names (default: all)")
     parser.add_argument("--set", action="append", default=[], metavar="K=V", help="extra setting for every variant")
     parser.add_argument("--out", type=Path, help="JSON results file")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     names = [n.strip() for n in args.variants.split(",") if n.strip()]
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
@@ -148,7 +155,7 @@ def main() -> None:
         "train.max_steps=1000000",
         f"train.time_budget_s={args.budget}",
         f"train.time_budget_clock={args.clock}",
-        "train.cpu_threads=1",
+        f"train.cpu_threads={args.threads}",
         "train.checkpoint_interval=0",
         "train.sample_tokens=0",
         "train.log_interval=50",
@@ -166,7 +173,8 @@ def main() -> None:
                 f"{row['steps']} steps, {row['cpu_s']} cpu s, {row['wall_s']} wall s",
                 flush=True,
             )
-    print(f"\n{args.base} base, {args.budget:g} s {args.clock} budget per variant, 1 thread, data {args.data}\n")
+    threads = f"{args.threads} thread{'s' if args.threads > 1 else ''}"
+    print(f"\n{args.base} base, {args.budget:g} s {args.clock} budget per variant, {threads}, data {args.data}\n")
     print("| variant | change | steps | val nats/char (end) | best |")
     print("|---|---|---|---|---|")
     for r in rows:

@@ -76,29 +76,44 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def thread_cpu_seconds(pid: int) -> dict[str, float]:
-    """CPU time (user + system) of each thread of a process, keyed "name:tid" (Linux /proc)."""
+def thread_cpu_seconds(pid: int) -> dict[str, tuple[float, float]]:
+    """(CPU time, time spent runnable but waiting for a CPU) in seconds of each thread of a process and of its
+    child processes (gptkit's model process), keyed "name:tid" (Linux /proc/.../schedstat)."""
     out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:  # the process ended meanwhile
+        return out
+    for tid in tids:
+        task = Path(f"/proc/{pid}/task/{tid}")
         try:
-            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+            stat, schedstat = (task / "stat").read_text(), (task / "schedstat").read_text().split()
+            children = (task / "children").read_text().split()
         except FileNotFoundError:  # the thread ended meanwhile
             continue
         name = stat.split("(", 1)[1].rsplit(")", 1)[0]
-        fields = stat.rsplit(")", 1)[1].split()
-        out[f"{name}:{tid}"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        out[f"{name}:{tid}"] = (int(schedstat[0]) / 1e9, int(schedstat[1]) / 1e9)
+        for child in children:
+            out.update(thread_cpu_seconds(int(child)))
     return out
 
 
-def cpu_profile(before: dict[str, float], after: dict[str, float], tokens: int) -> dict:
+def cpu_profile(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]], tokens: int) -> dict:
     """Where a server's CPU went during a level: its busiest thread (the decode loop) and the rest (HTTP,
-    the event loop), in ms per completion token."""
-    spent = sorted(((after[k] - before.get(k, 0.0), k) for k in after), reverse=True)
-    busiest = spent[0][0] if spent else 0.0
-    rest = sum(d for d, _ in spent[1:])
+    the event loop), in ms per completion token; and how long the busiest thread was runnable but had no
+    CPU (the run queue)."""
+    spent = sorted(
+        (
+            (cpu - before.get(k, (0.0, 0.0))[0], wait - before.get(k, (0.0, 0.0))[1], k)
+            for k, (cpu, wait) in after.items()
+        ),
+        reverse=True,
+    )
     per = 1000 / max(tokens, 1)
-    return {"busiest_thread": spent[0][1] if spent else None, "busiest_thread_ms_per_token": busiest * per,
-            "other_threads_ms_per_token": rest * per}  # fmt: skip
+    busiest, waited, name = spent[0] if spent else (0.0, 0.0, None)
+    rest = sum(d for d, _, _ in spent[1:])
+    return {"busiest_thread": name, "busiest_thread_ms_per_token": busiest * per,
+            "busiest_thread_runqueue_ms_per_token": waited * per, "other_threads_ms_per_token": rest * per}  # fmt: skip
 
 
 class Server:
@@ -233,6 +248,11 @@ def main() -> int:
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-transformers", action="store_true")
+    ap.add_argument(
+        "--also-in-process",
+        action="store_true",
+        help="also run `gptkit serve --in-process` (the decoder on a thread of the HTTP process)",
+    )
     ap.add_argument("--note", default="", help="how the machine was while measured (stored in the JSON)")
     args = ap.parse_args()
     if args.quick:
@@ -253,6 +273,10 @@ def main() -> int:
         argv = [sys.executable, "-m", "gptkit", "serve", "--model", str(ckpt), "--port", str(port), "--max-batch",
                 "16", "--max-queue", "256", "--name", "bench", "--device", "cpu"]  # fmt: skip
         servers = [Server("gptkit", argv, port, "bench")]
+        if args.also_in_process:
+            argv_thread = [*argv, "--in-process"]
+            argv_thread[argv_thread.index("--port") + 1] = str(p := free_port())
+            servers.append(Server("gptkit-in-process", argv_thread, p, "bench"))
         peer_note = None
         if not args.no_transformers:
             exe = shutil.which("transformers")
@@ -291,7 +315,8 @@ def main() -> int:
                     print(f"{s.name:>12} {clients:>3} clients: {row['tokens_per_s']:8.1f} tok/s, "
                           f"{row['errors']} errors, CPU ms/token: busiest thread "
                           f"{cpu['busiest_thread_ms_per_token']:.2f}, other threads "
-                          f"{cpu['other_threads_ms_per_token']:.2f}, client {cpu['client_ms_per_token']:.2f}",
+                          f"{cpu['other_threads_ms_per_token']:.2f}, client {cpu['client_ms_per_token']:.2f}; "
+                          f"busiest thread waited for a CPU {cpu['busiest_thread_runqueue_ms_per_token']:.2f}",
                           flush=True)  # fmt: skip
         finally:
             for s in servers:

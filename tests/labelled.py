@@ -34,6 +34,7 @@ BOILERPLATE_KINDS = {
 # whose sub-domains are separate sites (as in the public suffix list).
 _MULTI_SUFFIXES = (
     "com.cn",
+    "com.au",
     "gov.cn",
     "edu.cn",
     "org.cn",
@@ -161,7 +162,8 @@ def load_pages(prefix: str = "", directory: Path = LABELLED_DIR) -> list[Page]:
 def load_web_pages(split: str) -> list[Page]:
     """The stored real pages of one split: "design", "blind" (batch 1's blind half, looked at once, a design
     set since) "blind2" (batch 2: sites in neither earlier set, frozen before the cleaner change it scores; looked at
-    once, a design set since) or "blind3" (batch 3: sites in none of those, frozen before the next change)."""
+    once, a design set since), "blind3" (batch 3: sites in none of those; looked at once) or "blind4" (batch 4:
+    sites in none of those, frozen before the line model scored it)."""
     return load_pages(f"{split}_", WEB_DIR)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gptkit.data.boilerplate import clean_inline
-from gptkit.data.clean import clean_document
+from gptkit.data.clean import CleanConfig, clean_document
 from gptkit.data.code_lines import code_mask
 from gptkit.data.filters import (
     FilterConfig,
@@ -26,10 +26,14 @@ from tests.labelled import is_blind_site, load_pages, load_web_pages, score_page
 # --- the labelled set (tests/data/boilerplate) --------------------------------------------------------
 
 
+RULES_ALONE = CleanConfig(line_model=None)
+
+
 def test_labelled_pages_meet_the_goals():
+    """The rules' own design bar (the line model is judged in tests/test_line_model.py)."""
     pages = load_pages()
     assert len(pages) >= 20 and {p.name.split("_")[1] for p in pages} == {"zh", "en"}
-    scores = score_pages(pages)
+    scores = score_pages(pages, RULES_ALONE)
     s = scores["all"]
     assert s.boilerplate_lines >= 200 and s.content_chars >= 8000  # a set big enough to mean something
     assert s.removed_fraction >= 0.90, f"boilerplate removed {s.removed_fraction:.3f}; missed:\n" + "\n".join(s.missed)
@@ -42,7 +46,7 @@ def test_labelled_pages_meet_the_goals():
 def test_real_design_pages_keep_their_content():
     """The stored real pages the rules were developed on (the blind ones are scored by benchmarks/clean_eval.py,
     never asserted here: a test on them would invite tuning)."""
-    scores = score_pages(load_web_pages("design"))
+    scores = score_pages(load_web_pages("design"), RULES_ALONE)
     for lang in ("zh", "en"):
         s = scores[lang]
         assert s.kept_fraction >= 0.97, f"{lang} content kept {s.kept_fraction:.4f}; lost:\n" + "\n".join(s.lost)
@@ -62,13 +66,13 @@ def test_web_pages_are_split_by_site_and_big_enough():
         assert sum(p.lang == lang for p in blind) >= 15
     # batches 2 and 3: one page per site, every site new to the earlier sets (so no template leaks into them)
     earlier = {site_of(p.url) for p in design + blind}
-    for batch in (blind2, load_web_pages("blind3")):
+    for batch, size in ((blind2, 30), (load_web_pages("blind3"), 30), (load_web_pages("blind4"), 20)):
         sites = [site_of(p.url) for p in batch]
-        assert all(p.url.startswith("http") for p in batch) and len(set(sites)) == len(sites) >= 30
+        assert all(p.url.startswith("http") for p in batch) and len(set(sites)) == len(sites) >= size
         assert not set(sites) & earlier
         earlier |= set(sites)
         for lang in ("zh", "en"):
-            assert sum(p.lang == lang for p in batch) >= 15
+            assert sum(p.lang == lang for p in batch) >= size // 2
 
 
 # --- normalisation ------------------------------------------------------------------------------------
@@ -259,7 +263,7 @@ def test_repeated_title_and_paragraph_keep_first_copy_but_refrains_stay():
             "天色渐暗，山间起了风，李青站在崖边望着远处翻滚的乌云。",
         ]
     )
-    r = clean_document(page)
+    r = clean_document(page, RULES_ALONE)  # the repeat logic (the line model may drop a copy first)
     assert r.text.count("第十二章 山雨欲来") == 1 and r.text.count("天色渐暗") == 1
     assert r.text.count("立马就融化了") == 2  # a refrain further down is not a repeated title
     assert sorted(rule for _, rule, _ in r.dropped_lines) == ["repeated-line", "repeated-line"]

@@ -103,18 +103,33 @@ def test_competing_threads_counts_a_running_job_at_our_priority_not_a_niced_one(
 
     if os.nice(0) >= 19:  # run at the lowest priority already: no job can be below it
         pytest.skip("this process runs at nice 19")
-    base = competing_threads(samples=10)
+    base = competing_threads()
     niced = _spin(19 - os.nice(0))  # os.nice adds: the child ends at nice 19
     try:
         time.sleep(0.3)
-        assert competing_threads(samples=10) < base + 0.5  # below our priority: not competition
+        assert competing_threads() < base + 0.5  # below our priority: not competition
     finally:
         niced.kill()
         niced.wait()
     same = _spin(0)
     try:
         time.sleep(0.3)
-        assert competing_threads(samples=10) >= base + 0.5  # runnable most of the time at our priority
+        assert competing_threads() >= base + 0.5  # a core's worth of CPU at our priority
     finally:
         same.kill()
         same.wait()
+
+
+def test_demo_counts_the_time_scripts_demo_sh_spent_before_it(monkeypatch):
+    import time
+
+    from gptkit.demo import STARTED_ENV, seconds_before_start
+
+    set_at = time.time()
+    monkeypatch.setenv(STARTED_ENV, f"{set_at - 75.0:.3f}")  # setup-env and imports took 75 s
+    assert 74.99 <= seconds_before_start() <= 75.01 + (time.time() - set_at)
+    for stale in ("", "soon", f"{time.time() - 7200:.0f}", f"{time.time() + 60:.0f}"):
+        monkeypatch.setenv(STARTED_ENV, stale)
+        assert seconds_before_start() == 0.0
+    monkeypatch.delenv(STARTED_ENV)
+    assert seconds_before_start() == 0.0

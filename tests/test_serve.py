@@ -14,6 +14,8 @@ pytest.importorskip("fastapi")
 openai = pytest.importorskip("openai")
 httpx = pytest.importorskip("httpx")
 
+from gptkit import save_model  # noqa: E402
+from gptkit.serve.model_process import ModelSpec  # noqa: E402
 from gptkit.serve.service import Service  # noqa: E402
 from tests.serve_helpers import live_server, random_generator, tiny_tokenizer  # noqa: E402
 
@@ -25,9 +27,18 @@ def gen():
     return random_generator(tiny_tokenizer())
 
 
-@pytest.fixture(scope="module")
-def server(gen):
-    with live_server(Service(gen, name="tiny", max_batch=16, max_queue=64)) as url:
+@pytest.fixture(scope="module", params=["thread", "model process"])
+def server(request, gen, tmp_path_factory):
+    """The app over the decoder on a thread of this process, and over a model process loading the same model
+    from a checkpoint (`gptkit serve`'s way; unpacked, so its numbers are the Generator's exactly)."""
+    if request.param == "thread":
+        service = Service(gen, name="tiny", max_batch=16, max_queue=64)
+    else:
+        ckpt = tmp_path_factory.mktemp("ckpt")
+        save_model(gen.model, ckpt)
+        gen.tokenizer.save(ckpt)
+        service = Service(ModelSpec(str(ckpt), threads=1, pack=False), name="tiny", max_batch=16, max_queue=64)
+    with live_server(service) as url:
         yield url
 
 

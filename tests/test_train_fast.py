@@ -68,6 +68,11 @@ def test_muon_takes_the_hidden_matrices_only():
     assert all(id(p) not in muon_ids for g in adamw.param_groups for p in g["params"])
     with pytest.raises(ConfigError, match="muon with dtype float16"):
         train_cfg("train.optimizer=muon", "train.dtype=float16")
+    assert muon.param_groups[0]["ns_steps"] == 5  # torch's default unless train.muon_ns_steps says otherwise
+    fewer = build_optimizer(model, train_cfg("train.optimizer=muon", "train.muon_ns_steps=3"), "cpu")
+    assert fewer.optimizers[1].param_groups[0]["ns_steps"] == 3
+    with pytest.raises(ConfigError, match="muon_ns_steps: must be in"):
+        train_cfg("train.muon_ns_steps=0")
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from gptkit.config import ModelConfig
 from gptkit.errors import ConfigError
+from gptkit.fused_loss import linear_cross_entropy
 
 # "causal", None (attend to every key) or a boolean (B or 1, 1, T, S) tensor; see GPT._attention_mask.
 AttentionMask = Union[str, torch.Tensor, None]
@@ -179,7 +180,16 @@ class CausalSelfAttention(nn.Module):
             # A plain causal mask is passed as is_causal, which lets SDPA pick its flash kernels.
             # With a KV cache the key length changes every step, and cuDNN's attention builds a new plan
             # per shape (3 ms of CPU per call on an H100, measured): decode uses the other kernels.
-            with sdpa_kernel(_DECODE_BACKENDS) if kv_cache is not None and q.is_cuda else contextlib.nullcontext():
+            # CPU autocast would run attention in half precision, and on CPUs the half-precision flash kernel is
+            # slower than the float32 one (fwd + bwd of 16 x 4 heads x 128 x 32 in bfloat16: 36 ms vs 17 ms,
+            # docs/training.md): there attention runs in float32, with autocast off around it.
+            cpu_autocast = not q.is_cuda and torch.is_autocast_enabled("cpu")
+            if cpu_autocast:
+                q, k, v = q.float(), k.float(), v.float()
+            with (
+                sdpa_kernel(_DECODE_BACKENDS) if kv_cache is not None and q.is_cuda else contextlib.nullcontext(),
+                torch.autocast("cpu", enabled=False) if cpu_autocast else contextlib.nullcontext(),
+            ):
                 y = F.scaled_dot_product_attention(
                     q,
                     k,
@@ -330,7 +340,8 @@ class GPT(nn.Module):
         kv_cache: KVCache | None = None,
         last_logits_only: bool = False,
         output_hidden: bool = False,
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        return_logits: bool = True,
+    ) -> torch.Tensor | tuple[torch.Tensor | None, torch.Tensor]:
         """Logits (B, T, V) for token ids idx (B, T); with targets (B, T), also the mean cross-entropy.
 
         targets[b, t] is the token that should follow idx[b, t] (already shifted); -100 is ignored.
@@ -343,6 +354,8 @@ class GPT(nn.Module):
         heads; `lm_logits_and_loss` turns them into what this method would have returned.
         document_ids (B, T): packed rows of several documents (chat SFT): a query sees only the keys of its own
         document (a block-diagonal causal mask); pass position_ids restarting at 0 per document with it.
+        return_logits=False (with targets): return (None, loss), the loss from gptkit.fused_loss (the head and
+        the cross-entropy a chunk of rows at a time, no (B, T, V) logits; the same loss, faster on CPUs).
         """
         B, T = idx.shape
         write = kv_cache.begin(T) if kv_cache is not None else None  # (T,) slots, static caches only
@@ -394,6 +407,8 @@ class GPT(nn.Module):
             if last_logits_only:
                 x = x[:, -1:, :]
             return self.lm_head(x)[..., :V]  # padding columns are never returned
+        if not return_logits:
+            return None, linear_cross_entropy(x, self.lm_head.weight, targets, vocab_size=V)
         return self.lm_logits_and_loss(x, targets)
 
     def lm_logits_and_loss(self, x: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -24,6 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="requests waiting for a row before new ones get 429 (default 64)")  # fmt: skip
     p.add_argument("--name", help="the model id clients send (default: the checkpoint directory's name)")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--in-process", action="store_true",
+                   help="decode on a thread of the HTTP server's process instead of a model process of its own "
+                   "(one process to debug or profile; slower: the two then share one GIL)")  # fmt: skip
     p.set_defaults(func=cmd_serve)
 
 
@@ -45,9 +48,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     device = str(resolve_device(args.device))
     service = Service.load(args.model, device=device, name=args.name, max_batch=args.max_batch,
-                           max_queue=args.max_queue)  # fmt: skip
+                           max_queue=args.max_queue, in_process=args.in_process)  # fmt: skip
     app = create_app(service, api_key=args.api_key)
+    decoder = "a thread of this process" if args.in_process else "a model process"
     packed = f"; {service.packed_linears} linear layers packed for oneDNN" if service.packed_linears else ""
-    print(f"gptkit serve: {service.name} on http://{args.host}:{args.port} (chat page at /, API docs at /docs{packed})")
+    print(f"gptkit serve: {service.name} on http://{args.host}:{args.port} (chat page at /, API docs at /docs; "
+          f"decoding in {decoder}{packed})")  # fmt: skip
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -34,6 +34,10 @@ chrome, not lists of sites:
                         (related articles without a heading; gptkit.data.context)
   page-head             above the first paragraph, a line neither next to it (title, heading) nor shaped like a
                         headline: profile fields, counters, short site names (gptkit.data.context)
+  line-model:<feature>  the learned line classifier (gptkit.data.line_model) has the last word on every judged
+                        line: it drops lines no rule knew (the reason names the feature that pushed the line
+                        furthest towards boilerplate) and may keep a line a rule dropped (`clean_lines(lines,
+                        line_model=...)`; None: the rules alone)
 In-line noise removed from kept lines: romanisation in brackets after characters ("中(zhōng)国(guó)"),
 zhuyin in brackets, citation and edit markers ("[3]", "[编辑]", "[citation needed]").
 """
@@ -54,6 +58,8 @@ from gptkit.data.context import (
     toc_echo_drops,
 )
 from gptkit.data.filters import HAN
+from gptkit.data.line_features import FEATURE_NAMES, page_features
+from gptkit.data.line_model import REASON_PREFIX, load_line_model
 from gptkit.data.line_rules import _SEO_SEP, _SEO_SEP_CHARS, _is_title_like, _strip_decoration, classify_line
 
 _BLOCK_HEADING = re.compile(
@@ -91,6 +97,9 @@ _CITATION = re.compile(
     r"|\[(?:编辑|编辑本段|edit|citation needed|来源请求|需要引用|需要来源)\]",
     re.I,
 )
+
+
+PAGE_ZH, GOOD = FEATURE_NAMES.index("page_zh"), FEATURE_NAMES.index("good")
 
 
 class LineVerdict(NamedTuple):  # a tuple: one is made per line, and a frozen dataclass costs 4x more
@@ -148,8 +157,9 @@ def clean_inline(line: str) -> str:
     return line
 
 
-def clean_lines(lines: list[str]) -> list[LineVerdict]:
-    """Judge every line; block headings in the second half of a page cut everything after them."""
+def clean_lines(lines: list[str], line_model: str | None = None) -> list[LineVerdict]:
+    """Judge every line; block headings in the second half of a page cut everything after them. `line_model`:
+    a line-model file ("builtin": the shipped one) that has the last word on a page's judged lines."""
     if len(lines) == 1:  # a one-line document (a review, a post): the same verdicts, without the page logic
         line = lines[0]
         if not line.strip() or code_mask(lines)[0]:
@@ -218,8 +228,45 @@ def clean_lines(lines: list[str]) -> list[LineVerdict]:
         verdicts[i] = LineVerdict(i, line, rule) if rule else LineVerdict(i, clean_inline(line), None)
         before += sizes[i]
         i += 1
-    out = [v for v in verdicts if v is not None]
-    return _mark_page_head(_mark_page_titles(out))
+    out = _mark_page_head(_mark_page_titles([v for v in verdicts if v is not None]))
+    return out if line_model is None else apply_line_model(lines, out, line_model)
+
+
+HEADING_LINES = 2
+MODEL_MIN_LINES = 3  # its features are page-relative: a page of one or two judged lines is left to the rules
+
+
+def apply_line_model(lines: list[str], verdicts: list[LineVerdict], line_model: str) -> list[LineVerdict]:
+    """The model's verdict on every judged line (not blank, not code), given the rules' `verdicts`: a line it
+        drops keeps its rule as the reason (or gets "line-model:<feature>"); a line a rule dropped that it keeps
+        comes back with its in-line noise removed. The model never empties a page the rules keep, and leaves pages
+    without a paragraph to the rules (as the context rules do)."""
+    model = load_line_model(line_model)
+    judged = [v for v in verdicts if not v.code and v.text.strip()]
+    if all(v.rule is None for v in judged) and all(is_good(v.text) for v in judged[1:]):
+        return verdicts  # a title and paragraphs, no rule dropped a line: nothing for the model (most articles)
+    rows, x = page_features(lines, [v.rule for v in verdicts], [v.code for v in verdicts])
+    if len(rows) < MODEL_MIN_LINES or not (x[:, GOOD] > 0).any():
+        return verdicts  # too small, or no paragraph (verse, lists): no main body to judge lines against
+    drop, reasons = model.judge(x, zh=bool(x[0, PAGE_ZH]))
+    if drop.all() and any(verdicts[i].rule is None for i in rows):
+        return verdicts  # it finds no content in a page the rules keep: a page unlike any it learnt from
+    # jusText's headings: a line no rule dropped, at most HEADING_LINES lines above a paragraph the model keeps
+    # (a title, then a subtitle or byline), is that paragraph's heading and stays (the model alone drops short
+    # headings: they cost few characters)
+    good, n = x[:, GOOD] > 0, len(rows)
+    for p in range(n - 1):
+        if drop[p] and verdicts[rows[p]].rule is None:
+            ahead = range(p + 1, min(n, p + 1 + HEADING_LINES))
+            if any(good[q] and not drop[q] for q in ahead):
+                drop[p] = False
+    for i, d, why in zip(rows, drop.tolist(), reasons, strict=True):
+        rule = verdicts[i].rule
+        if d and rule is None:
+            verdicts[i] = LineVerdict(i, lines[i], REASON_PREFIX + why)
+        elif not d and rule is not None:
+            verdicts[i] = LineVerdict(i, clean_inline(lines[i]), None)
+    return verdicts
 
 
 # The context rules, in order (gptkit.data.context); each sees the lines the ones before it dropped.

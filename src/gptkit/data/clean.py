@@ -14,13 +14,13 @@ a test, or a cluster task.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gptkit.data.boilerplate import clean_lines
 from gptkit.data.filters import FilterConfig, detect_lang, quality_rule, repetition_rule
 from gptkit.data.normalize import NormalizeStats, normalize_text
 
-RULES_VERSION = 5  # bump when a rule changes, so `prepare` re-runs the cleaning stage on old outputs
+RULES_VERSION = 6  # bump when a rule changes, so `prepare` re-runs the cleaning stage on old outputs
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _MARKDOWN_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|>\s*|\d{1,3}[.)]\s+)")  # also "1. ": a numbered copy
 MIN_REPEAT_KEY_CHARS = 4  # shorter repeated lines ("是", "否", "谢谢！") can be legitimate
@@ -37,6 +37,7 @@ NEAR_COPY_MIN_SHARE = 0.6
 class CleanConfig:
     filters: FilterConfig = field(default_factory=FilterConfig)
     t2s: bool = False
+    line_model: str | None = "builtin"  # gptkit.data.line_model: a model file, "builtin", or None (rules alone)
 
 
 @dataclass
@@ -88,6 +89,20 @@ def _near_copy(key: str, earlier: list[str]) -> bool:
 
 
 def clean_document(text: str, cfg: CleanConfig = CleanConfig()) -> CleanResult:
+    res = _clean_document(text, cfg)
+    if res.text is None and cfg.line_model is not None and res.rule not in _BEFORE_LINES:
+        # the line model's drops must never make a document fail a rule it passes with the rules' verdicts
+        alone = _clean_document(text, replace(cfg, line_model=None))
+        if alone.text is not None:
+            return alone
+    return res
+
+
+# document rules decided before any line is judged (the model cannot have caused them)
+_BEFORE_LINES = frozenset({"encoding-damage"})
+
+
+def _clean_document(text: str, cfg: CleanConfig) -> CleanResult:
     fc = cfg.filters
     normalized, stats = normalize_text(text, t2s=cfg.t2s)
 
@@ -97,7 +112,7 @@ def clean_document(text: str, cfg: CleanConfig = CleanConfig()) -> CleanResult:
     if stats.replacement_chars > fc.max_damaged_fraction * max(1, len(text)):
         return dropped("encoding-damage", "other", [], [])
     lines = normalized.split("\n")
-    verdicts = clean_lines(lines)
+    verdicts = clean_lines(lines, cfg.line_model)
     dropped_lines = [(v.index, v.rule, v.text) for v in verdicts if v.rule]
     kept_v = [v for v in verdicts if not v.rule]
     kept = [(v.index, v.text) for v in kept_v]

@@ -131,6 +131,14 @@ class BatchScheduler:
             self.waiting.append(job)
             self.wake.notify()
 
+    def cancel(self, job: Job) -> None:
+        """End every choice of a job (any thread); its rows leave at the next step."""
+        job.cancel()
+
+    def stop(self, job: Job, choice: int) -> None:
+        """End one choice of a job (any thread): the text layer saw a stop string."""
+        job.stop(choice)
+
     @property
     def queue_depth(self) -> int:
         return len(self.waiting)

@@ -101,6 +101,14 @@ class TextRow:
         return text + self.stops.flush()
 
 
+def encode_prompt(tokenizer, text: str, *, add_bos: bool = True) -> list[int]:
+    """A text prompt's token ids, after the tokenizer's BOS (see the module docstring) when add_bos."""
+    if not isinstance(text, str):
+        raise GenerationError(f"prompt: expected a string, got {type(text).__name__}")
+    ids = tokenizer.encode(text)
+    return [tokenizer.bos_id, *ids] if add_bos else ids
+
+
 class Generator:
     """A model and its tokenizer: text completion with the engine's options (see `gptkit.generate`).
 
@@ -147,10 +155,7 @@ class Generator:
         return max(1, min(DEFAULT_MAX_NEW_TOKENS, room))
 
     def encode_prompt(self, text: str) -> list[int]:
-        if not isinstance(text, str):
-            raise GenerationError(f"prompt: expected a string, got {type(text).__name__}")
-        ids = self.tokenizer.encode(text)
-        return [self.tokenizer.bos_id, *ids] if self.add_bos else ids
+        return encode_prompt(self.tokenizer, text, add_bos=self.add_bos)
 
     def complete(self, prompt: str, *, stop: str | Sequence[str] = (), valid_utf8: bool = True, **options) -> str:
         """The completion of `prompt` (without the prompt, the EOS token or the stop string)."""
@@ -213,4 +218,4 @@ class Generator:
             stream.close()
 
 
-__all__ = ["DEFAULT_MAX_NEW_TOKENS", "Generator", "StopStrings", "TextRow"]
+__all__ = ["DEFAULT_MAX_NEW_TOKENS", "Generator", "StopStrings", "TextRow", "encode_prompt"]

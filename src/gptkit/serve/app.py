@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gptkit.errors import GptkitError
 from gptkit.generation.batched import QueueFull
 from gptkit.serve.chat import ChatUnsupported, chat_prompt
+from gptkit.serve.model_process import ModelProcessError
 from gptkit.serve.protocol import ChatCompletionRequest, CompletionRequest, SamplingRequest, error_body
 from gptkit.serve.service import Completion, Piece, Service
 
@@ -141,9 +142,11 @@ def create_app(service: Service, *, api_key: str | None = None) -> FastAPI:
         return HTMLResponse(resources.files("gptkit.serve").joinpath("page.html").read_text(encoding="utf-8"))
 
     @app.get("/health")
-    async def health() -> dict:
+    async def health():
         s = service.scheduler
-        return {"status": "ok", "model": service.name, "queue_depth": s.queue_depth, "batch_size": s.batch_size}
+        body = {"status": "ok" if service.alive else "error", "model": service.name, "queue_depth": s.queue_depth,
+                "batch_size": s.batch_size}  # fmt: skip
+        return body if service.alive else JSONResponse(body, status_code=503)
 
     @app.get("/metrics", response_class=Response)
     async def prometheus() -> Response:
@@ -196,6 +199,10 @@ def create_app(service: Service, *, api_key: str | None = None) -> FastAPI:
             for c in completions:
                 c.cancel()
             raise ApiError(429, f"{e}; retry later", "rate_limit_error", None, "rate_limit_exceeded") from None
+        except ModelProcessError as e:  # the model process exited: the server cannot generate any more
+            for c in completions:
+                c.cancel()
+            raise ApiError(503, str(e), "server_error", None, "model_unavailable") from None
         except BaseException:
             for c in completions:
                 c.cancel()
@@ -206,7 +213,7 @@ def create_app(service: Service, *, api_key: str | None = None) -> FastAPI:
     async def completions(req: CompletionRequest, request: Request):
         check_model(req.model)
         started = time.perf_counter()
-        prompts = [service.generator.encode_prompt(p) for p in req.prompts]
+        prompts = [service.encode_prompt(p) for p in req.prompts]
         eos = (service.tokenizer.eot_id,)
         jobs = open_jobs(req, prompts, 16, eos, req.logprobs)
         metrics.prompt_tokens.inc(sum(map(len, prompts)))
@@ -343,17 +350,21 @@ def create_app(service: Service, *, api_key: str | None = None) -> FastAPI:
         metrics.latency.observe(time.perf_counter() - started)
 
     async def observed(events: AsyncIterator[str], jobs: list[Completion], started: float, endpoint: str):
-        """The SSE events; a client that goes away cancels its jobs (Starlette cancels this generator)."""
-        finished = False
+        """The SSE events; a client that goes away cancels its jobs (Starlette cancels this generator). If the
+        model process exits meanwhile, the stream ends with an error event in OpenAI's shape (no [DONE])."""
+        status = "disconnected"
         try:
             async for e in events:
                 yield e
-            finished = True
+            status = "200"
+        except ModelProcessError as e:
+            status = "503"
+            yield sse(error_body(str(e), "server_error", None, "model_unavailable"))
         finally:
-            if not finished:
+            if status != "200":
                 for c in jobs:
                     c.cancel()
-            observe(jobs, started, endpoint, "200" if finished else "disconnected")
+            observe(jobs, started, endpoint, status)
 
     return app
 
@@ -412,7 +423,10 @@ async def collect(jobs: list[Completion], n: int, request: Request) -> list[list
                 break
         if task.cancelled():
             raise ApiError(499, "the client closed the request", "client_closed")
-        task.result()
+        try:
+            task.result()
+        except ModelProcessError as e:  # the model process exited while this request ran
+            raise ApiError(503, str(e), "server_error", None, "model_unavailable") from None
     finally:
         if not task.done() or task.cancelled():
             for c in jobs:

@@ -1,9 +1,11 @@
-"""The model behind the HTTP server: a checkpoint, its tokenizer, and a BatchScheduler stepping on its own thread.
+"""The model behind the HTTP server: a checkpoint, its tokenizer, and a BatchScheduler stepping on a thread of
+this process or in a model process of its own (`serve.model_process`, what `gptkit serve` runs).
 
 `Service.open(prompt_ids, settings, n, stop, logprobs)` submits one Job and returns a `Completion`: an async
 iterator of `Piece`s (a choice's new text, its tokens, and its finish reason at the end), fed from the
-scheduler's thread through the event loop. Stop strings and the incremental UTF-8 decoding are the text
-layer's (`TextRow`, as in `gptkit generate`); a stop string found ends that choice's row at the next step.
+scheduler's thread (or the model process's reader thread) through the event loop. Stop strings and the
+incremental UTF-8 decoding are the text layer's (`TextRow`, as in `gptkit generate`) in this process; a stop
+string found ends that choice's row at the next step.
 """
 
 from __future__ import annotations
@@ -12,17 +14,18 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 
+from gptkit.checkpoint import load_model_config
 from gptkit.generation.batched import BatchScheduler, Job, TokenEvent, resolve_for_batching
 from gptkit.generation.engine import check_prompts
-from gptkit.generation.packed_linear import pack_linears
 from gptkit.generation.settings import GenerationSettings
-from gptkit.generation.text import Generator, TextRow
-from gptkit.generation.utf8 import Utf8Table
+from gptkit.generation.text import Generator, TextRow, encode_prompt
+from gptkit.serve.decoder import load_decoder, utf8_table
+from gptkit.serve.model_process import ModelProcess, ModelSpec
 
 
 @dataclass
@@ -50,7 +53,7 @@ class Completion:
         self.service.outbox.put(self, event)
 
     def cancel(self) -> None:
-        self.job.cancel()
+        self.service.scheduler.cancel(self.job)
 
     async def pieces(self) -> AsyncIterator[Piece]:
         open_choices = set(range(len(self.rows)))
@@ -70,7 +73,7 @@ class Completion:
             if row.ended:
                 finish = "stop"
                 if row.stopped_by == "stop":
-                    self.job.stop(c)  # the scheduler drops the row at its next step
+                    self.service.scheduler.stop(self.job, c)  # the scheduler drops the row at its next step
             elif event.finish == "length":
                 text += row.finish()
                 finish = "stop" if row.stopped_by == "stop" else "length"
@@ -108,46 +111,66 @@ def _deliver(items: list[tuple[Completion, TokenEvent | BaseException]]) -> None
         completion.queue.put_nowait(event)
 
 
-def row_major_weights(model: torch.nn.Module) -> None:
-    """Undo `cpu_decode_layout` (which Generator.load applies on CPU): the batched decoder multiplies (B, C)
-    activations by each weight, and nn.Linear's own (out, in) layout is faster for that (the `small` preset,
-    one thread: 38.5 against 46.6 ms per step at batch 16; 14.0 against 14.0 ms at batch 1). In place."""
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.Linear) and not module.weight.is_contiguous():
-                module.weight.data = module.weight.data.contiguous()
-
-
 class Service:
-    """A loaded checkpoint served through one BatchScheduler (its own thread)."""
+    """The model as the HTTP app sees it: its tokenizer, its context length, and the scheduler that decodes.
 
-    def __init__(self, generator: Generator, *, name: str, max_batch: int = 16, max_queue: int = 64) -> None:
-        self.generator = generator
-        self.tokenizer = generator.tokenizer
-        self.model = generator.model
+    Service(generator, ...): the scheduler runs on a thread of this process, over the generator's model
+    (tests, notebooks). Service(ModelSpec(path, ...), ...): it runs in a model process of its own
+    (`gptkit serve`: see `serve.model_process`), started here; this process loads only the tokenizer and the
+    config. `start()` / `close()` run it while the app does."""
+
+    def __init__(self, source: Generator | ModelSpec, *, name: str, max_batch: int = 16, max_queue: int = 64) -> None:
         self.name = name
         self.created = int(time.time())
-        self.block_size = self.model.config.block_size
-        table = Utf8Table.for_tokenizer(self.tokenizer)
-        self.utf8 = table if table.constrains else None
         self.outbox = Outbox()
-        self.scheduler = BatchScheduler(
-            self.model, max_batch=max_batch, max_queue=max_queue, utf8=self.utf8, after_step=self.outbox.flush
-        )
-        self.packed_linears = 0  # Linear layers in oneDNN's packed layout (Service.load: CPU float32)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        if isinstance(source, ModelSpec):
+            from gptkit.tokenizer import Tokenizer
+
+            self.config = load_model_config(source.path)  # first: the checkpoint's errors before the tokenizer's
+            self.tokenizer = Tokenizer.load(source.path)
+            self.add_bos = True
+            self.utf8 = utf8_table(self.tokenizer)
+            self.scheduler: BatchScheduler | ModelProcess = ModelProcess(
+                replace(source, max_batch=max_batch), max_queue=max_queue, after_step=self.outbox.flush
+            )
+            self.packed_linears = self.scheduler.packed_linears
+        else:
+            self.tokenizer, self.config, self.add_bos = source.tokenizer, source.model.config, source.add_bos
+            self.utf8 = utf8_table(self.tokenizer)
+            self.scheduler = BatchScheduler(
+                source.model, max_batch=max_batch, max_queue=max_queue, utf8=self.utf8, after_step=self.outbox.flush
+            )
+            self.packed_linears = 0  # Linear layers in oneDNN's packed layout (see `serve.decoder`)
+        self.block_size = self.config.block_size
 
     @classmethod
-    def load(cls, path: str | Path, *, device: str = "cpu", name: str | None = None, **options) -> Service:
-        dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-        generator = Generator.load(path, device=device, dtype=dtype)
-        row_major_weights(generator.model)
-        service = cls(generator, name=name or Path(path).resolve().name, **options)
-        service.packed_linears = pack_linears(generator.model, batch_hint=service.scheduler.max_batch)
+    def load(
+        cls, path: str | Path, *, device: str = "cpu", dtype: str | None = None, name: str | None = None,
+        in_process: bool = False, threads: int | None = None, **options,
+    ) -> Service:  # fmt: skip
+        """A checkpoint served by a model process (in_process=False) or by a thread here, either way as the
+        batched decoder loads it (`serve.decoder.load_decoder`). threads: torch's intra-op threads for the
+        decoder (None: torch's default)."""
+        name = name or Path(path).resolve().name
+        if not in_process:
+            return cls(ModelSpec(str(path), device=device, dtype=dtype, threads=threads), name=name, **options)
+        if threads is not None:
+            torch.set_num_threads(threads)
+        decoder = load_decoder(path, device=device, dtype=dtype, max_batch=options.get("max_batch", 16))
+        service = cls(decoder.generator, name=name, **options)
+        service.packed_linears = decoder.packed_linears
         return service
 
+    @property
+    def alive(self) -> bool:
+        """False once a model process has exited (requests then fail; /health says so)."""
+        return not isinstance(self.scheduler, ModelProcess) or self.scheduler.alive
+
     def start(self) -> None:
+        if isinstance(self.scheduler, ModelProcess):
+            return  # running since __init__
         if self._thread is None:
             self._stop.clear()
             self._thread = threading.Thread(
@@ -156,16 +179,22 @@ class Service:
             self._thread.start()
 
     def close(self) -> None:
+        if isinstance(self.scheduler, ModelProcess):
+            self.scheduler.close()
+            return
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
 
+    def encode_prompt(self, text: str) -> list[int]:
+        return encode_prompt(self.tokenizer, text, add_bos=self.add_bos)
+
     def check(self, prompt_ids: list[int], settings: GenerationSettings) -> GenerationSettings:
         """The settings the scheduler runs (checked; a seed drawn if none); raises GenerationError naming the
         setting, or the prompt length + max_new_tokens over the context."""
-        s = resolve_for_batching(settings, self.model.config.vocab_size)
-        check_prompts([prompt_ids], s, self.model.config.vocab_size, self.block_size)
+        s = resolve_for_batching(settings, self.config.vocab_size)
+        check_prompts([prompt_ids], s, self.config.vocab_size, self.block_size)
         return s
 
     def open(
@@ -190,4 +219,4 @@ class Service:
         return self.tokenizer.token_bytes(token).decode("utf-8", errors="replace")
 
 
-__all__ = ["Completion", "Piece", "Service", "row_major_weights"]
+__all__ = ["Completion", "Piece", "Service"]

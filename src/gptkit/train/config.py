@@ -60,6 +60,7 @@ class TrainConfig:
     embedding_lr: float | None = None  # peak lr of the embeddings (and a tied head); None: lr
     head_lr: float | None = None  # peak lr of an untied LM head; None: lr
     muon_momentum: float = 0.95
+    muon_ns_steps: int = 5  # Newton-Schulz iterations per Muon update (torch.optim.Muon's ns_steps)
     weight_decay: float = 0.1  # AdamW decay, applied to matrices (weights and embeddings) only
     beta1: float = 0.9
     beta2: float = 0.95
@@ -75,6 +76,9 @@ class TrainConfig:
     dtype: str = "auto"  # auto (bfloat16 on CUDA if supported, else float32) | float32 | bfloat16 | float16
     compile: bool = False  # torch.compile the model
     compile_mode: str = "default"  # torch.compile mode: default | max-autotune-no-cudagraphs | max-autotune | ...
+    # The training loss through gptkit.fused_loss: LM head + cross-entropy per chunk of rows, no (B, T, V)
+    # logits tensor (same loss; pays on CPUs for a large vocabulary). Evaluation uses it too.
+    chunked_loss: bool = False
     cpu_threads: int = 0  # torch.set_num_threads on the CPU (0: PyTorch's default, one per core)
     parallel: str = "ddp"  # under torchrun: ddp (replicate) | fsdp (FSDP2, shard parameters and optimizer)
     sample_tokens: int = 100  # tokens generated at each evaluation to show progress (0: none)
@@ -114,6 +118,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise ConfigError(f"{name}: must be a positive number or absent, got {value}")
+        if not 1 <= self.muon_ns_steps < 100:
+            raise ConfigError(f"muon_ns_steps: must be in [1, 100), got {self.muon_ns_steps}")
         if not 0 <= self.muon_momentum < 1:
             raise ConfigError(f"muon_momentum: must be in [0, 1), got {self.muon_momentum}")
         if self.optimizer == "muon" and self.dtype == "float16":

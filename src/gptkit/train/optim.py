@@ -139,7 +139,12 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, device_type: str) -> tor
         return adamw
     matrices = {"params": g["matrices"], "weight_decay": wd, "lr_ratio": 1.0}
     muon = torch.optim.Muon(
-        [matrices], lr=lr_at(0, cfg), weight_decay=wd, momentum=cfg.muon_momentum, adjust_lr_fn="match_rms_adamw"
+        [matrices],
+        lr=lr_at(0, cfg),
+        weight_decay=wd,
+        momentum=cfg.muon_momentum,
+        ns_steps=cfg.muon_ns_steps,
+        adjust_lr_fn="match_rms_adamw",
     )
     group = OptimizerGroup([adamw, muon])
     set_lr(group, lr_at(0, cfg))

@@ -84,10 +84,13 @@ class Task:
 class PretrainTask(Task):
     """Next-token prediction on token shards: the batches of a TokenLoader, the GPT's cross-entropy."""
 
-    def __init__(self, loader: Any, model_config: ModelConfig, tokenizer: Any, world_size: int = 1) -> None:
+    def __init__(
+        self, loader: Any, model_config: ModelConfig, tokenizer: Any, world_size: int = 1, chunked_loss: bool = False
+    ) -> None:
         self.loader = loader  # gptkit.data.loader.TokenLoader
         self.model_config = model_config
         self.tokenizer = tokenizer
+        self.chunked_loss = chunked_loss  # train.chunked_loss: the loss without a logits tensor (fused_loss)
         self.tokens_per_step = loader.global_batch * model_config.block_size
 
     def batch(self, step: int, micro: int) -> Batch:
@@ -98,7 +101,7 @@ class PretrainTask(Task):
         return [{"idx": x, "targets": y} for x, y in self.loader.val_batches(eval_steps)]
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
-        return lm_loss(model, batch)
+        return lm_loss(model, batch, chunked=self.chunked_loss)
 
     def build_model(self) -> nn.Module:
         from gptkit.model import GPT
@@ -124,9 +127,11 @@ def lm_targets(batch: Batch) -> torch.Tensor:
     return targets
 
 
-def lm_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
+def lm_loss(model: nn.Module, batch: Batch, chunked: bool = False) -> torch.Tensor:
     """Mean next-token cross-entropy of a GPT on a batch, honouring its optional attention_mask,
-    position_ids and loss_mask."""
+    position_ids and loss_mask. chunked: through gptkit.fused_loss (no logits tensor; GPT return_logits=False)."""
     kwargs = {k: batch[k] for k in ("attention_mask", "position_ids") if k in batch}
+    if chunked:
+        kwargs["return_logits"] = False
     _, loss = model(batch["idx"], lm_targets(batch), **kwargs)
     return loss

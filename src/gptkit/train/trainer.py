@@ -160,7 +160,7 @@ class Trainer(EvaluationMixin, RunDirMixin):
             resolved = {k: v for k, v in self.model_config.to_dict().items() if v is not None}
             self.cfg.model = {"preset": config.model.get("preset", "small"), **resolved}
             self.loader = self._open_loader()
-            task = PretrainTask(self.loader, self.model_config, self.data.tokenizer)
+            task = PretrainTask(self.loader, self.model_config, self.data.tokenizer, chunked_loss=tc.chunked_loss)
         self.task = task
         self.model_config = task.model_config
 

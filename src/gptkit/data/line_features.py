@@ -1,0 +1,230 @@
+"""Cheap, page-relative features of a page's lines, for the learned line classifier (gptkit.data.line_model).
+
+`page_features(lines, rules, code)` -> (rows, X): `rows` the indices of the judged lines (not blank, not code),
+X a float32 array (len(rows), N_FEATURES), one row per judged line, columns named by FEATURE_NAMES:
+
+    own shape      length (log), shares of Han / Latin / digit / punctuation / symbol characters, sentence end,
+                   colon end, ellipsis end, function-word density (Chinese: 的 了 是 在 和 …; English: stop words),
+                   title-case words, URL, separators (| _ > · /), list-item prefix, a date, a bracket start
+    jusText        is_good (a paragraph), headline_like
+    page           repeats of the line in the page, similarity to the page's main body (share of the line's Han
+                   bigrams / content words found in the page's paragraphs; 1 for a paragraph), position (relative, chars
+                   before), before the first / after the last paragraph, lines to the nearest paragraph, page size
+                   and paragraph share, page language, the first line the rules keep (where the title is)
+    rules          the rule verdicts of gptkit.data.boilerplate (any rule, a single-line rule, a page-context rule,
+                   a block rule) on the line and on its neighbours
+    neighbours     the previous and next judged line's length, paragraph class and rule verdict (jusText's context)
+
+Every feature is a function of the page alone (no corpus counts), so a page scores the same wherever it is.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections import Counter
+
+import numpy as np
+
+from gptkit.data.context import _LIST_ITEM, _WORD, FUNCTION_CHARS_ZH, STOPWORDS_EN, headline_like, is_good
+from gptkit.data.filters import HAN, count_han
+
+_FUNCTION_CHAR = re.compile("[" + "".join(sorted(FUNCTION_CHARS_ZH)) + "]")
+_LATIN = re.compile(r"[A-Za-z]")
+_HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
+_DIGIT = re.compile(r"\d")
+_PUNCT = re.compile(r"[，。！？；：、,.!?;:\"'“”‘’（）()]")
+_WORDISH = re.compile(rf"[\sA-Za-z0-9{HAN}]")
+_URL = re.compile(r"https?://|www\.|\.com\b|\.cn\b|@[A-Za-z0-9-]+\.", re.I)
+_SEPARATOR = re.compile(r"[|｜_>»›·•/\\]| - ")
+_DATE = re.compile(r"\d{4}\s*[-/.年]\s*\d{1,2}|\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?|\d{1,2}:\d{2}")
+_TITLE_WORD = re.compile(r"\b[A-Z][a-z]")
+_SENTENCE_END = tuple('。！？!?.；;”"』」')
+_BRACKET_START = tuple("【[(（《<")
+
+# Rule families (the rule names of gptkit.data.boilerplate): a single-line rule, a page-context rule, a block rule.
+CONTEXT_RULES = frozenset({"page-head", "head-off-topic", "off-topic-block", "context"})
+BLOCK_RULES = frozenset({"related-block", "toc", "page-title"})
+
+_OWN = (
+    "log_chars",
+    "han_share",
+    "latin_share",
+    "digit_share",
+    "punct_share",
+    "symbol_share",
+    "sentence_end",
+    "colon_end",
+    "ellipsis_end",
+    "function_density",
+    "title_words",
+    "url",
+    "separators",
+    "list_item",
+    "date",
+    "bracket_start",
+    "good",
+    "headline",
+    "rule_any",
+    "rule_line",
+    "rule_context",
+    "rule_block",
+)
+_PAGE = (
+    "repeats",
+    "body_similarity",
+    "no_body",
+    "position",
+    "chars_before",
+    "before_first_good",
+    "after_last_good",
+    "lines_to_good",
+    "page_lines",
+    "page_good_share",
+    "page_zh",
+    "first_line",
+    "first_kept",
+)
+_NEIGHBOUR = ("log_chars", "good", "rule_any", "sentence_end")
+FEATURE_NAMES: tuple[str, ...] = (
+    _OWN
+    + _PAGE
+    + tuple(f"prev_{n}" for n in _NEIGHBOUR)
+    + tuple(f"next_{n}" for n in _NEIGHBOUR)
+    + ("window_rule_share",)
+)
+N_FEATURES = len(FEATURE_NAMES)
+_N_OWN = len(_OWN)
+_NEIGHBOUR_COLS = [_OWN.index(n) for n in _NEIGHBOUR]
+WINDOW = 2  # window_rule_share: share of rule-dropped lines among the WINDOW judged lines on each side
+
+
+# Shares and classes are measured on a line's first PREFIX_CHARS characters (its length on all of it): a long
+# paragraph's prefix says as much, and it bounds the cost per line (cleaning is most of `prepare`'s time).
+PREFIX_CHARS = 160
+
+
+def _own_features(line: str, rule: str | None) -> list[float]:
+    full = line.strip()
+    n = len(full)
+    s = full[:PREFIX_CHARS]
+    visible = len(s.replace(" ", "")) or 1
+    han = count_han(s)
+    latin = len(_LATIN.findall(s))
+    digits = len(_DIGIT.findall(s))
+    punct = len(_PUNCT.findall(s))
+    symbols = len(s) - len(_WORDISH.findall(s)) - punct
+    if han * 2 >= visible:
+        density = len(_FUNCTION_CHAR.findall(s)) / max(1, han)
+        title = 0.0
+    else:
+        words = _WORD.findall(s)
+        density = sum(w.lower() in STOPWORDS_EN for w in words) / max(1, len(words))
+        title = len(_TITLE_WORD.findall(s)) / max(1, len(words))
+    return [
+        math.log1p(n),
+        han / visible,
+        latin / visible,
+        digits / visible,
+        punct / visible,
+        max(0, symbols) / visible,
+        float(full.endswith(_SENTENCE_END)),
+        float(full.endswith((":", "："))),
+        float(full.endswith(("…", "..."))),
+        density,
+        title,
+        float(_URL.search(s) is not None),
+        math.log1p(len(_SEPARATOR.findall(s))),
+        float(_LIST_ITEM.match(line[:PREFIX_CHARS]) is not None),
+        float(_DATE.search(s) is not None),
+        float(s.startswith(_BRACKET_START)),
+        float(is_good(s)),
+        float(headline_like(s)),
+        float(rule is not None),
+        float(rule is not None and rule not in CONTEXT_RULES and rule not in BLOCK_RULES),
+        float(rule in CONTEXT_RULES),
+        float(rule in BLOCK_RULES),
+    ]
+
+
+def _repeat_key(line: str) -> str:
+    return " ".join(line.split()).lower()
+
+
+def _body_features(line: str) -> set[str]:
+    """Han character bigrams (across gaps, as gptkit.data.context's) and lower-case content words of a prefix."""
+    s = line.strip()[:PREFIX_CHARS]
+    han = "".join(_HAN_RUN.findall(s))
+    feats = set(map(operator.add, han, han[1:]))
+    if _LATIN.search(s):
+        feats.update(w for w in (x.lower() for x in _WORD.findall(s)) if len(w) >= 3 and w not in STOPWORDS_EN)
+    return feats
+
+
+_GOOD, _RULE_ANY = _OWN.index("good"), _OWN.index("rule_any")
+
+
+def page_features(lines: list[str], rules: list[str | None], code: list[bool]) -> tuple[list[int], np.ndarray]:
+    """The judged lines' indices and their features (module docstring). `rules[i]`: the rule that dropped line i
+    (None: kept), `code[i]`: line i is code (never judged). Plain Python per page: a page has a handful of
+    lines, where numpy's cost per call would dominate."""
+    rows = [i for i, t in enumerate(lines) if not code[i] and t.strip()]
+    m = len(rows)
+    if not m:
+        return rows, np.zeros((0, N_FEATURES), dtype=np.float32)
+    texts = [lines[i] for i in rows]
+    own = [_own_features(t, rules[i]) for t, i in zip(texts, rows, strict=True)]
+    good = [f[_GOOD] > 0 for f in own]
+    good_idx = [p for p in range(m) if good[p]]
+    sizes = [len(t.strip()) for t in texts]
+    total = sum(sizes)
+    keys = [_repeat_key(t) for t in texts]
+    counts = Counter(keys)
+    zh = float(count_han("".join(texts)) * 2 >= total)
+    # similarity to the main body: the share of the line's features (of its prefix) found in the page's
+    # paragraphs; a paragraph is the body (1)
+    sim = [1.0] * m
+    if len(good_idx) < m:
+        body: set[str] = set()
+        for p in good_idx:
+            body |= _body_features(texts[p])
+        for p in range(m):
+            if not good[p]:
+                f = _body_features(texts[p])
+                sim[p] = len(f & body) / len(f) if f else 0.0
+    first_kept = next((p for p, i in enumerate(rows) if rules[i] is None), -1)
+    log_m, good_share, no_body = math.log1p(m), len(good_idx) / m, float(not good_idx)
+    dropped = [f[_RULE_ANY] for f in own]
+    blank = [0.0] * len(_NEIGHBOUR)
+    out = []
+    before = 0
+    for p in range(m):
+        if good_idx:
+            dist = min(abs(p - g) for g in good_idx)
+            first_good, last_good = float(p < good_idx[0]), float(p > good_idx[-1])
+        else:
+            dist, first_good, last_good = m, 0.0, 0.0
+        lo, hi = max(0, p - WINDOW), min(m, p + WINDOW + 1)
+        n_window = hi - lo - 1
+        window = (sum(dropped[lo:hi]) - dropped[p]) / n_window if n_window > 0 else 0.0
+        prev = [own[p - 1][c] for c in _NEIGHBOUR_COLS] if p > 0 else blank
+        nxt = [own[p + 1][c] for c in _NEIGHBOUR_COLS] if p + 1 < m else blank
+        page = [
+            math.log1p(counts[keys[p]] - 1),
+            sim[p],
+            no_body,
+            p / max(1, m - 1),
+            before / max(1, total),
+            first_good,
+            last_good,
+            math.log1p(dist),
+            log_m,
+            good_share,
+            zh,
+            float(p == 0),
+            float(p == first_kept),  # where the title usually is
+        ]
+        out.append(own[p] + page + prev + nxt + [window])
+        before += sizes[p]
+    return rows, np.array(out, dtype=np.float32)
