@@ -8,18 +8,21 @@ check that English held-out text encodes to the same ids.
 
 Part 2 (continued pretraining). A small GPT (3 layers x 96 wide, context 64, tied embeddings) with an
 English byte-level BPE (--en-vocab tokens, trained on tinyshakespeare) is pretrained on tinyshakespeare,
-extended with --add-small Chinese tokens learned from the same Chinese train lines, then trained on
-builtin:zh-news, each run for the same wall time (train.time_budget_s = --seconds; the schedule runs over
-the time), the same data order (one prepared directory, one train.seed) and val batches:
-    centred: the default of `gptkit tokenizer extend` (mean of the pieces' rows, centred, norm-matched)
+extended with --add-small Chinese tokens, then trained on builtin:zh-news, each run for the same wall time
+(train.time_budget_s = --seconds; the schedule runs over the time), the same data order (one prepared
+directory, one train.seed) and val batches. zh-news is split into train / val documents by `gptkit
+prepare`'s own rule (document hash, val fraction 0.05); the small model's merges, the scratch tokenizer and
+the prior below see only the train documents (plus zh-reviews train lines for the merges), never val.
+    centred: the default of `gptkit tokenizer extend`: rows from the pieces (mean, centred, half an old
+             row's norm, + noise), then the unigram prior fitted on the zh-news train documents
     mean:    new rows = the plain mean of the rows of the old tokens each new token used to split into
     random:  new rows N(0, 0.02), the model's own embedding init
     scratch: a model of the same shape and vocabulary size, random init, with a Chinese BPE of that size
 Val loss in nats per character of the zh-news val split at every --eval-interval steps and at the end of
-the budget. Before training, each init's step-0 loss and the logits of the new tokens on held-out Chinese.
+the budget. Before training, each init's step-0 loss and the logits of the new tokens on val documents.
 Goal: centred below random at every evaluation both runs reach, and at the end.
 
-    python benchmarks/continue.py              # the full run (about 8 min on a quiet 2-core CPU)
+    python benchmarks/continue.py              # the full run (about 6 min on a quiet 2-core CPU)
     python benchmarks/continue.py --quick      # a smaller look
 
 Writes benchmarks/results/continue.json and benchmarks/results/continue.png.
@@ -51,6 +54,7 @@ from gptkit.vocab import extend_checkpoint, grow_vocab
 
 INITS = ("centred", "mean", "random")  # centred first: the default, the one the goal is about
 
+VAL_FRACTION = 0.05  # of the zh-news documents (prepare's document-hash rule): the split every curve reports
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -126,6 +130,19 @@ def part_tokenizer(args, work: Path, zh_train: list[str], zh_held: list[str], en
     }
 
 
+def news_documents() -> tuple[list[str], list[str]]:
+    """builtin:zh-news documents as `gptkit prepare` reads them, (train, val) by prepare's own val rule."""
+    from gptkit.data.sources import plan_splits, read_split, resolve_inputs
+    from gptkit.data.tasks import is_val
+
+    train_docs: list[str] = []
+    val_docs: list[str] = []
+    for split in plan_splits(resolve_inputs(["builtin:zh-news"]), 1 << 40):
+        for doc in read_split(split):
+            (val_docs if is_val(doc.id, VAL_FRACTION) else train_docs).append(doc.text)
+    return train_docs, val_docs
+
+
 def run_curve(name: str, run_dir: Path, settings: list[str]) -> dict:
     t0 = time.perf_counter()
     result = train(load_run_config(None, settings), run_dir, quiet=True)
@@ -169,9 +186,11 @@ def init_stats(model_dir: Path, old_vocab: int, ids: list[int], block: int = 64)
     }
 
 
-def part_continue(args, work: Path, zh_train: list[str]) -> dict:
+def part_continue(args, work: Path) -> dict:
     from gptkit.data.pipeline import PrepareConfig, prepare
 
+    news_train, news_val = news_documents()
+    zh_train = [t + "\n" for t in news_train] + zh_reviews().train  # merges and the scratch BPE: no val text
     en = en_shakespeare()
     en_tok = Tokenizer.train(en.train, vocab_size=args.en_vocab)
     en_tok.save(work / "en_tok")
@@ -188,7 +207,18 @@ def part_continue(args, work: Path, zh_train: list[str]) -> dict:
     print(
         f"\npretrained on tinyshakespeare: {args.pretrain_steps} steps, {pretrain_s:.0f} s, val loss {pre.val_loss:.3f}"
     )
-    ext = extend_checkpoint(pre.checkpoint, zh_train, args.add_small, work / "ext_centred", init="centred")
+    # The default: centred rows, then the unigram prior fitted on the text the runs train on.
+    ext = extend_checkpoint(
+        pre.checkpoint, zh_train, args.add_small, work / "ext_centred", init="centred", prior_inputs=news_train
+    )
+    fit = ext.prior
+    assert fit is not None
+    print(
+        f"unigram prior (zh-news train documents, {fit.windows * fit.window_tokens:,} tokens): offset {fit.beta:.3f}, "
+        f"log-frequency weight {fit.gamma:.3f}, |mean final hidden| {fit.hidden_norm:.2f}; train loss/token "
+        f"{fit.loss_before:.3f} -> {fit.loss_after:.3f}, p(new) {fit.new_mass_before:.3f} -> {fit.new_mass_after:.3f} "
+        f"(new-token share of the targets {fit.new_target_share:.3f})"
+    )
     # The same tokenizer and merges for the other inits (the merges are learned once).
     tok = Tokenizer.load(work / "ext_centred")
     for init in INITS[1:]:
@@ -196,8 +226,8 @@ def part_continue(args, work: Path, zh_train: list[str]) -> dict:
         save_model(grown, work / f"ext_{init}")
         tok.save(work / f"ext_{init}")
     vocab = ext.new_vocab_size
-    held_ids = tok.encode("".join(zh_news().held_out)[: args.stats_chars])
-    print(f"step 0 on {args.stats_chars:,} held-out zh-news characters ({len(held_ids):,} tokens):")
+    held_ids = tok.encode("\n".join(news_val)[: args.stats_chars])
+    print(f"step 0 on {args.stats_chars:,} characters of the zh-news val documents ({len(held_ids):,} tokens):")
     stats = {}
     for init in INITS:
         stats[init] = st = init_stats(work / f"ext_{init}", ext.old_vocab_size, held_ids)
@@ -242,6 +272,8 @@ def part_continue(args, work: Path, zh_train: list[str]) -> dict:
         "pretrain_val_loss": pre.val_loss,
         "seconds_per_run": args.seconds,
         "zh_train_han_chars_per_token_before_after": ext.han_chars_per_token,
+        "news_documents_train_val": [len(news_train), len(news_val)],
+        "prior": fit.as_dict(),
         "step0": stats,
         "runs": runs,
         "compared_points": shared,  # (step, centred, random): every shared eval step, then the two ends
@@ -306,7 +338,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="continue_bench_") as tmp:
         if not args.skip_gpt2:
             result["gpt2"] = part_tokenizer(args, Path(tmp), zh_train, zh_held, en_held)
-        result["continue"] = part_continue(args, Path(tmp), zh_train)
+        result["continue"] = part_continue(args, Path(tmp))
     c = result["continue"]
     print("centred vs random (step: centred random; the last pair: the end of the same wall time):")
     print("  " + "  ".join(f"{step}: {a:.3f} {b:.3f}" for step, a, b in c["compared_points"]))

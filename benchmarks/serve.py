@@ -3,22 +3,26 @@
     python benchmarks/serve.py                  # 1, 4 and 16 concurrent clients
     python benchmarks/serve.py --quick          # fewer requests and tokens
     python benchmarks/serve.py --no-transformers
+    python benchmarks/serve.py --dtype bfloat16    # all three (both servers, generate) in bfloat16
 
 The model: the `small` preset's shape (8 layers, 256 wide, context 256) with random weights and a BPE tokenizer
 (vocabulary 1024) trained on the first 200 kB of ../shared/data/tinyshakespeare.txt, saved as a gptkit
 checkpoint and exported with `gptkit export-hf` for transformers. Both servers run on this machine's CPU in
-float32 as subprocesses on 127.0.0.1; the levels are interleaved (gptkit, then transformers, at each level).
-Each client streams /v1/completions requests one after another (greedy, max_tokens tokens each); the prompts
-are lines of the same text. Reported per server and level: aggregate completion tokens/s (all tokens / wall
-time of the level), time to first token and latency p50 / p99, errors (non-200, a stream without [DONE]).
+float32 (or --dtype bfloat16) as subprocesses on 127.0.0.1; the levels are interleaved (gptkit, then
+transformers, at each level). Each client streams /v1/completions requests one after another (greedy,
+max_tokens tokens each); the prompts are lines of the same text; the clients are made before a level's clock
+starts. Reported per server and level: aggregate completion tokens/s (all tokens / wall time of the level),
+time to first token and latency p50 / p99, errors (non-200, a stream without [DONE]).
 Also: `gptkit generate`'s tokens/s on the same prompts one at a time in this process (Generator.stream, as
-the CLI runs it), before the servers start and after they stop, against which the 1-client server figure is
-compared; and per level, the CPU time of each server's busiest thread (its decode loop), of its other
-threads (HTTP) and of the benchmark's clients, in ms per token: the profile of where the time went.
+the CLI runs it, in the same dtype), before the servers start and after they stop, against which the 1-client
+server figure is compared; and per level, the CPU time of each server's busiest thread (its decode loop), of
+its other threads (HTTP) and of the benchmark's clients, in ms per token, and how long the busiest thread was
+runnable but had no CPU: the profile of where the time went. gptkit's model process counts as the server's.
 
 transformers serve needs `accelerate` (pip install accelerate) and, on a CPU, a bounded paged KV cache:
 by default it sizes the cache from the machine's memory and was OOM-killed at 9.4 GB here; we pass
---cb-num-blocks 512 --cb-block-size 32 --cb-max-batch-tokens 1024. Results: benchmarks/results/serve.json.
+--cb-num-blocks 512 --cb-block-size 32 --cb-max-batch-tokens 1024. Results: benchmarks/results/serve.json
+(serve_bfloat16.json with --dtype bfloat16).
 """
 
 from __future__ import annotations
@@ -189,17 +193,22 @@ async def one_request(client, server: Server, prompt: str, max_tokens: int, coun
 async def run_level(server: Server, prompts: list[str], clients: int, per_client: int, max_tokens: int, count_tokens):
     import httpx
 
-    async def worker(i: int) -> list[dict]:
+    async def worker(i: int, client) -> list[dict]:
         out = []
-        async with httpx.AsyncClient() as client:
-            for j in range(per_client):
-                out.append(await one_request(client, server, prompts[(i * per_client + j) % len(prompts)],
-                                             max_tokens, count_tokens))  # fmt: skip
+        for j in range(per_client):
+            out.append(await one_request(client, server, prompts[(i * per_client + j) % len(prompts)],
+                                         max_tokens, count_tokens))  # fmt: skip
         return out
 
+    # The clients are made before the clock starts: an httpx.AsyncClient loads the CA bundle when made (25-140
+    # ms of this process's CPU each, measured), which is the benchmark's cost, not the server's. Each worker's
+    # requests reuse its client's connections, as before.
+    clients_made = [httpx.AsyncClient() for _ in range(clients)]
     t0 = time.perf_counter()
-    results = [r for rs in await asyncio.gather(*(worker(i) for i in range(clients))) for r in rs]
+    results = [r for rs in await asyncio.gather(*(worker(i, c) for i, c in enumerate(clients_made))) for r in rs]
     wall = time.perf_counter() - t0
+    for c in clients_made:
+        await c.aclose()
     ok = [r for r in results if "error" not in r]
 
     def pct(values, q):
@@ -221,14 +230,14 @@ async def run_level(server: Server, prompts: list[str], clients: int, per_client
     }
 
 
-def generate_baseline(ckpt: Path, prompts: list[str], n: int, max_tokens: int) -> dict:
+def generate_baseline(ckpt: Path, prompts: list[str], n: int, max_tokens: int, dtype: str) -> dict:
     """`gptkit generate` one prompt at a time, in this process (what the CLI runs), greedy."""
     import torch
 
     from gptkit.generation.text import Generator
 
     torch.set_num_threads(THREADS)
-    gen = Generator.load(ckpt)
+    gen = Generator.load(ckpt, dtype=getattr(torch, dtype))  # what `gptkit generate --dtype DTYPE` loads
     gen.complete(prompts[0], max_new_tokens=4)  # warm-up
     tokens, t0 = 0, time.perf_counter()
     for p in prompts[:n]:
@@ -244,7 +253,7 @@ def generate_baseline(ckpt: Path, prompts: list[str], n: int, max_tokens: int) -
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--levels", default="1,4,16")
-    ap.add_argument("--per-client", type=int, default=None, help="requests per client (default: 16 / clients, >= 2)")
+    ap.add_argument("--per-client", type=int, default=None, help="requests per client (default: 16 / clients, >= 4)")
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-transformers", action="store_true")
@@ -253,6 +262,10 @@ def main() -> int:
         action="store_true",
         help="also run `gptkit serve --in-process` (the decoder on a thread of the HTTP process)",
     )
+    ap.add_argument("--also-pinned", metavar="CPUS",
+                    help="also run `gptkit serve --decode-cpus CPUS` (the model process on those CPUs)")  # fmt: skip
+    ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                    help="the dtype of all three: gptkit serve, transformers serve and gptkit generate")  # fmt: skip
     ap.add_argument("--note", default="", help="how the machine was while measured (stored in the JSON)")
     args = ap.parse_args()
     if args.quick:
@@ -268,11 +281,15 @@ def main() -> int:
         def count_tokens(text: str) -> int:
             return len(tok.encode(text))
 
-        baseline = generate_baseline(ckpt, prompts, 4 if args.quick else 8, args.max_tokens)
+        baseline = generate_baseline(ckpt, prompts, 4 if args.quick else 8, args.max_tokens, args.dtype)
         port = free_port()
         argv = [sys.executable, "-m", "gptkit", "serve", "--model", str(ckpt), "--port", str(port), "--max-batch",
-                "16", "--max-queue", "256", "--name", "bench", "--device", "cpu"]  # fmt: skip
+                "16", "--max-queue", "256", "--name", "bench", "--device", "cpu", "--dtype", args.dtype]  # fmt: skip
         servers = [Server("gptkit", argv, port, "bench")]
+        if args.also_pinned:
+            argv_pinned = [*argv, "--decode-cpus", args.also_pinned]
+            argv_pinned[argv_pinned.index("--port") + 1] = str(p := free_port())
+            servers.append(Server("gptkit-pinned", argv_pinned, p, "bench"))
         if args.also_in_process:
             argv_thread = [*argv, "--in-process"]
             argv_thread[argv_thread.index("--port") + 1] = str(p := free_port())
@@ -286,7 +303,7 @@ def main() -> int:
                 servers.append(Server("transformers", [exe, "serve", "--continuous-batching", "--cb-num-blocks", "512",
                                                        "--cb-block-size", "32", "--cb-max-batch-tokens", "1024",
                                                        "--host", "127.0.0.1", "--port", str(p := free_port()),
-                                                       "--device", "cpu", "--dtype", "float32", str(hf)],
+                                                       "--device", "cpu", "--dtype", args.dtype, str(hf)],
                                       p, str(hf), env={"HF_HUB_OFFLINE": "1"}))  # fmt: skip
         rows = []
         try:
@@ -301,7 +318,7 @@ def main() -> int:
             for s in up:  # warm-up: the first requests pay for lazy initialisation
                 asyncio.run(run_level(s, prompts, 2, 1, 8, count_tokens))
             for clients in levels:
-                per_client = args.per_client or max(2, 16 // clients)
+                per_client = args.per_client or max(4, 16 // clients)
                 for s in up:
                     others = {o.name: cpu_seconds(o.proc.pid) for o in up if o is not s}
                     threads, client_cpu = thread_cpu_seconds(s.proc.pid), time.process_time()
@@ -323,7 +340,7 @@ def main() -> int:
                 s.stop()
         # `gptkit generate` again once the servers are gone: the 1-client ratio uses both runs, so a change of
         # the machine's load during the run moves the baseline too.
-        after = generate_baseline(ckpt, prompts, 4 if args.quick else 8, args.max_tokens)
+        after = generate_baseline(ckpt, prompts, 4 if args.quick else 8, args.max_tokens, args.dtype)
         baseline = {key: baseline[key] + after[key] for key in ("requests", "tokens", "wall_s")} | {
             "runs_tokens_per_s": [baseline["tokens_per_s"], after["tokens_per_s"]]}  # fmt: skip
         baseline["tokens_per_s"] = baseline["tokens"] / baseline["wall_s"]
@@ -343,7 +360,7 @@ def main() -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"serving: {args.max_tokens} new tokens per request, greedy, CPU float32")
+    table = Table(title=f"serving: {args.max_tokens} new tokens per request, greedy, CPU {args.dtype}")
     for col in ("server", "clients", "requests", "tok/s", "TTFT p50", "TTFT p99", "latency p50", "latency p99",
                 "errors"):  # fmt: skip
         table.add_column(col, justify="right")
@@ -362,14 +379,16 @@ def main() -> int:
         console.print(f"note: {peer_note}")
     import torch
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
+    results = RESULTS if args.dtype == "float32" else RESULTS.with_name(f"serve_{args.dtype}.json")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps({
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "note": args.note, "threads_per_process": THREADS},
-        "settings": {"max_tokens": args.max_tokens, "levels": levels, "model": "small preset shape, vocab 1024"},
+        "settings": {"max_tokens": args.max_tokens, "dtype": args.dtype, "levels": levels,
+                     "model": "small preset shape, vocab 1024"},
         "rows": rows, "gptkit_generate": baseline, "goals": goals, "peer_note": peer_note,
     }, indent=2) + "\n")  # fmt: skip
-    console.print(f"wrote {RESULTS}")
+    console.print(f"wrote {results}")
     return 0
 
 

@@ -86,6 +86,7 @@ CASES = [
     case("serve --model {ckpt} --max-batch 0", 2, "--max-batch", "0"),
     case("serve --model {ckpt} --port 70000", 2, "--port", "70000"),
     case("serve --model {ckpt} --device tpu", 2, "--device 'tpu'", "not a device"),
+    case("serve --model {ckpt} --decode-cpus x-1", 2, "--decode-cpus", "not a CPU list"),
     # ---- devices --------------------------------------------------------------------------------
     case("generate --model {ckpt} --prompt a --device tpu", 2, "tpu", "device"),
     case("generate --model {ckpt} --prompt a --device cuda:x", 2, "cuda:x", "not a device"),

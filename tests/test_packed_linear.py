@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from gptkit import GPT, ModelConfig
 from gptkit.generation.batched import BatchScheduler, Job, TokenEvent, prefill_groups, resolve_for_batching
 from gptkit.generation.engine import generate
-from gptkit.generation.packed_linear import PackedLinear, pack_linears, packing_available
+from gptkit.generation.packed_linear import PackedLinear, bf16_kernels_available, pack_linears, packing_available
 from gptkit.generation.settings import GenerationSettings
 
 V = 120
@@ -53,6 +53,25 @@ def test_packed_linear_matches_float64_and_is_batch_invariant(bias):
         assert torch.equal(packed(x[5:8]), y[5:8])
         assert torch.equal(packed(x.view(4, 4, 96)).view(16, 200), y)
         assert torch.equal(packed(torch.cat([x, x, x, x]))[:16], y)
+
+
+@pytest.mark.skipif(not bf16_kernels_available(), reason="no oneDNN bfloat16 kernels on this CPU / torch")
+def test_bf16_weights_under_float32_activations_match_the_rounded_product_and_are_batch_invariant():
+    torch.manual_seed(1)
+    lin = torch.nn.Linear(96, 200)
+    packed = PackedLinear(lin, batch_hint=16, weight_dtype=torch.bfloat16)
+    x = torch.randn(16, 96)
+    with torch.inference_mode():
+        y = packed(x)
+        # The exact product of the bfloat16-rounded inputs and weights; oneDNN rounds it once to bfloat16
+        # (relative 2^-9, here up to 2^-8 for the summation) before the float32 bias is added.
+        product = F.linear(x.bfloat16().double(), lin.weight.bfloat16().double())
+        assert y.dtype == torch.float32 and packed.packed.dtype == torch.bfloat16
+        err = (y.double() - lin.bias.double() - product).abs()
+        assert bool((err <= product.abs() * 2**-8 + 1e-6).all()), float(err.max())
+        assert not torch.equal(y, lin(x))  # not float32 weights by mistake
+        assert torch.equal(packed(x[:1]), y[:1]) and torch.equal(packed(x[5:8]), y[5:8])
+        assert torch.equal(packed(x.view(4, 4, 96)).view(16, 200), y)
 
 
 @needs_onednn

@@ -5,6 +5,7 @@ OpenAI-client test against both decoders.)"""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -83,3 +84,18 @@ def test_a_model_process_that_dies_gives_503_not_a_hang(ckpt):
         r = httpx.post(url + "/v1/completions", json={**body, "stream": False}, timeout=60)
         assert r.status_code == 503 and r.json()["error"]["code"] == "model_unavailable"
         assert "exited" in r.json()["error"]["message"]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="CPU affinity is Linux's")
+def test_decode_cpus_pin_the_model_process_and_keep_this_one_off_them(ckpt):
+    allowed = os.sched_getaffinity(0)
+    cpu = max(allowed)
+    try:
+        service = Service(ModelSpec(str(ckpt), threads=1, cpus=(cpu,)), name="tiny")
+        try:
+            assert os.sched_getaffinity(service.scheduler.process.pid) == {cpu}
+            assert os.sched_getaffinity(0) == (allowed - {cpu} or allowed)  # one CPU only: shared
+        finally:
+            service.close()
+    finally:
+        os.sched_setaffinity(0, allowed)

@@ -52,6 +52,8 @@ def test_extend_then_continue_training(source, texts, tmp_path, capsys):
     assert new_tok.vocab_size == new_model.config.vocab_size == old_tok.vocab_size + 60
     assert read_config_json(out)["extended_from"]["added"] == 60
     assert read_config_json(out)["extended_from"]["init"] == "centred"  # the default
+    prior = read_config_json(out)["extended_from"]["prior"]  # fitted on --input by default
+    assert prior["loss_after"] < prior["loss_before"] and "unigram prior on" in printed
     # Old text: the same ids, and over the old vocabulary the same logits.
     text = "".join(english[-40:])
     ids = old_tok.encode(text)
@@ -93,3 +95,21 @@ def test_extend_refusals_write_nothing(source, texts, tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
         assert (sorted(p.name for p in out.iterdir()) if out.exists() else None) == before
+
+
+def test_extend_prior_input_and_no_prior(source, texts, tmp_path, capsys):
+    _, chinese = texts
+    corpus, train_text = tmp_path / "zh.txt", tmp_path / "train.txt"
+    corpus.write_text("".join(chinese), encoding="utf-8")
+    train_text.write_text("".join(chinese[::2]), encoding="utf-8")
+    base = ["tokenizer", "extend", "--model", str(source), "--input", str(corpus), "--add", "40"]
+    assert main([*base, "--out", str(tmp_path / "a"), "--prior-input", str(train_text)]) == 0
+    assert main([*base, "--out", str(tmp_path / "b"), "--no-prior"]) == 0
+    assert main([*base, "--out", str(tmp_path / "c")]) == 0
+    capsys.readouterr()
+    fits = [read_config_json(tmp_path / d)["extended_from"]["prior"] for d in "abc"]
+    assert fits[1] is None and fits[0]["loss_before"] != fits[2]["loss_before"]  # other windows: other text
+    plain, fitted = load_model(tmp_path / "b"), load_model(tmp_path / "c")
+    old = Tokenizer.load(source).vocab_size
+    torch.testing.assert_close(plain.wte.weight[:old], fitted.wte.weight[:old], rtol=0, atol=0)
+    assert not torch.equal(plain.wte.weight[old : old + 40], fitted.wte.weight[old : old + 40])

@@ -109,6 +109,8 @@ def test_time_budget_stops_the_run_and_decays_to_min_lr(data, tmp_path):
     assert lrs[-1] < 0.2 * cfg.train.lr  # the last steps ran at the end of the decay
     assert max(lrs) == pytest.approx(cfg.train.lr)  # and the middle at the peak
     assert trainer.budget.used() >= 1.5
+    evaluated = [r["step"] for r in read_metrics(tmp_path / "run") if r.get("val_loss") is not None]
+    assert evaluated == [result.step]  # eval_interval 0: one evaluation, at the end (none at step 0)
 
 
 def test_progress_line_under_a_time_budget_shows_the_clock_not_the_step_cap():

@@ -14,7 +14,9 @@ all point one way ("never next") with about 3x the norm of a used row; their mea
 (pairwise cosine 0.99), every new token starts identical and strongly unlikely, and training stalls.
 Centring removes that shared part, keeps what distinguishes one new token from another, and scales it to
 the size of a typical old row; what all new tokens share (e.g. "this is Chinese") is one direction that
-training learns first anyway.
+training learns first anyway. `extend_checkpoint` then fits the new rows' output side on the training text
+(gptkit.vocab_prior: how likely the new tokens are as a group and by their frequency), which is what an
+English source cannot know and what decides the loss before training.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from gptkit.checkpoint import (
 )
 from gptkit.errors import ConfigError
 from gptkit.model import GPT
-from gptkit.text_inputs import TextInputs
+from gptkit.text_inputs import TextInputs, iter_texts
+from gptkit.vocab_prior import PRIOR_WINDOW, PriorFit, fit_output_prior, training_windows
 
 INITS = ("centred", "mean", "random")
 RANDOM_STD = 0.02  # what GPT.reset_parameters gives embeddings in every init scheme
@@ -152,6 +155,7 @@ class ExtendResult:
     chars_per_token: tuple[float, float]
     han_chars_per_token: tuple[float | None, float | None]
     pieces: list[list[int]]  # pieces[k]: the old ids new id old_vocab_size + k used to split into
+    prior: PriorFit | None = None  # the output-side prior fitted on the training text (None: not asked)
 
 
 def extend_checkpoint(
@@ -161,14 +165,17 @@ def extend_checkpoint(
     out_dir: str | os.PathLike,
     *,
     init: str = "centred",
+    prior: bool = True,
+    prior_inputs: TextInputs | None = None,
     min_frequency: int = 2,
     seed: int = 0,
     progress: bool = False,
 ) -> ExtendResult:
     """Learn `n_add` tokens from `inputs` for the checkpoint's BPE tokenizer, grow its model to match
-    (`init`: "centred", "mean" or "random", as grow_vocab), and write the new checkpoint
-    to `out_dir`. `inputs` is read twice (learning, then measuring), so give paths or a list of texts.
-    Nothing is written if anything is refused."""
+    (`init`: "centred", "mean" or "random", as grow_vocab), with `prior` fit the new rows' output-side
+    unigram prior (gptkit.vocab_prior) on `prior_inputs` (the text the model will be trained on; default
+    `inputs`), and write the new checkpoint to `out_dir`. `inputs` is read twice (learning, then
+    measuring), so give paths or a list of texts. Nothing is written if anything is refused."""
     from gptkit.tokenizer import Tokenizer
     from gptkit.tokenizer.extend import learn_merges
 
@@ -192,11 +199,17 @@ def extend_checkpoint(
     ext = learn_merges(tok, inputs, n_add, min_frequency=min_frequency, progress=progress)
     after = _compression(ext.tokenizer, inputs)
     grown = grow_vocab(model, ext.tokenizer.vocab_size, pieces=ext.pieces, init=init, seed=seed)
+    fit = None
+    if prior:
+        window = min(grown.config.block_size, PRIOR_WINDOW)
+        texts = iter_texts(inputs if prior_inputs is None else prior_inputs)
+        windows, counts = training_windows((ext.tokenizer.encode(t) for t in texts), ext.tokenizer.eot_id, window)
+        fit = fit_output_prior(grown, tok.vocab_size, windows, counts)
     save_model(grown, out)
     ext.tokenizer.save(out)
-    update_config_json(
-        out, {"extended_from": {"checkpoint": str(model_dir), "added": ext.added, "init": init, "seed": seed}}
-    )
+    record = {"checkpoint": str(model_dir), "added": ext.added, "init": init, "seed": seed}
+    record["prior"] = fit.as_dict() if fit is not None else None
+    update_config_json(out, {"extended_from": record})
     return ExtendResult(
         out=out,
         old_vocab_size=tok.vocab_size,
@@ -205,6 +218,7 @@ def extend_checkpoint(
         chars_per_token=(before[0], after[0]),
         han_chars_per_token=(before[1], after[1]),
         pieces=ext.pieces,
+        prior=fit,
     )
 
 

@@ -49,8 +49,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Old token ids stay as they are and text without the new tokens encodes as before; new "
         "embedding (and untied head) rows start from the rows of the old tokens each new token used to split "
         "into: --init centred (default: their mean, minus the part all new tokens share, scaled to half an old "
-        "row's norm, plus N(0, 0.02) noise), mean (their plain mean), or random (N(0, 0.02)). "
-        "docs/continue.md says why centred. Then continue training with `gptkit train --init-from OUT`.",
+        "row's norm, plus N(0, 0.02) noise), mean (their plain mean), or random (N(0, 0.02)). Then, unless "
+        "--no-prior, each new output row gets a unigram prior fitted on the training text (--prior-input, "
+        "default --input): a shared logit offset plus a weight of the token's log-frequency, along the "
+        "model's mean final hidden state. docs/continue.md says why. Then continue training with "
+        "`gptkit train --init-from OUT`.",
     )
     extend.add_argument("--model", required=True, metavar="CKPT", help="gptkit checkpoint with a BPE tokenizer")
     extend.add_argument("--input", nargs="+", required=True, metavar="PATH", help="corpus to learn from (as for train)")
@@ -62,6 +65,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="centred",
         help="new rows: centred (default), mean or random",
     )
+    extend.add_argument(
+        "--prior-input",
+        nargs="+",
+        metavar="PATH",
+        help="the text the model will be trained on, to fit the new rows' unigram prior (default: --input)",
+    )
+    extend.add_argument("--no-prior", action="store_true", help="no unigram prior on the new rows (init only)")
     extend.add_argument("--min-frequency", type=int, default=2, help="merge only pairs seen this often")
     extend.add_argument("--seed", type=int, default=0, help="seed of the noise of --init centred / random")
     extend.set_defaults(func=cmd_extend)
@@ -106,8 +116,17 @@ def cmd_extend(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     inputs = [Path(p) for p in args.input]
+    prior_inputs = [Path(p) for p in args.prior_input] if args.prior_input else None
     res = extend_checkpoint(
-        args.model, inputs, args.add, args.out, init=args.init, min_frequency=args.min_frequency, seed=args.seed
+        args.model,
+        inputs,
+        args.add,
+        args.out,
+        init=args.init,
+        prior=not args.no_prior,
+        prior_inputs=prior_inputs,
+        min_frequency=args.min_frequency,
+        seed=args.seed,
     )
     added = res.new_vocab_size - res.old_vocab_size
     short = f" (the corpus had pairs for only {added} of {args.add})" if added < args.add else ""
@@ -115,6 +134,14 @@ def cmd_extend(args: argparse.Namespace) -> int:
         f"added {added:,} tokens{short}: vocab_size {res.old_vocab_size:,} -> {res.new_vocab_size:,}, "
         f"new rows: {res.init} ({time.perf_counter() - start:.1f} s)"
     )
+    if res.prior is not None:
+        f = res.prior
+        print(
+            f"unigram prior on {f.windows * f.window_tokens:,} training tokens: offset {f.beta:.2f}, "
+            f"log-frequency weight {f.gamma:.2f}; loss {f.loss_before:.3f} -> {f.loss_after:.3f} nats/token, "
+            f"p(new token) {f.new_mass_before:.3f} -> {f.new_mass_after:.3f} (new tokens: {f.new_target_share:.3f} "
+            "of the targets)"
+        )
     (c0, c1), (h0, h1) = res.chars_per_token, res.han_chars_per_token
     print(f"chars/token on the corpus: {c0:.3f} -> {c1:.3f}")
     if h0 is not None:

@@ -250,29 +250,39 @@ class BatchScheduler:
     def _choose(self) -> torch.Tensor:
         """(B,) the next token of every row."""
         B = len(self.rows)
-        tokens = torch.empty(B, dtype=torch.long, device=self.device)
         groups: dict[tuple, list[int]] = {}
         for i, r in enumerate(self.rows):
             s = r.job.settings
             groups.setdefault((s.strategy, s.sampling, s.valid_utf8 is not None), []).append(i)
+        if len(groups) == 1:  # every row alike (the common case): no gather of the rows, no scatter back
+            ((strategy, sampling, utf8),) = groups
+            return self._choose_group(strategy, sampling, utf8, None, list(range(B)))
+        tokens = torch.empty(B, dtype=torch.long, device=self.device)
         for (strategy, sampling, utf8), members in groups.items():
             idx = torch.tensor(members, device=self.device)
-            history = History(
-                seen=self.seen[idx] if sampling.needs_seen else None,
-                counts=self.counts[idx] if sampling.needs_counts else None,
-                utf8=Utf8Rows(self.utf8, self.states[idx]) if utf8 else None,
-            )
-            chain = logits_processors(sampling) if strategy == "sample" else penalty_processors(sampling)
-            scores = apply_processors(self.logits[idx], chain, history)
-            if strategy == "greedy" or sampling.greedy:
-                tokens[idx] = scores.argmax(dim=-1)
-            else:
-                rows = [self.rows[i] for i in members]
-                seeds = torch.tensor([r.job.settings.seed for r in rows], dtype=torch.long, device=self.device)
-                steps = torch.tensor([r.generated for r in rows], dtype=torch.long, device=self.device)
-                choices = torch.tensor([r.job.first_row + r.choice for r in rows], device=self.device)
-                tokens[idx] = sample(scores, seeds, steps, choices)
+            tokens[idx] = self._choose_group(strategy, sampling, utf8, idx, members)
         return tokens
+
+    def _choose_group(self, strategy: str, sampling, utf8: bool, idx: torch.Tensor | None, members: list[int]):
+        """The tokens (len(members),) of rows of one kind of settings; idx: their rows (None: all rows)."""
+
+        def rows_of(t: torch.Tensor) -> torch.Tensor:
+            return t if idx is None else t[idx]
+
+        history = History(
+            seen=rows_of(self.seen) if sampling.needs_seen else None,
+            counts=rows_of(self.counts) if sampling.needs_counts else None,
+            utf8=Utf8Rows(self.utf8, rows_of(self.states)) if utf8 else None,
+        )
+        chain = logits_processors(sampling) if strategy == "sample" else penalty_processors(sampling)
+        scores = apply_processors(rows_of(self.logits), chain, history)
+        if strategy == "greedy" or sampling.greedy:
+            return scores.argmax(dim=-1)
+        rows = [self.rows[i] for i in members]
+        seeds = torch.tensor([r.job.settings.seed for r in rows], dtype=torch.long, device=self.device)
+        steps = torch.tensor([r.generated for r in rows], dtype=torch.long, device=self.device)
+        choices = torch.tensor([r.job.first_row + r.choice for r in rows], device=self.device)
+        return sample(scores, seeds, steps, choices)
 
     def _hand_out(self, tokens: torch.Tensor) -> list[int]:
         """Emit every row's token; the rows that end."""
@@ -302,8 +312,13 @@ class BatchScheduler:
         return ended
 
     def _advance_state(self, tokens: torch.Tensor) -> None:
-        self.seen.scatter_(1, tokens.unsqueeze(1), True)
-        self.counts.scatter_add_(1, tokens.unsqueeze(1), torch.ones_like(self.counts[:, :1]))
+        # A row's seen / counts are read by its own settings' processors only, so while no row's settings
+        # read them they are not kept up to date (a row that needs them keeps them itself from its admission).
+        sampling = [r.job.settings.sampling for r in self.rows]
+        if any(s.needs_seen for s in sampling):
+            self.seen.scatter_(1, tokens.unsqueeze(1), True)
+        if any(s.needs_counts for s in sampling):
+            self.counts.scatter_add_(1, tokens.unsqueeze(1), torch.ones_like(self.counts[:, :1]))
         if self.utf8 is not None:
             rows = Utf8Rows(self.utf8, self.states)
             rows.advance(tokens)

@@ -1,10 +1,12 @@
-"""oneDNN-packed Linear layers for float32 decoding on a CPU (the batched server's decoder).
+"""oneDNN-packed Linear layers for float32 (or bfloat16) decoding on a CPU (the batched server's decoder).
 
 A decode step multiplies a few rows of activations (B, C) by every weight of the model. nn.Linear hands that to
 the BLAS (MKL's sgemm), which re-packs the weight for each call; oneDNN can pack each weight once, into the
 blocked layout its kernel reads. Measured with thread CPU time on this project's busy machine (AMD EPYC, one
 thread, the `small` preset's 33 weights, 26 MB): 7.6 -> 4.9 ms for the 33 products at batch 16, 6.0 -> 2.6 ms
 at batch 5, 15.4 -> 10.5 ms at batch 64, 3.7 -> 3.6 ms at batch 1 (docs/serve.md: the server end to end).
+On CPUs with oneDNN's bfloat16 kernels (AVX512_BF16), the weights can be packed in bfloat16 under float32
+activations (half the bytes to read per step; `gptkit serve --dtype bfloat16`), and a bfloat16 model too.
 
 Same values up to float rounding (a different summation order than MKL's, tested against float64). Each
 output row depends on its own input row only, bit for bit, whatever the batch size (tested): MKL's batch-1
@@ -18,47 +20,75 @@ import torch
 from torch import nn
 
 
-def packing_available(model: nn.Module) -> bool:
-    """True when the model is float32 on a CPU and this torch has oneDNN's packed linear operators."""
+def bf16_kernels_available() -> bool:
+    """True when this CPU and torch have oneDNN's bfloat16 kernels (AVX512_BF16 or AMX)."""
+    ops = torch.ops.mkldnn
+    return (
+        torch.backends.mkldnn.is_available()
+        and hasattr(ops, "_is_mkldnn_bf16_supported")
+        and bool(ops._is_mkldnn_bf16_supported())
+    )
+
+
+def packing_available(model: nn.Module, weight_dtype: torch.dtype | None = None) -> bool:
+    """True when the model is on a CPU, float32 or bfloat16, and this torch has oneDNN's packed linear operators
+    for weights of `weight_dtype` (None: the model's dtype; bfloat16 needs `bf16_kernels_available`)."""
     p = next(model.parameters())
-    if p.device.type != "cpu" or p.dtype != torch.float32 or not torch.backends.mkldnn.is_available():
+    weight_dtype = weight_dtype or p.dtype
+    if p.device.type != "cpu" or p.dtype not in (torch.float32, torch.bfloat16):
+        return False
+    if weight_dtype not in (torch.float32, torch.bfloat16) or (weight_dtype == torch.float32 != p.dtype):
         return False
     ops = torch.ops.mkldnn
-    return hasattr(ops, "_reorder_linear_weight") and hasattr(ops, "_linear_pointwise")
+    if not (torch.backends.mkldnn.is_available() and hasattr(ops, "_reorder_linear_weight")):
+        return False
+    if weight_dtype == torch.bfloat16 and not bf16_kernels_available():
+        return False
+    return hasattr(ops, "_linear_pointwise")
 
 
 class PackedLinear(nn.Module):
     """y = x W^T + b for x (..., in_features), with W held in oneDNN's packed layout (inference only).
-    batch_hint: the number of rows the packing is tuned for (any number works)."""
+    batch_hint: the number of rows the packing is tuned for (any number works). weight_dtype bfloat16 under
+    float32 activations: W is held in bfloat16 (half the bytes a step reads), x is rounded to bfloat16 for the
+    product (oneDNN accumulates in float32), and the result comes back as float32 with the float32 bias added:
+    what autocast does for a Linear, without re-casting the weight at every call."""
 
-    def __init__(self, linear: nn.Linear, batch_hint: int = 16) -> None:
+    def __init__(self, linear: nn.Linear, batch_hint: int = 16, weight_dtype: torch.dtype | None = None) -> None:
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.weight_dtype = weight_dtype or linear.weight.dtype
+        self.mixed = self.weight_dtype != linear.weight.dtype  # float32 activations, bfloat16 weight
         with torch.no_grad():
-            weight = linear.weight.detach().contiguous()
+            weight = linear.weight.detach().to(self.weight_dtype).contiguous()
             self.packed = torch.ops.mkldnn._reorder_linear_weight(weight, batch_hint)
             self.bias = None if linear.bias is None else linear.bias.detach().clone()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
+        if not self.mixed:
+            return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
+        y = torch.ops.mkldnn._linear_pointwise(x.to(self.weight_dtype), self.packed, None, "none", [], "")
+        y = y.to(x.dtype)
+        return y if self.bias is None else y.add_(self.bias)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        dtype = f", weight_dtype={self.weight_dtype}" if self.mixed else ""
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}{dtype}"
 
 
-def pack_linears(model: nn.Module, batch_hint: int = 16) -> int:
-    """Replace every nn.Linear of `model` by a PackedLinear, in place (a model that only generates from now
-    on: it cannot be trained or saved as before). Returns how many were replaced; 0 (nothing changed) when
-    `packing_available` is False."""
-    if not packing_available(model):
+def pack_linears(model: nn.Module, batch_hint: int = 16, weight_dtype: torch.dtype | None = None) -> int:
+    """Replace every nn.Linear of `model` by a PackedLinear (weights in `weight_dtype`, None: the model's), in
+    place (a model that only generates from now on: it cannot be trained or saved as before). Returns how many
+    were replaced; 0 (nothing changed) when `packing_available` is False."""
+    if not packing_available(model, weight_dtype):
         return 0
     replaced = 0
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if isinstance(child, nn.Linear):
-                setattr(parent, name, PackedLinear(child, batch_hint))
+                setattr(parent, name, PackedLinear(child, batch_hint, weight_dtype))
                 replaced += 1
     return replaced
 
 
-__all__ = ["PackedLinear", "pack_linears", "packing_available"]
+__all__ = ["PackedLinear", "bf16_kernels_available", "pack_linears", "packing_available"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -49,6 +50,7 @@ class ModelSpec:
     max_batch: int = 16
     threads: int | None = None  # torch intra-op threads in the model process; None: torch's default
     pack: bool = True  # pack the linear layers for oneDNN where available (see `serve.decoder`)
+    cpus: tuple[int, ...] | None = None  # the CPUs the model process runs on (the HTTP process: the others)
 
 
 def run_model_process(conn: Connection, spec: ModelSpec) -> None:  # the model process's main
@@ -58,6 +60,8 @@ def run_model_process(conn: Connection, spec: ModelSpec) -> None:  # the model p
     from gptkit.serve.decoder import load_decoder
 
     try:
+        if spec.cpus is not None:
+            os.sched_setaffinity(0, spec.cpus)
         if spec.threads is not None:
             torch.set_num_threads(spec.threads)
         decoder = load_decoder(
@@ -159,6 +163,10 @@ class ModelProcess:
         ours, theirs = socket.socketpair()
         argv = [sys.executable, "-m", "gptkit.serve.model_process", str(theirs.fileno()), json.dumps(asdict(spec))]
         self.process = subprocess.Popen(argv, pass_fds=(theirs.fileno(),))
+        if spec.cpus is not None:  # this process (HTTP, tokenizing, streaming) keeps off the model's CPUs
+            others = os.sched_getaffinity(0) - set(spec.cpus)
+            if others:
+                os.sched_setaffinity(0, others)
         theirs.close()
         self.conn = Connection(ours.detach())
         self.packed_linears = self._wait_ready(start_timeout)

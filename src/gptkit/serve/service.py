@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from gptkit.checkpoint import load_model_config
+from gptkit.errors import GptkitError
 from gptkit.generation.batched import BatchScheduler, Job, TokenEvent, resolve_for_batching
 from gptkit.generation.engine import check_prompts
 from gptkit.generation.settings import GenerationSettings
@@ -148,14 +149,17 @@ class Service:
     @classmethod
     def load(
         cls, path: str | Path, *, device: str = "cpu", dtype: str | None = None, name: str | None = None,
-        in_process: bool = False, threads: int | None = None, **options,
+        in_process: bool = False, threads: int | None = None, cpus: tuple[int, ...] | None = None, **options,
     ) -> Service:  # fmt: skip
         """A checkpoint served by a model process (in_process=False) or by a thread here, either way as the
         batched decoder loads it (`serve.decoder.load_decoder`). threads: torch's intra-op threads for the
-        decoder (None: torch's default)."""
+        decoder (None: torch's default); cpus: the CPUs of the model process (this process keeps off them)."""
         name = name or Path(path).resolve().name
         if not in_process:
-            return cls(ModelSpec(str(path), device=device, dtype=dtype, threads=threads), name=name, **options)
+            spec = ModelSpec(str(path), device=device, dtype=dtype, threads=threads, cpus=cpus)
+            return cls(spec, name=name, **options)
+        if cpus is not None:
+            raise GptkitError("the decoder's CPUs can only be chosen for a model process, not in_process")
         if threads is not None:
             torch.set_num_threads(threads)
         decoder = load_decoder(path, device=device, dtype=dtype, max_batch=options.get("max_batch", 16))

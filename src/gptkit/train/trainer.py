@@ -334,8 +334,8 @@ class Trainer(EvaluationMixin, RunDirMixin):
         budget.start()
         if budget:
             self.log(f"time budget: {budget.seconds:g} s ({budget.clock} clock); the schedule runs over it")
-        if self.step == 0 and self.resumed_from is None and self._val_batches:
-            self._eval_and_record()
+        if self.step == 0 and self.resumed_from is None and self._val_batches and tc.eval_interval:
+            self._eval_and_record()  # the starting point (eval_interval 0: only the end is evaluated)
         t_last = time.perf_counter()
         steps_timed = 0
         ema_step_s: float | None = None
