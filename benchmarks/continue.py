@@ -25,6 +25,9 @@ Goal: centred below random at every evaluation both runs reach, and at the end.
     python benchmarks/continue.py              # the full run (about 6 min on a quiet 2-core CPU)
     python benchmarks/continue.py --quick      # a smaller look
 
+The arms run two at a time, one per CPU, each pinned to its CPU with one thread: centred beside random
+(the goal's pair), then mean beside scratch (--sequential: one after another, as before round 3).
+
 Writes benchmarks/results/continue.json and benchmarks/results/continue.png.
 """
 
@@ -33,6 +36,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import multiprocessing
+import os
 import platform
 import shutil
 import sys
@@ -156,6 +161,36 @@ def run_curve(name: str, run_dir: Path, settings: list[str]) -> dict:
     return {"seconds": round(seconds, 1), "steps": result.step, "curve": curve}
 
 
+def _pinned_curve(cpu: int, name: str, run_dir: Path, settings: list[str], results) -> None:
+    os.sched_setaffinity(0, {cpu})
+    results.put((name, run_curve(name, run_dir, settings)))
+
+
+def run_together(arms: dict[str, tuple[Path, list[str]]]) -> dict[str, dict]:
+    """Run up to one arm per CPU at the same time, each in a fresh process pinned to its own CPU (one
+    thread each: LOOP sets train.cpu_threads=1). Arms run side by side see the same machine for the same
+    wall time (the other jobs on it, memory traffic), so a difference in steps done is not one arm
+    having had a quieter minute than the other, which is what sequential runs of equal wall time gave
+    (629 vs 702 steps in 50 s for two arms of the same shape and cost)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(arms) > len(cpus):
+        raise SystemExit(f"run_together: {len(arms)} arms need {len(arms)} CPUs, this process may use {len(cpus)}")
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no OpenMP pool inherited through fork
+    results = ctx.Queue()
+    procs = [
+        ctx.Process(target=_pinned_curve, args=(cpu, name, run_dir, settings, results))
+        for cpu, (name, (run_dir, settings)) in zip(cpus, arms.items(), strict=False)
+    ]
+    for proc in procs:
+        proc.start()
+    out = dict(results.get() for _ in procs)
+    for proc in procs:
+        proc.join()
+        if proc.exitcode:
+            raise SystemExit(f"run_together: an arm exited with status {proc.exitcode}")
+    return {name: out[name] for name in arms}
+
+
 def init_stats(model_dir: Path, old_vocab: int, ids: list[int], block: int = 64) -> dict:
     """Step-0 view of an extended model on held-out Chinese: loss per token (all targets, new-token
     targets, old-token targets), the mean logit of old and of new tokens, the probability mass on new
@@ -250,14 +285,22 @@ def part_continue(args, work: Path) -> dict:
         f"train.eval_interval={args.eval_interval}",
     ]
     print(f"continued on builtin:zh-news, {args.seconds:g} s each (wall clock), vocab {vocab:,}:")
-    runs = {}
+    arms = {}
     for name in INITS if args.no_scratch else (*INITS, "scratch"):
         if name == "scratch":
             settings = [*MODEL, *LOOP, *steps, f"data.path={json.dumps(str(data['scratch']))}"]
         else:
             settings = [*LOOP, *steps, "model.dropout=0.0", f"data.path={json.dumps(str(data['extended']))}",
                         f"train.init_from={json.dumps(str(work / f'ext_{name}'))}"]  # fmt: skip
-        runs[name] = run_curve(name, work / f"run_{name}", settings)
+        arms[name] = (work / f"run_{name}", settings)
+    runs = {}
+    if args.sequential:
+        for name, (run_dir, settings) in arms.items():
+            runs[name] = run_curve(name, run_dir, settings)
+    else:  # the goal's pair first, then the others two by two
+        order = [INITS[0], "random", *(n for n in arms if n not in (INITS[0], "random"))]
+        for i in range(0, len(order), 2):
+            runs.update(run_together({n: arms[n] for n in order[i : i + 2]}))
     best, rand = runs[INITS[0]]["curve"], runs["random"]["curve"]
     at_step = {step: c for step, _, c in rand}
     shared = [(step, c, at_step[step]) for step, _, c in best[:-1] if step in at_step]  # the same steps
@@ -316,6 +359,11 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="smaller budgets (a few minutes)")
     p.add_argument("--skip-gpt2", action="store_true", help="part 2 only")
     p.add_argument("--no-scratch", action="store_true", help="part 2 without the scratch model")
+    p.add_argument(
+        "--sequential",
+        action="store_true",
+        help="run the continued-pretraining arms one after another (default: two at a time, one per CPU)",
+    )
     p.add_argument(
         "--source-zh-lines",
         type=int,
