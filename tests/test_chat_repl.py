@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 
 import pytest
 
@@ -151,7 +152,11 @@ def test_terminal_two_turns_reset_and_exit(chat_dir, gen):
         child.expect_exact("you> ")
         first_turn = [{"role": "user", "content": "how are you?"}]
         assert child.before == (_expected_answer(gen, first_turn) + "\n").replace("\n", "\r\n")
-        child.sendintr()  # Ctrl-C at the prompt does not end the program (the last expect saw its "you> ")
+        # Ctrl-C at the prompt does not end the program (the last expect saw its "you> "). sendintr, unlike
+        # send, has no delaybeforesend: wait as send does (longer), so that readline, which prints the prompt
+        # before it sets up the terminal, is reading when the ^C arrives (a ^C in between was lost once in CI).
+        time.sleep(0.3)
+        child.sendintr()
         child.expect_exact("Ctrl-D or /quit exits")
         child.expect_exact("you> ")
         child.sendeof()

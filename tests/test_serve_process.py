@@ -21,13 +21,17 @@ from tests.serve_helpers import live_server, random_generator, tiny_tokenizer  #
 
 pytestmark = pytest.mark.xdist_group("serve")
 
+# The context of the test checkpoint. A disconnect must stop a generation of LONG - 16 tokens before half of
+# them: with 1,024 the tiny model finished 988 tokens before the cancel arrived on a loaded CI machine.
+LONG = 8192
+
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
     """A tiny checkpoint with a long context, so that a long generation takes a while."""
     tok = tiny_tokenizer(chat=False)
     path = tmp_path_factory.mktemp("ckpt")
-    save_model(random_generator(tok, block_size=1024).model, path)
+    save_model(random_generator(tok, block_size=LONG).model, path)
     tok.save(path)
     return path
 
@@ -41,12 +45,12 @@ def wait_for(predicate, timeout: float = 30.0) -> None:
 
 def test_disconnect_frees_the_row_in_the_model_process(ckpt):
     service = Service(ModelSpec(str(ckpt), threads=1), name="tiny", max_batch=4)
-    body = {"model": "tiny", "prompt": "The", "max_tokens": 1000, "temperature": 0, "stream": True}
+    body = {"model": "tiny", "prompt": "The", "max_tokens": LONG - 16, "temperature": 0, "stream": True}
     with live_server(service) as url:
         with httpx.stream("POST", url + "/v1/completions", json=body, timeout=60) as r:
             assert next(r.iter_lines()).startswith("data: ")
         wait_for(lambda: service.scheduler.batch_size == 0 and not service.scheduler.jobs)
-        assert service.scheduler.tokens_generated < 900  # long before its 1000 tokens
+        assert service.scheduler.tokens_generated < LONG // 2  # long before its LONG - 16 tokens
         r = httpx.post(url + "/v1/completions", json={**body, "stream": False, "max_tokens": 5}, timeout=60)
         assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] == 5
 
@@ -63,7 +67,7 @@ def test_a_checkpoint_the_model_process_cannot_load_is_a_clear_error(ckpt, tmp_p
 
 def test_a_model_process_that_dies_gives_503_not_a_hang(ckpt):
     service = Service(ModelSpec(str(ckpt), threads=1), name="tiny", max_batch=4)
-    body = {"model": "tiny", "prompt": "The", "max_tokens": 1000, "temperature": 0, "stream": True}
+    body = {"model": "tiny", "prompt": "The", "max_tokens": LONG - 16, "temperature": 0, "stream": True}
     statuses: list[int] = []
     with live_server(service) as url:
         with httpx.stream("POST", url + "/v1/completions", json=body, timeout=60) as r:
