@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
-import time
 
 import pytest
 
@@ -122,6 +122,13 @@ def test_ctrl_c_stops_the_answer_not_the_repl(gen):
 pexpect = pytest.importorskip("pexpect")
 
 
+def default_sigint() -> None:
+    """In the spawned child: Ctrl-C raises KeyboardInterrupt whatever the test runner's own SIGINT disposition.
+    A command started with `&` by a non-interactive shell (`nohup bash .ci/run &`) ignores SIGINT, every child
+    inherits that, and Python then leaves SIGINT ignored, so the ^C this test types would do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_terminal_two_turns_reset_and_exit(chat_dir, gen):
     """A person at a terminal: two turns, /reset, a third turn, Ctrl-C at the prompt, Ctrl-D."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
@@ -132,6 +139,7 @@ def test_terminal_two_turns_reset_and_exit(chat_dir, gen):
         encoding="utf-8",
         timeout=60,
         dimensions=(50, 200),
+        preexec_fn=default_sigint,
     )
     try:
         child.expect("a chat model")
@@ -152,11 +160,7 @@ def test_terminal_two_turns_reset_and_exit(chat_dir, gen):
         child.expect_exact("you> ")
         first_turn = [{"role": "user", "content": "how are you?"}]
         assert child.before == (_expected_answer(gen, first_turn) + "\n").replace("\n", "\r\n")
-        # Ctrl-C at the prompt does not end the program (the last expect saw its "you> "). sendintr, unlike
-        # send, has no delaybeforesend: wait as send does (longer), so that readline, which prints the prompt
-        # before it sets up the terminal, is reading when the ^C arrives (a ^C in between was lost once in CI).
-        time.sleep(0.3)
-        child.sendintr()
+        child.sendintr()  # Ctrl-C at the prompt does not end the program (the last expect saw its "you> ")
         child.expect_exact("Ctrl-D or /quit exits")
         child.expect_exact("you> ")
         child.sendeof()
