@@ -27,6 +27,17 @@ def _seed() -> None:
     torch.manual_seed(0)
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """torch on one intra-op thread for a module (`pytestmark = pytest.mark.usefixtures("one_thread")`):
+    hundreds of batch-1 steps of a tiny model run faster on one thread, and on a machine whose cores other
+    jobs hold, two spinning OpenMP threads made each step 30x slower (measured)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # ---- the CLI as separate processes, and a workspace of files to run it on (tests/cli_*.py) -----------------
 @pytest.fixture(scope="session")
 def gptkit_cli(tmp_path_factory: pytest.TempPathFactory):

@@ -13,14 +13,7 @@ from gptkit.generation.settings import GenerationError, GenerationSettings
 V = 120
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Hundreds of batch-1 steps of a tiny model: one intra-op thread is faster, and on a machine whose cores
-    other jobs hold, two spinning OpenMP threads made each step 30x slower (measured)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

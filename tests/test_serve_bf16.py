@@ -16,20 +16,15 @@ from gptkit.generation.packed_linear import PackedLinear, packing_available
 from gptkit.generation.settings import GenerationSettings
 from gptkit.serve.decoder import load_decoder
 
-pytestmark = pytest.mark.skipif(
-    not packing_available(torch.nn.Linear(2, 2), torch.bfloat16),
-    reason="this CPU or torch has no oneDNN bfloat16 packed linear kernels",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not packing_available(torch.nn.Linear(2, 2), torch.bfloat16),
+        reason="this CPU or torch has no oneDNN bfloat16 packed linear kernels",
+    ),
+    pytest.mark.usefixtures("one_thread"),
+]
 
 TEXT = "To be, or not to be, that is the question. 今天天气很好，我们去公园散步吧。" * 8
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
