@@ -93,6 +93,13 @@ VARIANTS = {
     "bf16_chunked": ["train.dtype=bfloat16", "train.chunked_loss=true"],
     "long_cooldown": ["train.cooldown_fraction=0.4", "train.min_lr=0.0"],
     "ns3": ["train.muon_ns_steps=3"],
+    # round 4 (the demo recipe): the tied embedding's rate higher still; an untied head with its own rates
+    # (a fast input embedding, a slower output layer, as nanochat and modded-nanogpt set them); half the batch
+    # for twice the steps (the val batches then hold the same number of tokens); a shorter warmup
+    "emb_lr_5e-2": ["train.embedding_lr=5e-2"],
+    "untied_lrs": ["model.tie_embeddings=false", "train.embedding_lr=6e-2", "train.head_lr=8e-3"],
+    "batch_half": ["train.batch_size=*0.5", "train.eval_steps=*2"],
+    "warmup_30": ["train.warmup_steps=30"],
 }
 
 
