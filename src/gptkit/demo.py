@@ -46,7 +46,7 @@ CPU_SETTINGS = [
     "model.norm=rmsnorm",
     "model.qk_norm=true",
     "train.optimizer=muon",
-    "train.dtype=bfloat16",  # autocast: matrix products in bfloat16 (AVX512-BF16 / AMX CPUs), loss in float32
+    "train.dtype=bfloat16",  # autocast: bf16 products, float32 loss; demo_settings: float32 without AVX512-BF16/AMX
     "train.chunked_loss=true",  # the 8k head + cross-entropy per chunk of rows: no (16, 128, 8000) logits
     "train.batch_size=16",
     "train.lr=4e-3",
@@ -101,9 +101,17 @@ def cpu_threads_for_load() -> int:
     return cpu_threads_to_use()
 
 
+def cpu_dtype() -> str:
+    """bfloat16 where the CPU multiplies it in hardware, else float32 (emulated bfloat16 is far slower)."""
+    from gptkit.devices import cpu_has_native_bf16
+
+    return "bfloat16" if cpu_has_native_bf16() else "float32"
+
+
 def demo_settings(cuda: bool) -> list[str]:
-    threads = [] if cuda else [f"train.cpu_threads={cpu_threads_for_load()}"]
-    return [*(GPU_SETTINGS if cuda else CPU_SETTINGS), *threads, *COMMON]
+    if cuda:
+        return [*GPU_SETTINGS, *COMMON]
+    return [*CPU_SETTINGS, f"train.dtype={cpu_dtype()}", f"train.cpu_threads={cpu_threads_for_load()}", *COMMON]
 
 
 def ngram_baseline(data_dir: Path, cache: Path, order: int = NGRAM_ORDER) -> float:
