@@ -115,8 +115,29 @@ def test_exported_logits_equal_scikit_learns():
     mean, scale = params[0], params[1]
     lr = LogisticRegression(C=1.0, max_iter=5000)
     x = data.x.astype(np.float64)
-    lr.fit((x - mean) / scale, data.y, sample_weight=data.sample_weight(idx))
+    sel = idx[data.decides]  # fit sees only the rows whose verdict is the model's
+    assert 0 < len(sel) < len(idx)
+    lr.fit((x[sel] - mean) / scale, data.y[sel], sample_weight=data.sample_weight(sel))
     np.testing.assert_allclose(model.logits(x), lr.decision_function((x - mean) / scale), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(mean, x[sel].mean(axis=0), rtol=1e-6, atol=1e-9)
+
+
+def test_model_decides_the_rows_the_cleaner_asks_it_about():
+    from gptkit.data.boilerplate import model_decides
+
+    para = "这是一段足够长的正文内容，讲述了这个城市的历史和文化，以及人们在这里的生活方式和习惯，内容完整。"
+    lines = ["首页 > 新闻 > 正文", "来源：本站", "标题在这里", "副标题", para, "相关阅读", "分享到微信"]
+    lines.append(para + "再来一段。")
+    verdicts = clean_lines(lines)
+    rows, x = page_features(lines, [v.rule for v in verdicts], [v.code for v in verdicts])
+    assert [verdicts[i].rule is None for i in rows] == [False, False, True, True, True, False, False, False]
+    # the title and subtitle (no rule, at most HEADING_LINES above a paragraph) are the heading guard's
+    assert model_decides(verdicts, rows, x).tolist() == [True, True, False, False, True, True, True, True]
+    # a title and paragraphs that no rule touched: the model is never asked
+    plain = ["一个标题", para, para + "二。"]
+    v2 = clean_lines(plain)
+    r2, x2 = page_features(plain, [v.rule for v in v2], [v.code for v in v2])
+    assert not model_decides(v2, r2, x2).any()
 
 
 # --- the model file ---------------------------------------------------------------------------------
