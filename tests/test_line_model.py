@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gptkit.data.boilerplate import MODEL_MIN_LINES, clean_lines
 from gptkit.data.clean import CleanConfig, clean_document
@@ -249,3 +251,55 @@ def test_verse_is_left_to_the_rules_and_no_document_fails_for_the_model(tmp_path
     res = clean_document(text, cfg)  # the model's drops alone would leave it too short
     alone = clean_document(text, CleanConfig(filters=cfg.filters, line_model=None))
     assert res.text is not None and res.text == alone.text
+
+
+# --- the fast feature code equals its definitions -------------------------------------------------------------
+
+
+def _reference_classes(s: str) -> tuple[int, int, int, int]:
+    """(Latin, digits, punctuation, symbols) by the one-character classes' findall, the features' definition."""
+    import re
+
+    from gptkit.data.filters import HAN
+
+    punct = len(re.findall(r"[，。！？；：、,.!?;:\"'“”‘’（）()]", s))
+    wordish = len(re.findall(rf"[\sA-Za-z0-9{HAN}]", s))
+    return len(re.findall(r"[A-Za-z]", s)), len(re.findall(r"\d", s)), punct, len(s) - wordish - punct
+
+
+def _reference_similarity(line: str, paragraphs: list[str]) -> float:
+    from gptkit.data.line_features import _body_features
+
+    body = set().union(*(_body_features(p) for p in paragraphs)) if paragraphs else set()
+    f = _body_features(line)
+    return len(f & body) / len(f) if f else 0.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab Z9٣，。:;·|的了是在和中文字 \t-’'x１") | st.characters(), max_size=200))
+def test_fast_character_counts_equal_findall(s):
+    from gptkit.data.line_features import FEATURE_NAMES as NAMES
+    from gptkit.data.line_features import _own_features
+
+    f = _own_features(s, None)
+    visible = len(s.strip()[:160].replace(" ", "")) or 1
+    latin, digits, punct, symbols = _reference_classes(s.strip()[:160])
+    got = [f[NAMES.index(k)] for k in ("latin_share", "digit_share", "punct_share", "symbol_share")]
+    assert got == [latin / visible, digits / visible, punct / visible, max(0, symbols) / visible]
+
+
+def test_body_similarity_by_substring_equals_the_set_definition():
+    from gptkit.data.context import is_good
+    from gptkit.data.line_features import _body_han, _body_similarity, _body_words
+    from tests.labelled import load_pages, load_web_pages
+
+    n = 0
+    for page in load_pages() + load_web_pages("design") + load_web_pages("blind"):
+        paras = [t for t in page.lines if t.strip() and is_good(t.strip()[:160])]
+        body_han = "\n".join(_body_han(t) for t in paras)
+        body_words = " " + " ".join(w for t in paras for w in _body_words(t)) + " "
+        for t in page.lines:
+            if t.strip():
+                assert _body_similarity(t, body_han, body_words) == _reference_similarity(t, paras), t
+                n += 1
+    assert n > 1000
