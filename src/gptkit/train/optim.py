@@ -6,7 +6,9 @@ Parameter groups (`named_groups`): "embeddings" (token and position embeddings, 
 norm gains). Matrices, embeddings and head decay; vectors do not. train.lr is the matrices' peak rate;
 train.embedding_lr / train.head_lr set those groups' own (default lr); the schedule scales every group alike.
 train.optimizer = "muon": torch.optim.Muon for "matrices" (orthogonalised momentum, Jordan et al. 2024, with
-Moonshot's RMS matching so AdamW's lr and weight decay carry over) and AdamW for the rest.
+Moonshot's RMS matching so AdamW's lr and weight decay carry over) and AdamW for the rest. On a CPU without
+bfloat16 kernels (gptkit.generation.packed_linear.bf16_kernels_available) Muon is gptkit.train.muon_fp32's
+Float32Muon: the same update with its Newton-Schulz iteration in float32 instead of emulated bfloat16.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from gptkit.generation.packed_linear import bf16_kernels_available
 from gptkit.train.config import TrainConfig
+from gptkit.train.muon_fp32 import Float32Muon
 
 EMBEDDING_PREFIXES = ("wte.", "wpe.")  # gptkit GPT names; a tied lm_head is listed once, as wte.weight
 HEAD_PREFIXES = ("lm_head.",)
@@ -138,7 +142,9 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, device_type: str) -> tor
         set_lr(adamw, lr_at(0, cfg))
         return adamw
     matrices = {"params": g["matrices"], "weight_decay": wd, "lr_ratio": 1.0}
-    muon = torch.optim.Muon(
+    # torch's Muon runs its Newton-Schulz iteration in bfloat16, emulated (slow) on CPUs without bf16 kernels.
+    muon_class = Float32Muon if device_type == "cpu" and not bf16_kernels_available() else torch.optim.Muon
+    muon = muon_class(
         [matrices],
         lr=lr_at(0, cfg),
         weight_decay=wd,
