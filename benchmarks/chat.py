@@ -41,7 +41,7 @@ from gptkit.train.chat_sft import finetune_chat, load_chat_config
 from gptkit.train.metrics import plot_losses
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from zh_base import BASE_MINUTES, build_base, read_base
+from zh_base import BASE_MINUTES, build_base, cpu_dtype, read_base
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -49,7 +49,7 @@ SENTIMENT_GOAL = 0.88
 
 SFT_SETTINGS = [
     "train.batch_size=8",  # packed rows of the base's context (256): 2,048 positions a step
-    "train.dtype=bfloat16",  # autocast: matmuls in bf16 (AVX512_BF16 here), the loss in fp32, weights fp32
+    f"train.dtype={cpu_dtype()}",  # bf16 autocast (loss, weights fp32) where the CPU has bf16 kernels (zh_base)
     "train.lr=1e-3",
     "train.warmup_steps=20",
     "train.max_steps=100000",

@@ -46,7 +46,9 @@ RESULTS = Path(__file__).resolve().parent / "results" / "serve.json"
 # by 8 jobs, and with 2 OpenMP threads a decode step of the tiny model took 1.8 s instead of 0.06 s (measured:
 # threads spinning for a core another job holds).
 THREADS = 1
-SHAKESPEARE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tinyshakespeare.txt"
+# The shared data folder: $GPTKIT_SHARED (as the tests read it), else ../shared beside the checkout.
+SHARED = Path(os.environ.get("GPTKIT_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
+SHAKESPEARE = SHARED / "data" / "tinyshakespeare.txt"
 
 
 def build_checkpoint(work: Path) -> tuple[Path, Path, list[str]]:

@@ -28,33 +28,50 @@ from pathlib import Path
 from typing import Any
 
 VOCAB = 4000
-# The shape and precision of the base: 4 layers x 192 in bfloat16 autocast. This CPU has AVX512_BF16; fwd + bwd
-# + AdamW CPU seconds per step of 8 x 256 tokens (1 thread, interleaved, dev): 4 x 128 fp32 0.426 / bf16 0.356,
-# 4 x 192 0.766 / 0.493, 6 x 256 1.528 / 0.878. So in bf16 4 x 192 (2.2x the demo's non-embedding weights) costs
-# 1.4x its step, and its fine-tuning about as much (docs/finetune.md). Context 256 holds 99% of the reviews whole
-# (11.5% are longer than 128 tokens) and the chat prompts; batch 8 x 256 = the demo's 16 x 128 tokens.
+
+
+def cpu_dtype() -> str:
+    """The training dtype of the benchmarks on this CPU: bfloat16 autocast where oneDNN has bfloat16 kernels
+    (AVX512_BF16 or AMX: round 3's Zen 4 ran a 4 x 192 step 1.55x faster in it), else float32. Without those
+    kernels bfloat16 is emulated: on round 4's Zen 3 (AVX2 only) a 4 x 192 forward + backward of 8 x 256 tokens
+    took 9.6 CPU seconds in bfloat16 against 0.93 in float32 (1 thread, dev)."""
+    from gptkit.generation.packed_linear import bf16_kernels_available
+
+    return "bfloat16" if bf16_kernels_available() else "float32"
+
+
+# The shape of the base: 4 layers x 192, in cpu_dtype(). On round 3's CPU (AVX512_BF16) fwd + bwd + AdamW CPU
+# seconds per step of 8 x 256 tokens (1 thread, interleaved, dev): 4 x 128 fp32 0.426 / bf16 0.356, 4 x 192
+# 0.766 / 0.493, 6 x 256 1.528 / 0.878. Context 256 holds 99% of the reviews whole (11.5% are longer than 128
+# tokens) and the chat prompts; batch 8 x 256 = the demo's 16 x 128 tokens.
 BASE_SHAPE = [
     "model.n_embd=192",
     "model.n_head=4",
     "model.block_size=256",
     "train.batch_size=8",
-    "train.dtype=bfloat16",
 ]
 BASE_FILE = "base.json"
 # Pretraining minutes of the base: with the main fine-tuning (about 8 minutes at this shape) and the text and
 # tokenizer, 20 minutes (the goal of benchmarks/finetune.py).
 BASE_MINUTES = 10.5
 SHUFFLE_SEED = 0
+# The last 10% of the shuffled documents validate the LM (val loss only; nothing is chosen on it).
+VAL_DOCS_FRACTION = 0.1
+# Each review of the train part appears this many times in it (the fine-tuning task's domain weighted up: once,
+# the reviews are 41% of the characters, 1.14M of 2.78M; three times, 68%). Chosen on the zh-sentiment val split
+# at a small scale (docs/finetune.md, "Review weight").
+REVIEW_REPEATS = 3
 
 
 def base_settings() -> list[str]:
     """gptkit.demo's CPU recipe (rotary, relu², RMSNorm, QK-norm, Muon, warmup-stable-decay) at the base's shape
-    (BASE_SHAPE) in bfloat16 autocast."""
+    (BASE_SHAPE) in cpu_dtype()."""
     from gptkit.demo import CPU_SETTINGS
 
     return [
         *CPU_SETTINGS,
         *BASE_SHAPE,
+        f"train.dtype={cpu_dtype()}",
         "train.cpu_threads=2",  # not from the load average: other jobs wait (niced) while benchmarks run
         "train.max_steps=1000000",  # the time budget ends the run
         "train.eval_interval=250",
@@ -65,24 +82,46 @@ def base_settings() -> list[str]:
     ]
 
 
-def pretraining_documents() -> list[str]:
-    """The documents of the base's corpus (see the module docstring), in their fixed shuffled order."""
+def pretraining_parts(review_repeats: int = REVIEW_REPEATS) -> tuple[list[str], list[str]]:
+    """The base's corpus (see the module docstring) as (train documents, val documents). All documents in their
+    fixed shuffled order; the last VAL_DOCS_FRACTION of them validate. The train part then holds each of its
+    reviews `review_repeats` times (the task's domain weighted up), reshuffled; no val document is in it."""
     from gptkit.data.chat_sets import held_out_index, news_articles
     from gptkit.data.zh_sentiment import zh_sentiment
 
-    docs = [
+    if review_repeats < 1:
+        raise SystemExit(f"review_repeats: must be >= 1, got {review_repeats}")
+    news = [
         "\n".join([a.headline, *a.paragraphs]) if a.headline else "\n".join(a.paragraphs)
         for a in news_articles()
         if a.paragraphs and not held_out_index(a.index)
     ]
     split = zh_sentiment()
-    docs += [r.text for r in (*split["train"], *split["val"])]
+    reviews = [r.text for r in (*split["train"], *split["val"])]
+    docs = [*news, *reviews]
     random.Random(SHUFFLE_SEED).shuffle(docs)
-    return docs
+    n_val = round(len(docs) * VAL_DOCS_FRACTION)
+    train_docs, val_docs = docs[:-n_val], docs[-n_val:]
+    if review_repeats > 1:
+        review_set = set(reviews)
+        train_docs = train_docs + [d for d in train_docs if d in review_set] * (review_repeats - 1)
+        random.Random(SHUFFLE_SEED + 1).shuffle(train_docs)
+    return train_docs, val_docs
+
+
+def pretraining_documents(review_repeats: int = REVIEW_REPEATS) -> list[str]:
+    """The documents of the base's text file in order: the train part, then the val part."""
+    train_docs, val_docs = pretraining_parts(review_repeats)
+    return [*train_docs, *val_docs]
 
 
 def build_base(
-    out: Path, minutes: float, vocab: int = VOCAB, clock: str = "wall", overrides: tuple[str, ...] = ()
+    out: Path,
+    minutes: float,
+    vocab: int = VOCAB,
+    clock: str = "wall",
+    overrides: tuple[str, ...] = (),
+    review_repeats: int = REVIEW_REPEATS,
 ) -> dict[str, Any]:
     """Make the base in `out` (replaced): out/model is the pretrained checkpoint; returns base.json's record.
     `overrides`: settings applied after base_settings() (`--set`, for development comparisons)."""
@@ -93,11 +132,18 @@ def build_base(
     t0 = time.perf_counter()
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    docs = pretraining_documents()
+    train_docs, val_docs = pretraining_parts(review_repeats)
+    docs = [*train_docs, *val_docs]
+    train_text = "\n\n".join(train_docs) + "\n\n"
+    text = train_text + "\n\n".join(val_docs) + "\n"
     text_path = out / "pretrain.txt"
-    text_path.write_text("\n\n".join(docs) + "\n", encoding="utf-8")
+    text_path.write_text(text, encoding="utf-8")
+    # data.val_fraction that cuts the file exactly after the train part: int(len(text) * (1 - f)) == len(train_text)
+    val_fraction = (len(text) - len(train_text) - 0.5) / len(text)
+    if int(len(text) * (1 - val_fraction)) != len(train_text):
+        raise SystemExit("zh_base: the val fraction does not cut the text after the train part")
     tok_dir = out / "tokenizer"
-    Tokenizer.train(docs[::3], vocab_size=vocab).save(tok_dir)
+    Tokenizer.train(train_docs[::3], vocab_size=vocab).save(tok_dir)
     tokenizer_s = time.perf_counter() - t0
     print(f"base: {len(docs):,} documents, {text_path.stat().st_size:,} bytes; tokenizer in {tokenizer_s:.0f} s")
     cfg = load_run_config(
@@ -106,6 +152,7 @@ def build_base(
             *base_settings(),
             f"data.path={json.dumps(str(text_path))}",
             f"data.tokenizer={json.dumps(str(tok_dir))}",
+            f"data.val_fraction={val_fraction!r}",
             f"train.time_budget_s={minutes * 60}",
             f"train.time_budget_clock={clock}",
             *overrides,
@@ -118,6 +165,8 @@ def build_base(
     record = {
         "model": str(out / "model"),
         "documents": len(docs),
+        "review_repeats": review_repeats,
+        "val_documents": len(val_docs),
         "text_bytes": text_path.stat().st_size,
         "vocab": vocab,
         "minutes_budget": minutes,
@@ -152,8 +201,14 @@ def main() -> None:
     ap.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="a training setting after the base's own"
     )
+    ap.add_argument(
+        "--review-repeats",
+        type=int,
+        default=REVIEW_REPEATS,
+        help=f"times each train-part review is in the text (default {REVIEW_REPEATS})",
+    )
     args = ap.parse_args()
-    record = build_base(args.out, args.minutes, args.vocab, args.clock, tuple(args.set))
+    record = build_base(args.out, args.minutes, args.vocab, args.clock, tuple(args.set), args.review_repeats)
     print(json.dumps(record, indent=1))
 
 

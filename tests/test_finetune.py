@@ -121,6 +121,37 @@ def test_aux_term_is_exactly_lambda_times_the_lm_loss_on_the_same_inputs(files, 
     assert (batch["targets"][0, row_len - 1 :] == -100).all()
 
 
+def test_aux_lm_loss_and_its_gradients_match_the_full_logits_in_float64(files, tmp_path):
+    """L1 goes through the fused head on the counted positions only; the reference is F.cross_entropy of the
+    full (R, T, V) logits with ignore_index=-100, in float64: the loss and the GPT's gradients."""
+    task = task_for(files, tmp_path, "train.jsonl", "finetune.lm_weight=0.5")
+    torch.manual_seed(3)
+    model = task.build_model().double()
+    batch = task.batch(0, 0)
+    assert (batch["targets"] == -100).any()  # the batch has padding to skip
+
+    def fused() -> torch.Tensor:
+        return model(batch["idx"], batch["extract_index"], batch["targets"])[1]
+
+    def full() -> torch.Tensor:
+        hidden = model.gpt(batch["idx"], output_hidden=True)
+        V = model.gpt.config.vocab_size
+        logits = F.linear(hidden, model.gpt.lm_head.weight)[..., :V]  # (R, T, V) in float64
+        return F.cross_entropy(logits.reshape(-1, V), batch["targets"].reshape(-1), ignore_index=-100)
+
+    grads = []
+    for loss_fn in (fused, full):
+        model.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        grads.append((loss.item(), {n: p.grad.clone() for n, p in model.gpt.named_parameters() if p.grad is not None}))
+    (l_fused, g_fused), (l_full, g_full) = grads
+    assert abs(l_fused - l_full) < 1e-12
+    assert g_fused.keys() == g_full.keys() and len(g_full) > 2
+    for name in g_full:
+        assert torch.allclose(g_fused[name], g_full[name], rtol=0, atol=1e-12), name
+
+
 def test_bf16_autocast_losses_are_fp32_and_match_an_fp32_reference(files, tmp_path):
     """train.dtype=bfloat16 runs the task's loss under CPU autocast: matmuls in bf16, the losses in fp32."""
     task = task_for(files, tmp_path, "train.jsonl", "finetune.lm_weight=0.5")

@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gptkit.data.boilerplate import MODEL_MIN_LINES, clean_lines
 from gptkit.data.clean import CleanConfig, clean_document
@@ -115,8 +117,29 @@ def test_exported_logits_equal_scikit_learns():
     mean, scale = params[0], params[1]
     lr = LogisticRegression(C=1.0, max_iter=5000)
     x = data.x.astype(np.float64)
-    lr.fit((x - mean) / scale, data.y, sample_weight=data.sample_weight(idx))
+    sel = idx[data.decides]  # fit sees only the rows whose verdict is the model's
+    assert 0 < len(sel) < len(idx)
+    lr.fit((x[sel] - mean) / scale, data.y[sel], sample_weight=data.sample_weight(sel))
     np.testing.assert_allclose(model.logits(x), lr.decision_function((x - mean) / scale), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(mean, x[sel].mean(axis=0), rtol=1e-6, atol=1e-9)
+
+
+def test_model_decides_the_rows_the_cleaner_asks_it_about():
+    from gptkit.data.boilerplate import model_decides
+
+    para = "这是一段足够长的正文内容，讲述了这个城市的历史和文化，以及人们在这里的生活方式和习惯，内容完整。"
+    lines = ["首页 > 新闻 > 正文", "来源：本站", "标题在这里", "副标题", para, "相关阅读", "分享到微信"]
+    lines.append(para + "再来一段。")
+    verdicts = clean_lines(lines)
+    rows, x = page_features(lines, [v.rule for v in verdicts], [v.code for v in verdicts])
+    assert [verdicts[i].rule is None for i in rows] == [False, False, True, True, True, False, False, False]
+    # the title and subtitle (no rule, at most HEADING_LINES above a paragraph) are the heading guard's
+    assert model_decides(verdicts, rows, x).tolist() == [True, True, False, False, True, True, True, True]
+    # a title and paragraphs that no rule touched: the model is never asked
+    plain = ["一个标题", para, para + "二。"]
+    v2 = clean_lines(plain)
+    r2, x2 = page_features(plain, [v.rule for v in v2], [v.code for v in v2])
+    assert not model_decides(v2, r2, x2).any()
 
 
 # --- the model file ---------------------------------------------------------------------------------
@@ -228,3 +251,55 @@ def test_verse_is_left_to_the_rules_and_no_document_fails_for_the_model(tmp_path
     res = clean_document(text, cfg)  # the model's drops alone would leave it too short
     alone = clean_document(text, CleanConfig(filters=cfg.filters, line_model=None))
     assert res.text is not None and res.text == alone.text
+
+
+# --- the fast feature code equals its definitions -------------------------------------------------------------
+
+
+def _reference_classes(s: str) -> tuple[int, int, int, int]:
+    """(Latin, digits, punctuation, symbols) by the one-character classes' findall, the features' definition."""
+    import re
+
+    from gptkit.data.filters import HAN
+
+    punct = len(re.findall(r"[，。！？；：、,.!?;:\"'“”‘’（）()]", s))
+    wordish = len(re.findall(rf"[\sA-Za-z0-9{HAN}]", s))
+    return len(re.findall(r"[A-Za-z]", s)), len(re.findall(r"\d", s)), punct, len(s) - wordish - punct
+
+
+def _reference_similarity(line: str, paragraphs: list[str]) -> float:
+    from gptkit.data.line_features import _body_features
+
+    body = set().union(*(_body_features(p) for p in paragraphs)) if paragraphs else set()
+    f = _body_features(line)
+    return len(f & body) / len(f) if f else 0.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab Z9٣，。:;·|的了是在和中文字 \t-’'x１") | st.characters(), max_size=200))
+def test_fast_character_counts_equal_findall(s):
+    from gptkit.data.line_features import FEATURE_NAMES as NAMES
+    from gptkit.data.line_features import _own_features
+
+    f = _own_features(s, None)
+    visible = len(s.strip()[:160].replace(" ", "")) or 1
+    latin, digits, punct, symbols = _reference_classes(s.strip()[:160])
+    got = [f[NAMES.index(k)] for k in ("latin_share", "digit_share", "punct_share", "symbol_share")]
+    assert got == [latin / visible, digits / visible, punct / visible, max(0, symbols) / visible]
+
+
+def test_body_similarity_by_substring_equals_the_set_definition():
+    from gptkit.data.context import is_good
+    from gptkit.data.line_features import _body_han, _body_similarity, _body_words
+    from tests.labelled import load_pages, load_web_pages
+
+    n = 0
+    for page in load_pages() + load_web_pages("design") + load_web_pages("blind"):
+        paras = [t for t in page.lines if t.strip() and is_good(t.strip()[:160])]
+        body_han = "\n".join(_body_han(t) for t in paras)
+        body_words = " " + " ".join(w for t in paras for w in _body_words(t)) + " "
+        for t in page.lines:
+            if t.strip():
+                assert _body_similarity(t, body_han, body_words) == _reference_similarity(t, paras), t
+                n += 1
+    assert n > 1000

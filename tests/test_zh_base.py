@@ -16,11 +16,16 @@ ZH_BASE = Path(__file__).resolve().parents[1] / "benchmarks" / "zh_base.py"
 
 
 @pytest.fixture(scope="module")
-def documents() -> list[str]:
+def zh_base():
     spec = importlib.util.spec_from_file_location("zh_base", ZH_BASE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.pretraining_documents()
+    return module
+
+
+@pytest.fixture(scope="module")
+def documents(zh_base) -> list[str]:
+    return zh_base.pretraining_documents()
 
 
 def test_no_sentiment_test_review_and_every_other_review(documents):
@@ -42,3 +47,21 @@ def test_no_held_out_article(documents):
     # words of one may occur inside another article's text: "...国家旅游局推出’９８华夏城乡游，突出...").
     lines = set(text.split("\n"))
     assert not (headlines - train_headlines) & lines
+
+
+def test_reviews_weighted_up_and_val_part_apart(zh_base):
+    """The train part holds each of its reviews REVIEW_REPEATS times and each article once; the val part (the
+    last 10% of the shuffled documents) holds each document once and none of them is in the train part."""
+    from collections import Counter
+
+    assert zh_base.REVIEW_REPEATS > 1
+    train_docs, val_docs = zh_base.pretraining_parts()
+    once_train, once_val = zh_base.pretraining_parts(review_repeats=1)
+    assert val_docs == once_val and Counter(val_docs).most_common(1)[0][1] == 1
+    assert not set(val_docs) & set(train_docs)
+    split = zh_sentiment()
+    reviews = {r.text for r in (*split["train"], *split["val"])}
+    counts = Counter(train_docs)
+    assert counts == Counter({d: zh_base.REVIEW_REPEATS if d in reviews else 1 for d in once_train})
+    assert len(once_train) + len(once_val) == 18_513 and len(val_docs) == round(18_513 * zh_base.VAL_DOCS_FRACTION)
+    assert not all(d in reviews for d in train_docs[-1000:])  # the copies are shuffled in, not appended

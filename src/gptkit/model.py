@@ -230,17 +230,18 @@ class MLP(nn.Module):
         self.activation = config.activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.c_fc(x)
+        return self.dropout(self.c_proj(self.activate(self.c_fc(x))))
+
+    def activate(self, h: torch.Tensor) -> torch.Tensor:
+        """The activation of c_fc's output h (..., width): (..., ffn_dim)."""
         if self.activation == "relu":
-            h = F.relu(h)
-        elif self.activation == "relu2":
-            h = F.relu(h).square()
-        elif self.activation == "swiglu":
+            return F.relu(h)
+        if self.activation == "relu2":
+            return F.relu(h).square()
+        if self.activation == "swiglu":
             gate, value = h.chunk(2, dim=-1)
-            h = F.silu(gate) * value
-        else:
-            h = F.gelu(h, approximate="tanh" if self.activation == "gelu_tanh" else "none")
-        return self.dropout(self.c_proj(h))
+            return F.silu(gate) * value
+        return F.gelu(h, approximate="tanh" if self.activation == "gelu_tanh" else "none")
 
 
 class Block(nn.Module):

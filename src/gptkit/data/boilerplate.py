@@ -48,6 +48,8 @@ import re
 from functools import lru_cache
 from typing import NamedTuple
 
+import numpy as np
+
 from gptkit.data.code_lines import code_mask, markup_only, tag_wrapped_prose
 from gptkit.data.context import (
     context_drops,
@@ -242,12 +244,11 @@ def apply_line_model(lines: list[str], verdicts: list[LineVerdict], line_model: 
         comes back with its in-line noise removed. The model never empties a page the rules keep, and leaves pages
     without a paragraph to the rules (as the context rules do)."""
     model = load_line_model(line_model)
-    judged = [v for v in verdicts if not v.code and v.text.strip()]
-    if all(v.rule is None for v in judged) and all(is_good(v.text) for v in judged[1:]):
-        return verdicts  # a title and paragraphs, no rule dropped a line: nothing for the model (most articles)
+    if _untouched_article(verdicts):
+        return verdicts
     rows, x = page_features(lines, [v.rule for v in verdicts], [v.code for v in verdicts])
-    if len(rows) < MODEL_MIN_LINES or not (x[:, GOOD] > 0).any():
-        return verdicts  # too small, or no paragraph (verse, lists): no main body to judge lines against
+    if _model_skips(rows, x):
+        return verdicts
     drop, reasons = model.judge(x, zh=bool(x[0, PAGE_ZH]))
     if drop.all() and any(verdicts[i].rule is None for i in rows):
         return verdicts  # it finds no content in a page the rules keep: a page unlike any it learnt from
@@ -267,6 +268,31 @@ def apply_line_model(lines: list[str], verdicts: list[LineVerdict], line_model: 
         elif not d and rule is not None:
             verdicts[i] = LineVerdict(i, clean_inline(lines[i]), None)
     return verdicts
+
+
+def _untouched_article(verdicts: list[LineVerdict]) -> bool:
+    """A title and paragraphs, no rule dropped a line: nothing for the model (most articles)."""
+    judged = [v for v in verdicts if not v.code and v.text.strip()]
+    return all(v.rule is None for v in judged) and all(is_good(v.text) for v in judged[1:])
+
+
+def _model_skips(rows: list[int], x: np.ndarray) -> bool:
+    """Too small, or no paragraph (verse, lists): no main body to judge lines against."""
+    return len(rows) < MODEL_MIN_LINES or not (x[:, GOOD] > 0).any()
+
+
+def model_decides(verdicts: list[LineVerdict], rows: list[int], x: np.ndarray) -> np.ndarray:
+    """(len(rows),) bool: the judged rows whose verdict is the model's. False on a page it skips, and for a line
+    no rule dropped at most HEADING_LINES lines above a paragraph (the heading guard of apply_line_model keeps
+    it, unless the model drops that paragraph too). benchmarks/train_line_model.py trains on these rows only."""
+    n = len(rows)
+    if _untouched_article(verdicts) or _model_skips(rows, x):
+        return np.zeros(n, dtype=bool)
+    good = x[:, GOOD] > 0
+    return np.array(
+        [verdicts[rows[p]].rule is not None or not good[p + 1 : p + 1 + HEADING_LINES].any() for p in range(n)],
+        dtype=bool,
+    )
 
 
 # The context rules, in order (gptkit.data.context); each sees the lines the ones before it dropped.

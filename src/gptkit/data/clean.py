@@ -14,13 +14,13 @@ a test, or a cluster task.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from gptkit.data.boilerplate import clean_lines
+from gptkit.data.boilerplate import LineVerdict, apply_line_model, clean_lines
 from gptkit.data.filters import FilterConfig, detect_lang, quality_rule, repetition_rule
 from gptkit.data.normalize import NormalizeStats, normalize_text
 
-RULES_VERSION = 6  # bump when a rule changes, so `prepare` re-runs the cleaning stage on old outputs
+RULES_VERSION = 7  # bump when a rule changes, so `prepare` re-runs the cleaning stage on old outputs
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _MARKDOWN_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|>\s*|\d{1,3}[.)]\s+)")  # also "1. ": a numbered copy
 MIN_REPEAT_KEY_CHARS = 4  # shorter repeated lines ("是", "否", "谢谢！") can be legitimate
@@ -89,30 +89,32 @@ def _near_copy(key: str, earlier: list[str]) -> bool:
 
 
 def clean_document(text: str, cfg: CleanConfig = CleanConfig()) -> CleanResult:
-    res = _clean_document(text, cfg)
-    if res.text is None and cfg.line_model is not None and res.rule not in _BEFORE_LINES:
-        # the line model's drops must never make a document fail a rule it passes with the rules' verdicts
-        alone = _clean_document(text, replace(cfg, line_model=None))
+    fc = cfg.filters
+    normalized, stats = normalize_text(text, t2s=cfg.t2s)
+    if stats.replacement_chars > fc.max_damaged_fraction * max(1, len(text)):
+        return CleanResult(None, "other", "encoding-damage", [], [], normalized, stats)
+    lines = normalized.split("\n")
+    rules = clean_lines(lines)
+    if cfg.line_model is None:
+        return _judge_document(lines, rules, normalized, stats, fc)
+    model = apply_line_model(lines, list(rules), cfg.line_model)  # a verdict it leaves is the same object
+    res = _judge_document(lines, model, normalized, stats, fc)
+    if res.text is None and any(a is not b for a, b in zip(model, rules, strict=True)):
+        # the line model's verdicts must never make a document fail a rule it passes with the rules' verdicts
+        alone = _judge_document(lines, rules, normalized, stats, fc)
         if alone.text is not None:
             return alone
     return res
 
 
-# document rules decided before any line is judged (the model cannot have caused them)
-_BEFORE_LINES = frozenset({"encoding-damage"})
-
-
-def _clean_document(text: str, cfg: CleanConfig) -> CleanResult:
-    fc = cfg.filters
-    normalized, stats = normalize_text(text, t2s=cfg.t2s)
+def _judge_document(
+    lines: list[str], verdicts: list[LineVerdict], normalized: str, stats: NormalizeStats, fc: FilterConfig
+) -> CleanResult:
+    """The document rules on a document whose lines have been judged (`verdicts`, one per line)."""
 
     def dropped(rule: str, lang: str, kept: list, lines_dropped: list) -> CleanResult:
         return CleanResult(None, lang, rule, kept, lines_dropped, normalized, stats)
 
-    if stats.replacement_chars > fc.max_damaged_fraction * max(1, len(text)):
-        return dropped("encoding-damage", "other", [], [])
-    lines = normalized.split("\n")
-    verdicts = clean_lines(lines, cfg.line_model)
     dropped_lines = [(v.index, v.rule, v.text) for v in verdicts if v.rule]
     kept_v = [v for v in verdicts if not v.rule]
     kept = [(v.index, v.text) for v in kept_v]

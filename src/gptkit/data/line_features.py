@@ -23,19 +23,23 @@ from __future__ import annotations
 import math
 import operator
 import re
+from bisect import bisect_left
 from collections import Counter
 
 import numpy as np
 
 from gptkit.data.context import _LIST_ITEM, _WORD, FUNCTION_CHARS_ZH, STOPWORDS_EN, headline_like, is_good
-from gptkit.data.filters import HAN, count_han
+from gptkit.data.filters import HAN, _count, count_han
 
-_FUNCTION_CHAR = re.compile("[" + "".join(sorted(FUNCTION_CHARS_ZH)) + "]")
+# Character classes are counted by deleting the runs of everything else (gptkit.data.filters._count: the same
+# count as len(findall) of the one-character class, without building a list)
+_NOT_FUNCTION_CHAR = re.compile("[^" + "".join(sorted(FUNCTION_CHARS_ZH)) + "]+")
 _LATIN = re.compile(r"[A-Za-z]")
-_HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
-_DIGIT = re.compile(r"\d")
-_PUNCT = re.compile(r"[，。！？；：、,.!?;:\"'“”‘’（）()]")
-_WORDISH = re.compile(rf"[\sA-Za-z0-9{HAN}]")
+_NOT_LATIN = re.compile(r"[^A-Za-z]+")
+_NOT_HAN_BASIC = re.compile(r"[^\u4e00-\u9fff]+")  # the Han of the body features: the basic block only
+_NOT_DIGIT = re.compile(r"\D+")
+_NOT_PUNCT = re.compile(r"[^，。！？；：、,.!?;:\"'“”‘’（）()]+")
+_NOT_WORDISH = re.compile(rf"[^\sA-Za-z0-9{HAN}]+")
 _URL = re.compile(r"https?://|www\.|\.com\b|\.cn\b|@[A-Za-z0-9-]+\.", re.I)
 _SEPARATOR = re.compile(r"[|｜_>»›·•/\\]| - ")
 _DATE = re.compile(r"\d{4}\s*[-/.年]\s*\d{1,2}|\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?|\d{1,2}:\d{2}")
@@ -111,12 +115,12 @@ def _own_features(line: str, rule: str | None) -> list[float]:
     s = full[:PREFIX_CHARS]
     visible = len(s.replace(" ", "")) or 1
     han = count_han(s)
-    latin = len(_LATIN.findall(s))
-    digits = len(_DIGIT.findall(s))
-    punct = len(_PUNCT.findall(s))
-    symbols = len(s) - len(_WORDISH.findall(s)) - punct
+    latin = _count(_NOT_LATIN, s)
+    digits = _count(_NOT_DIGIT, s)
+    punct = _count(_NOT_PUNCT, s)
+    symbols = len(s) - _count(_NOT_WORDISH, s) - punct
     if han * 2 >= visible:
-        density = len(_FUNCTION_CHAR.findall(s)) / max(1, han)
+        density = _count(_NOT_FUNCTION_CHAR, s) / max(1, han)
         title = 0.0
     else:
         words = _WORD.findall(s)
@@ -152,14 +156,36 @@ def _repeat_key(line: str) -> str:
     return " ".join(line.split()).lower()
 
 
-def _body_features(line: str) -> set[str]:
-    """Han character bigrams (across gaps, as gptkit.data.context's) and lower-case content words of a prefix."""
+def _body_han(line: str) -> str:
+    """The Han characters (basic block) of a line's prefix, joined: its bigrams are taken across gaps, as
+    gptkit.data.context's."""
+    return _NOT_HAN_BASIC.sub("", line.strip()[:PREFIX_CHARS])
+
+
+def _body_words(line: str) -> list[str]:
+    """The lower-case content words of a line's prefix (3+ letters, not a stop word)."""
     s = line.strip()[:PREFIX_CHARS]
-    han = "".join(_HAN_RUN.findall(s))
-    feats = set(map(operator.add, han, han[1:]))
-    if _LATIN.search(s):
-        feats.update(w for w in (x.lower() for x in _WORD.findall(s)) if len(w) >= 3 and w not in STOPWORDS_EN)
-    return feats
+    if not _LATIN.search(s):
+        return []
+    return [w for w in (x.lower() for x in _WORD.findall(s)) if len(w) >= 3 and w not in STOPWORDS_EN]
+
+
+def _body_features(line: str) -> set[str]:
+    """Han character bigrams and content words of a line's prefix."""
+    han = _body_han(line)
+    return set(map(operator.add, han, han[1:])).union(_body_words(line))
+
+
+def _body_similarity(line: str, body_han: str, body_words: str) -> float:
+    """The share of the line's features found in the body: `body_han` the paragraphs' _body_han joined by
+    newlines (a Han bigram is a substring of it exactly when it is a bigram of one paragraph), `body_words`
+    their _body_words joined by spaces, with a space at each end (likewise for " word ")."""
+    f = _body_features(line)
+    if not f:
+        return 0.0
+    # a feature is a Han bigram (two characters) or a word (3+ characters)
+    found = sum((b in body_han) if len(b) == 2 else f" {b} " in body_words for b in f)
+    return found / len(f)
 
 
 _GOOD, _RULE_ANY = _OWN.index("good"), _OWN.index("rule_any")
@@ -186,13 +212,11 @@ def page_features(lines: list[str], rules: list[str | None], code: list[bool]) -
     # paragraphs; a paragraph is the body (1)
     sim = [1.0] * m
     if len(good_idx) < m:
-        body: set[str] = set()
-        for p in good_idx:
-            body |= _body_features(texts[p])
+        body_han = "\n".join(_body_han(texts[p]) for p in good_idx)
+        body_words = " " + " ".join(w for p in good_idx for w in _body_words(texts[p])) + " "
         for p in range(m):
             if not good[p]:
-                f = _body_features(texts[p])
-                sim[p] = len(f & body) / len(f) if f else 0.0
+                sim[p] = _body_similarity(texts[p], body_han, body_words)
     first_kept = next((p for p, i in enumerate(rows) if rules[i] is None), -1)
     log_m, good_share, no_body = math.log1p(m), len(good_idx) / m, float(not good_idx)
     dropped = [f[_RULE_ANY] for f in own]
@@ -201,7 +225,8 @@ def page_features(lines: list[str], rules: list[str | None], code: list[bool]) -
     before = 0
     for p in range(m):
         if good_idx:
-            dist = min(abs(p - g) for g in good_idx)
+            k = bisect_left(good_idx, p)  # the nearest paragraphs are good_idx[k - 1] and good_idx[k]
+            dist = min(p - good_idx[k - 1] if k else m, good_idx[k] - p if k < len(good_idx) else m)
             first_good, last_good = float(p < good_idx[0]), float(p > good_idx[-1])
         else:
             dist, first_good, last_good = m, 0.0, 0.0

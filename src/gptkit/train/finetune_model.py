@@ -16,6 +16,7 @@ from torch import nn
 from gptkit.checkpoint import read_config_json, save_model_state, update_config_json
 from gptkit.config import ModelConfig
 from gptkit.errors import CheckpointError
+from gptkit.fused_loss import linear_cross_entropy
 from gptkit.model import GPT
 from gptkit.train.finetune_data import KINDS, TransformTokens, rows_per_record
 from gptkit.train.task import Batch
@@ -56,7 +57,13 @@ class ClassifierModel(nn.Module):
             scores = scores.view(-1, self.group)  # (N, choices)
         lm_loss = None
         if targets is not None:
-            _, lm_loss = self.gpt.lm_logits_and_loss(hidden, targets)
+            # Only the counted positions (a third of a length-sorted batch is padding) go through the LM head,
+            # in one fused pass without a logits tensor (gptkit.fused_loss): the mean over them, as
+            # F.cross_entropy(ignore_index=-100) of the full logits gives.
+            keep = targets != -100
+            lm_loss = linear_cross_entropy(
+                hidden[keep], self.gpt.lm_head.weight, targets[keep], vocab_size=self.gpt.config.vocab_size
+            )
         return scores, lm_loss
 
 
