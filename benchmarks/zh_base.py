@@ -31,13 +31,13 @@ VOCAB = 4000
 
 
 def cpu_dtype() -> str:
-    """The training dtype of the benchmarks on this CPU: bfloat16 autocast where oneDNN has bfloat16 kernels
+    """The training dtype of the benchmarks on this CPU: bfloat16 autocast where the CPU has bfloat16 kernels
     (AVX512_BF16 or AMX: round 3's Zen 4 ran a 4 x 192 step 1.55x faster in it), else float32. Without those
     kernels bfloat16 is emulated: on round 4's Zen 3 (AVX2 only) a 4 x 192 forward + backward of 8 x 256 tokens
     took 9.6 CPU seconds in bfloat16 against 0.93 in float32 (1 thread, dev)."""
-    from gptkit.generation.packed_linear import bf16_kernels_available
+    from gptkit.devices import cpu_has_native_bf16
 
-    return "bfloat16" if bf16_kernels_available() else "float32"
+    return "bfloat16" if cpu_has_native_bf16() else "float32"
 
 
 # The shape of the base: 4 layers x 192, in cpu_dtype(). On round 3's CPU (AVX512_BF16) fwd + bwd + AdamW CPU

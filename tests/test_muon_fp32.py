@@ -76,7 +76,7 @@ def test_build_optimizer_picks_float32_muon_only_without_bf16_kernels(monkeypatc
     model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Linear(8, 4))
     cfg = TrainConfig(optimizer="muon")
     for available, expected in ((False, Float32Muon), (True, torch.optim.Muon)):
-        monkeypatch.setattr(optim, "bf16_kernels_available", lambda available=available: available)
+        monkeypatch.setattr(optim, "cpu_has_native_bf16", lambda available=available: available)
         muon = optim.build_optimizer(model, cfg, "cpu").optimizers[-1]
         assert type(muon) is expected
     assert type(optim.build_optimizer(model, cfg, "cuda").optimizers[-1]) is torch.optim.Muon

@@ -7,7 +7,7 @@ norm gains). Matrices, embeddings and head decay; vectors do not. train.lr is th
 train.embedding_lr / train.head_lr set those groups' own (default lr); the schedule scales every group alike.
 train.optimizer = "muon": torch.optim.Muon for "matrices" (orthogonalised momentum, Jordan et al. 2024, with
 Moonshot's RMS matching so AdamW's lr and weight decay carry over) and AdamW for the rest. On a CPU without
-bfloat16 kernels (gptkit.generation.packed_linear.bf16_kernels_available) Muon is gptkit.train.muon_fp32's
+bfloat16 kernels (gptkit.devices.cpu_has_native_bf16) Muon is gptkit.train.muon_fp32's
 Float32Muon: the same update with its Newton-Schulz iteration in float32 instead of emulated bfloat16.
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from gptkit.generation.packed_linear import bf16_kernels_available
+from gptkit.devices import cpu_has_native_bf16
 from gptkit.train.config import TrainConfig
 from gptkit.train.muon_fp32 import Float32Muon
 
@@ -143,7 +143,7 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, device_type: str) -> tor
         return adamw
     matrices = {"params": g["matrices"], "weight_decay": wd, "lr_ratio": 1.0}
     # torch's Muon runs its Newton-Schulz iteration in bfloat16, emulated (slow) on CPUs without bf16 kernels.
-    muon_class = Float32Muon if device_type == "cpu" and not bf16_kernels_available() else torch.optim.Muon
+    muon_class = Float32Muon if device_type == "cpu" and not cpu_has_native_bf16() else torch.optim.Muon
     muon = muon_class(
         [matrices],
         lr=lr_at(0, cfg),
