@@ -164,7 +164,8 @@ def load_web_pages(split: str) -> list[Page]:
     set since) "blind2" (batch 2: sites in neither earlier set, frozen before the cleaner change it scores; looked at
     once, a design set since), "blind3" (batch 3: sites in none of those; looked at once) or "blind4" (batch 4:
     sites in none of those, frozen before the line model scored it) or "blind5" (batch 5: sites in none of those,
-    frozen before RULES_VERSION 7 scored it)."""
+    frozen before RULES_VERSION 7 scored it) or "blind6" (batch 6: sites in none of those, committed before
+    any cleaner ran on it)."""
     return load_pages(f"{split}_", WEB_DIR)
 
 
