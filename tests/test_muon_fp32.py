@@ -11,6 +11,7 @@ import torch
 
 from gptkit.train import optim
 from gptkit.train.config import TrainConfig
+from gptkit.train.eager_optim import EagerMuon
 from gptkit.train.muon_fp32 import Float32Muon, newton_schulz_fp32
 
 COEFFS = (3.4445, -4.7750, 2.0315)  # torch.optim.Muon's defaults
@@ -75,8 +76,8 @@ def test_steps_follow_a_hand_reference_and_torch_muon(nesterov):
 def test_build_optimizer_picks_float32_muon_only_without_bf16_kernels(monkeypatch):
     model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Linear(8, 4))
     cfg = TrainConfig(optimizer="muon")
-    for available, expected in ((False, Float32Muon), (True, torch.optim.Muon)):
+    for available, expected in ((False, Float32Muon), (True, EagerMuon)):
         monkeypatch.setattr(optim, "cpu_has_native_bf16", lambda available=available: available)
         muon = optim.build_optimizer(model, cfg, "cpu").optimizers[-1]
         assert type(muon) is expected
-    assert type(optim.build_optimizer(model, cfg, "cuda").optimizers[-1]) is torch.optim.Muon
+    assert type(optim.build_optimizer(model, cfg, "cuda").optimizers[-1]) is EagerMuon

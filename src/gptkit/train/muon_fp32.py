@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 import torch
 
+from gptkit.train.eager_optim import EagerMuon
+
 
 def newton_schulz_fp32(
     update: torch.Tensor, coefficients: tuple[float, float, float], steps: int, eps: float
@@ -45,8 +47,9 @@ def adjusted_lr(lr: float, rule: str | None, shape: torch.Size) -> float:
     raise ValueError(f"adjust_lr_fn: {rule!r} is not one of original, match_rms_adamw")
 
 
-class Float32Muon(torch.optim.Muon):
-    """torch.optim.Muon (same arguments, state and groups) with the Newton-Schulz iteration in float32."""
+class Float32Muon(EagerMuon):
+    """torch.optim.Muon (same arguments, state and groups) with the Newton-Schulz iteration in float32
+    (gptkit.train.eager_optim.EagerMuon: it does not import torch._dynamo either)."""
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:

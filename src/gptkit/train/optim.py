@@ -9,6 +9,8 @@ train.optimizer = "muon": torch.optim.Muon for "matrices" (orthogonalised moment
 Moonshot's RMS matching so AdamW's lr and weight decay carry over) and AdamW for the rest. On a CPU without
 bfloat16 kernels (gptkit.devices.cpu_has_native_bf16) Muon is gptkit.train.muon_fp32's
 Float32Muon: the same update with its Newton-Schulz iteration in float32 instead of emulated bfloat16.
+Both optimizers are torch's, as gptkit.train.eager_optim's classes: without torch.optim's torch.compile
+wrappers, whose first call imports torch._dynamo (about 1.3 CPU-s of a training process on a 2-core CPU).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from torch import nn
 
 from gptkit.devices import cpu_has_native_bf16
 from gptkit.train.config import TrainConfig
+from gptkit.train.eager_optim import EagerAdamW, EagerMuon
 from gptkit.train.muon_fp32 import Float32Muon
 
 EMBEDDING_PREFIXES = ("wte.", "wpe.")  # gptkit GPT names; a tied lm_head is listed once, as wte.weight
@@ -130,7 +133,7 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, device_type: str) -> tor
         adam_groups = _role_groups(g, cfg)
     adam_groups = [group for group in adam_groups if group["params"]]
     fused = device_type == "cuda"
-    adamw = torch.optim.AdamW(
+    adamw = EagerAdamW(
         adam_groups,
         lr=lr_at(0, cfg),
         betas=(cfg.beta1, cfg.beta2),
@@ -143,7 +146,7 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, device_type: str) -> tor
         return adamw
     matrices = {"params": g["matrices"], "weight_decay": wd, "lr_ratio": 1.0}
     # torch's Muon runs its Newton-Schulz iteration in bfloat16, emulated (slow) on CPUs without bf16 kernels.
-    muon_class = Float32Muon if device_type == "cpu" and not cpu_has_native_bf16() else torch.optim.Muon
+    muon_class = Float32Muon if device_type == "cpu" and not cpu_has_native_bf16() else EagerMuon
     muon = muon_class(
         [matrices],
         lr=lr_at(0, cfg),

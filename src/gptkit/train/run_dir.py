@@ -11,6 +11,7 @@ from gptkit.errors import GptkitError
 from gptkit.train import checkpoint as ckpt
 from gptkit.train import distributed as D
 from gptkit.train.config import RunConfig
+from gptkit.train.full_state import full_model_state, full_optimizer_state, load_full_optimizer_state
 from gptkit.train.metrics import METRICS_FILE, truncate_metrics
 from gptkit.train.optim import optimizer_list
 from gptkit.train.resume import (
@@ -76,16 +77,22 @@ class RunDirMixin:
         D.barrier(self.dist)
         return path, state
 
-    def _restore(self, state: ckpt.TrainingState) -> None:
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+    def _sharded(self) -> bool:
+        """Whether the parameters are FSDP2 shards (torch.distributed.checkpoint then gathers and scatters the
+        full state; otherwise gptkit.train.full_state, which does not import torch._dynamo)."""
+        return bool(self.dist.distributed and self.tc.parallel == "fsdp")
 
+    def _restore(self, state: ckpt.TrainingState) -> None:
         t = state.trainer
-        set_optimizer_state_dict(
-            self.raw_model,
-            optimizer_list(self.optimizer),
-            state.optimizer_state,
-            options=StateDictOptions(full_state_dict=True),
-        )
+        optimizers = optimizer_list(self.optimizer)
+        if self._sharded():
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+            options = StateDictOptions(full_state_dict=True)
+            set_optimizer_state_dict(self.raw_model, optimizers, state.optimizer_state, options=options)
+        else:
+            source = str(self.resumed_from / ckpt.OPTIMIZER_FILE)
+            load_full_optimizer_state(self.raw_model, optimizers, state.optimizer_state, source=source)
         self.task.load_state_dict(t["loader"], source=str(self.resumed_from / ckpt.STATE_FILE))
         if t.get("scaler"):
             self.scaler.load_state_dict(t["scaler"])
@@ -101,15 +108,20 @@ class RunDirMixin:
     def save(self, val_loss: float | None) -> Path | None:
         if not self.is_gpt:
             return None
-        from torch.distributed.checkpoint.state_dict import (
-            StateDictOptions,
-            get_model_state_dict,
-            get_optimizer_state_dict,
-        )
+        optimizers = optimizer_list(self.optimizer)
+        if self._sharded():
+            from torch.distributed.checkpoint.state_dict import (
+                StateDictOptions,
+                get_model_state_dict,
+                get_optimizer_state_dict,
+            )
 
-        opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
-        model_state = get_model_state_dict(self.raw_model, options=opts)  # collective under FSDP
-        optim_state = get_optimizer_state_dict(self.raw_model, optimizer_list(self.optimizer), options=opts)
+            opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
+            model_state = get_model_state_dict(self.raw_model, options=opts)  # collectives
+            optim_state = get_optimizer_state_dict(self.raw_model, optimizers, options=opts)
+        else:
+            model_state = full_model_state(self.raw_model)
+            optim_state = full_optimizer_state(self.raw_model, optimizers)
         path = None
         if self.dist.is_main:
             trainer = {
