@@ -4,23 +4,16 @@ held-out People's Daily article (benchmarks/chat.py's headline task)."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from gptkit.data.chat_sets import builtin_chat, news_articles
 from gptkit.data.zh_sentiment import zh_sentiment
-
-ZH_BASE = Path(__file__).resolve().parents[1] / "benchmarks" / "zh_base.py"
+from tests.train_helpers import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def zh_base():
-    spec = importlib.util.spec_from_file_location("zh_base", ZH_BASE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("zh_base")
 
 
 @pytest.fixture(scope="module")

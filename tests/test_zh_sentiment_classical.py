@@ -3,23 +3,18 @@ classifier on a toy set a linear rule separates."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import sparse
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "zh_sentiment_classical.py"
+from tests.train_helpers import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def classical():
-    spec = importlib.util.spec_from_file_location("zh_sentiment_classical", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("zh_sentiment_classical")
 
 
 def test_nb_ratios_match_brute_force(classical):
