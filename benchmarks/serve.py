@@ -298,7 +298,9 @@ def main() -> int:
             servers.append(Server("gptkit-in-process", argv_thread, p, "bench"))
         peer_note = None
         if not args.no_transformers:
-            exe = shutil.which("transformers")
+            # The `transformers` command of this Python's environment (its bin/ is not always on PATH), else PATH's.
+            beside = Path(sys.executable).parent / "transformers"
+            exe = str(beside) if beside.is_file() else shutil.which("transformers")
             if exe is None:
                 peer_note = "transformers serve: the `transformers` command is not installed"
             else:
