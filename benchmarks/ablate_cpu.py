@@ -100,6 +100,18 @@ VARIANTS = {
     "untied_lrs": ["model.tie_embeddings=false", "train.embedding_lr=6e-2", "train.head_lr=8e-3"],
     "batch_half": ["train.batch_size=*0.5", "train.eval_steps=*2"],
     "warmup_30": ["train.warmup_steps=30"],
+    # round 7: the shakespeare recipe with the demo's gains (its cooldown to 0 over 40%, its untied head), and
+    # the demo's matrices (Muon) faster while its embedding and head keep their own rates, a longer decay
+    "cooldown_untied": [
+        "train.cooldown_fraction=0.4",
+        "train.min_lr=0.0",
+        "model.tie_embeddings=false",
+        "train.embedding_lr=6e-2",
+        "train.head_lr=8e-3",
+    ],
+    "cooldown_ns3": ["train.cooldown_fraction=0.4", "train.min_lr=0.0", "train.muon_ns_steps=3"],
+    "matrix_lr_6e-3": ["train.lr=6e-3"],  # with train.embedding_lr / head_lr set in the base
+    "cooldown_0.6": ["train.cooldown_fraction=0.6"],
 }
 
 

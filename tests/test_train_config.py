@@ -90,3 +90,14 @@ def test_toml_round_trip(tmp_path):
     assert (again.train, again.data) == (cfg.train, cfg.data)
     assert again.model_config(vocab_size=65) == cfg.model_config(vocab_size=65)
     assert "# decay_steps = 2000  (not set: max_steps)" in path.read_text()
+
+
+def test_the_shipped_shakespeare_recipe_loads_and_validates():
+    from pathlib import Path
+
+    cfg = load_run_config(Path(__file__).resolve().parents[1] / "configs" / "shakespeare-char-cpu.toml")
+    t = cfg.train
+    assert (t.optimizer, t.schedule, t.dtype, t.muon_ns_steps) == ("muon", "wsd", "auto", 3)
+    assert (t.resolved_embedding_lr, t.resolved_head_lr, t.resolved_min_lr) == (6e-2, 8e-3, 0.0)
+    assert 0 < t.time_budget_s < 164  # below nanoGPT's fastest 2000 steps measured here (164.4 s)
+    assert cfg.model_config(vocab_size=65).tie_embeddings is False

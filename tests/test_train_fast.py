@@ -75,6 +75,40 @@ def test_muon_takes_the_hidden_matrices_only():
         train_cfg("train.muon_ns_steps=0")
 
 
+def test_dtype_auto_is_bfloat16_on_cpus_with_bfloat16_kernels_only(monkeypatch, tmp_path):
+    import gptkit.devices as dev
+    from gptkit.train.trainer import resolve_dtype
+
+    def auto_with(flags: str | None) -> torch.dtype:
+        info = tmp_path / "cpuinfo"
+        info.unlink(missing_ok=True)
+        if flags is not None:  # None: no file (not Linux)
+            info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n", encoding="utf-8")
+        monkeypatch.setattr(dev, "CPU_INFO", str(info))
+        return resolve_dtype("auto", torch.device("cpu"))
+
+    assert auto_with("fpu sse2 avx avx2 fma") == torch.float32  # AVX2 only: bfloat16 would be emulated
+    assert auto_with("avx2 avx512f avx512_bf16") == torch.bfloat16
+    assert auto_with("avx2 amx_bf16 amx_tile") == torch.bfloat16
+    assert resolve_dtype("float32", torch.device("cpu")) == torch.float32  # an explicit setting wins
+    assert resolve_dtype("auto", torch.device("mps")) == torch.float32
+    assert auto_with(None) == torch.float32
+    assert resolve_dtype("bfloat16", torch.device("cpu")) == torch.bfloat16
+
+
+def test_trainer_autocasts_to_what_dtype_auto_resolves_to(monkeypatch, data, tmp_path):
+    import gptkit.devices as dev
+
+    info = tmp_path / "cpuinfo"
+    for flags, expected in (("avx2 fma", torch.float32), ("avx2 avx512_bf16", torch.bfloat16)):
+        info.write_text(f"flags\t\t: {flags}\n", encoding="utf-8")
+        monkeypatch.setattr(dev, "CPU_INFO", str(info))
+        trainer = Trainer(
+            tiny_config(data, "train.dtype=auto", "train.max_steps=1"), tmp_path / str(expected), quiet=True
+        )
+        assert trainer.dtype == expected
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     return make_shards(tmp_path_factory.mktemp("shards"))

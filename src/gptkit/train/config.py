@@ -73,7 +73,8 @@ class TrainConfig:
     keep_checkpoints: int = 2  # the newest K checkpoints are kept, and the best by val loss
     seed: int = 1337
     device: str = "auto"  # auto | cpu | cuda
-    dtype: str = "auto"  # auto (bfloat16 on CUDA if supported, else float32) | float32 | bfloat16 | float16
+    # auto: bfloat16 on CUDA and on CPUs with bfloat16 kernels, else float32 (gptkit.train.trainer.resolve_dtype)
+    dtype: str = "auto"  # auto | float32 | bfloat16 | float16
     compile: bool = False  # torch.compile the model
     compile_mode: str = "default"  # torch.compile mode: default | max-autotune-no-cudagraphs | max-autotune | ...
     # The training loss through gptkit.fused_loss: LM head + cross-entropy per chunk of rows, no (B, T, V)

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from gptkit.data.loader import TokenLoader, open_shards
+from gptkit.devices import cpu_has_native_bf16
 from gptkit.errors import ConfigError, GptkitError
 from gptkit.files import atomic_write_bytes
 from gptkit.model_info import train_flops_per_token
@@ -64,8 +65,13 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 
 def resolve_dtype(setting: str, device: torch.device) -> torch.dtype:
+    """The autocast dtype of train.dtype `setting` on `device`. auto: bfloat16 on a CUDA GPU that supports it
+    and on a CPU that multiplies bfloat16 in hardware (gptkit.devices.cpu_has_native_bf16: without those
+    kernels PyTorch emulates it, about 30x slower), float32 elsewhere (an AVX2-only CPU, MPS)."""
     if setting == "auto":
         if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        if device.type == "cpu" and cpu_has_native_bf16():
             return torch.bfloat16
         return torch.float32
     return DTYPES[setting]
