@@ -13,11 +13,11 @@ Steps (all in one process, nothing downloaded):
   3. choices on the dev set, never on the test split (see dev_sets): the SFT keeps a checkpoint every
      --checkpoint-every steps (the newest CANDIDATES of them and the best by SFT val loss); the one whose greedy
      sentiment answers are right most often on the dev reviews is the chat model (ties: the later step); on the
-     dev headlines, the no-repeat n-gram size of NO_REPEAT_SIZES with the best chrF
+     dev headlines, the decoding of HEADLINE_DECODES with the best chrF
   4. held-out evaluation of that checkpoint, greedy decoding, one look each:
        sentiment: 1,736 zh-sentiment test reviews; the answer, trimmed, must be exactly 正面 / 负面 (goal >= 88%)
        headline:  People's Daily test articles; chrF (sacrebleu, chrF2 over characters) of the generated headline
-                  against the true one, plain greedy and greedy with the dev-chosen no-repeat n-gram size,
+                  against the true one, plain greedy and with the dev-chosen decoding,
                   beside a trivial baseline: the body's first sentence cut to the true headline's length
   5. the SFT loss curves (PNG) and three sample conversations
 Writes benchmarks/results/chat.json (chat_quick.json) and chat_loss.png. Wall-clock budgets make a busy
@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -70,9 +71,19 @@ SFT_SETTINGS = [
 # the lowest SFT val loss) of those written every --checkpoint-every steps and at the end.
 CANDIDATES = 4
 CHECKPOINT_EVERY = 500  # steps: a 15-minute SFT at about 3.3 steps/s (bf16) makes ~3,000 steps
-# No-repeat n-gram sizes tried on the dev headlines (0: none). gptkit's constraint counts the prompt too (as
-# HF's does), so a small n also forbids copying the body's n-grams, which headlines do.
-NO_REPEAT_SIZES = (0, 2, 3, 4)
+# Greedy decodings of the headline tried on the dev headlines, against loops ("出版社出版社..."); on ties the
+# first listed wins. gptkit's no-repeat n-gram constraint counts the prompt too (as HF's does), so a small n
+# also forbids copying the body's n-grams, which headlines do; OpenAI's presence penalty counts only the
+# tokens generated so far (logit - p for each token already in the answer).
+HEADLINE_DECODES: dict[str, dict[str, float]] = {
+    "greedy": {},
+    "no-repeat 2": {"no_repeat_ngram_size": 2},
+    "no-repeat 3": {"no_repeat_ngram_size": 3},
+    "no-repeat 4": {"no_repeat_ngram_size": 4},
+    "presence 0.5": {"presence_penalty": 0.5},
+    "presence 1": {"presence_penalty": 1.0},
+    "presence 2": {"presence_penalty": 2.0},
+}
 HEADLINE_TOKENS = 40
 
 
@@ -99,6 +110,36 @@ def sentiment_correct(answers: list[str], conversations: list[Conversation]) -> 
 def choose(scores: dict[int, float]) -> int:
     """The key with the highest score; ties go to the largest key (the later step, the larger n)."""
     return max(scores, key=lambda k: (scores[k], k))
+
+
+def headline_eval(gen: Generator, dev_heads: list[Conversation], heads: list[Conversation]) -> dict[str, Any]:
+    """chrF of each HEADLINE_DECODES decoding on the dev headlines; the best one (ties: the first listed) and
+    plain greedy on the test headlines (one look each), beside the first-sentence baseline."""
+    dev_truths = [c.messages[-1]["content"] for c in dev_heads]
+    dev_chrf = {}
+    for name, options in HEADLINE_DECODES.items():
+        answers = answer_all(gen, dev_heads, max_new_tokens=HEADLINE_TOKENS, **options)
+        dev_chrf[name] = chrf([a.strip() for a in answers], dev_truths)
+        print(f"  {name}: dev headline chrF {dev_chrf[name]:.2f} ({len(dev_heads)} articles)", flush=True)
+    decode = max(HEADLINE_DECODES, key=lambda k: dev_chrf[k])  # max keeps the first of equal ones
+    print(f"  test headlines: {len(heads)} prompts, greedy and {decode} (chosen on dev)", flush=True)
+    truths = [c.messages[-1]["content"] for c in heads]
+    greedy = [a.strip() for a in answer_all(gen, heads, max_new_tokens=HEADLINE_TOKENS)]
+    chosen = greedy
+    if HEADLINE_DECODES[decode]:
+        options = HEADLINE_DECODES[decode]
+        chosen = [a.strip() for a in answer_all(gen, heads, max_new_tokens=HEADLINE_TOKENS, **options)]
+    baseline = [first_sentence(c.meta["body"], len(t)) for c, t in zip(heads, truths, strict=True)]
+    return {
+        "dev_n": len(dev_heads),
+        "dev_chrf": dev_chrf,
+        "decode": decode,
+        "n": len(heads),
+        "chrf_greedy": chrf(greedy, truths),
+        "chrf_chosen": chrf(chosen, truths),
+        "chrf_first_sentence_baseline": chrf(baseline, truths),
+        "answers_chosen": chosen,
+    }
 
 
 def chrf(hypotheses: list[str], references: list[str]) -> float:
@@ -172,6 +213,40 @@ def sft_exposure(run_dir: Path, base_model: str, steps: int) -> dict[str, float]
     }
 
 
+def headline_only(checkpoint: Path) -> int:
+    """`--headline-only CKPT`: headline_eval on an earlier run's chat checkpoint (the dev choice, then the test
+    headlines), written to benchmarks/results/chat_headline.json."""
+    t0 = time.perf_counter()
+    gen = Generator.load(checkpoint)
+    _, dev_heads = dev_sets("builtin:zh-chat")
+    heads = [c for c in builtin_chat("zh-chat", "test") if c.source == "headline"]
+    head = headline_eval(gen, dev_heads, heads)
+    result = {
+        "checkpoint": str(checkpoint),
+        "quiet": os.environ.get("GPTKIT_BENCH") == "1",
+        **{k: v for k, v in head.items() if k != "answers_chosen"},
+        "samples": [
+            {"user": c.messages[-2]["content"], "model": a, "reference": c.messages[-1]["content"]}
+            for c, a in list(zip(heads, head["answers_chosen"], strict=True))[:3]
+        ],
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "chat_headline.json"
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print("\n| headline decoding | dev chrF |\n|---|---|")
+    for name, value in head["dev_chrf"].items():
+        print(f"| {name}{' (chosen)' if name == head['decode'] else ''} | {value:.2f} |")
+    print(
+        f"\ntest headlines (n={head['n']}): greedy {head['chrf_greedy']:.2f}, {head['decode']} "
+        f"{head['chrf_chosen']:.2f}, first-sentence baseline {head['chrf_first_sentence_baseline']:.2f}"
+    )
+    for sample in result["samples"]:
+        print(f"\nuser> {sample['user']}\nbot> {sample['model']}\n(reference: {sample['reference']})")
+    print(f"\nwrote {out} ({result['seconds']:.0f} s)")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2 + 2 minutes, fewer evaluation prompts")
@@ -195,7 +270,16 @@ def main() -> int:
         default=CHECKPOINT_EVERY,
         help=f"SFT steps between the checkpoints the dev set chooses among (default {CHECKPOINT_EVERY}, quick 100)",
     )
+    ap.add_argument(
+        "--headline-only",
+        type=Path,
+        metavar="CKPT",
+        help="only the headline task on a chat checkpoint of an earlier run: the dev choice of the decoding and "
+        "the test headlines, into benchmarks/results/chat_headline.json",
+    )
     args = ap.parse_args()
+    if args.headline_only:
+        return headline_only(args.headline_only)
     if args.checkpoint_every < 1:
         ap.error(f"--checkpoint-every: must be >= 1, got {args.checkpoint_every}")
     every = 100 if args.quick and args.checkpoint_every == CHECKPOINT_EVERY else args.checkpoint_every
@@ -252,15 +336,8 @@ def main() -> int:
         print(f"  step {step}: dev sentiment accuracy {dev_acc[step]:.4f} ({len(dev_sent)} reviews)", flush=True)
     chosen = choose(dev_acc)
     gen = Generator.load(candidates[chosen])
-    dev_truths = [c.messages[-1]["content"] for c in dev_heads]
-    dev_chrf = {}
-    for n in NO_REPEAT_SIZES:
-        answers = answer_all(gen, dev_heads, max_new_tokens=HEADLINE_TOKENS, no_repeat_ngram_size=n)
-        dev_chrf[n] = chrf([a.strip() for a in answers], dev_truths)
-        print(f"  no-repeat n-gram {n}: dev headline chrF {dev_chrf[n]:.2f} ({len(dev_heads)} articles)", flush=True)
-    no_repeat = choose(dev_chrf)
     dev_s = time.perf_counter() - t_dev
-    print(f"  chosen: checkpoint step {chosen}, no-repeat n-gram {no_repeat} ({dev_s:.0f} s)", flush=True)
+    print(f"  chosen: checkpoint step {chosen} ({dev_s:.0f} s)", flush=True)
 
     print("[4/6] held-out evaluation (one look per figure)", flush=True)
     test = builtin_chat("zh-chat", "test")
@@ -274,16 +351,7 @@ def main() -> int:
     answered = dict(collections.Counter(a.strip() for a in sent_answers).most_common(5))
     majority = max(collections.Counter(c.meta["label"] for c in sent).values()) / len(sent)
     print(f"  sentiment accuracy {accuracy:.4f}; answers {answered}; majority label {majority:.4f}", flush=True)
-    print(f"  headline: {len(heads)} prompts, plain greedy and no-repeat n-gram {no_repeat}", flush=True)
-    head_answers = [a.strip() for a in answer_all(gen, heads, max_new_tokens=HEADLINE_TOKENS)]
-    head_answers_nr = head_answers
-    if no_repeat:
-        head_answers_nr = [
-            a.strip() for a in answer_all(gen, heads, max_new_tokens=HEADLINE_TOKENS, no_repeat_ngram_size=no_repeat)
-        ]
-    truths = [c.messages[-1]["content"] for c in heads]
-    baseline = [first_sentence(c.meta["body"], len(t)) for c, t in zip(heads, truths, strict=True)]
-    chrf_model, chrf_nr, chrf_base = chrf(head_answers, truths), chrf(head_answers_nr, truths), chrf(baseline, truths)
+    head = headline_eval(gen, dev_heads, heads)
 
     print("[5/6] loss curves and samples", flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -293,7 +361,7 @@ def main() -> int:
     for c, answer in [
         (chatter[0], answer_all(gen, chatter, max_new_tokens=HEADLINE_TOKENS)[0]) if chatter else (None, None),
         (sent[0], sent_answers[0]),
-        (heads[0], head_answers_nr[0]),
+        (heads[0], head["answers_chosen"][0]),
     ]:
         if c is not None:
             samples.append({"user": c.messages[-2]["content"], "model": answer, "reference": c.messages[-1]["content"]})
@@ -322,9 +390,6 @@ def main() -> int:
             "sentiment_n": len(dev_sent),
             "sentiment_accuracy_by_step": dev_acc,
             "chosen_step": chosen,
-            "headline_n": len(dev_heads),
-            "headline_chrf_by_no_repeat_ngram": dev_chrf,
-            "chosen_no_repeat_ngram": no_repeat,
             "seconds": round(dev_s, 1),
         },
         "sentiment": {
@@ -336,13 +401,7 @@ def main() -> int:
             "answers": answered,
             "majority_label_rate": majority,
         },
-        "headline": {
-            "n": len(heads),
-            "chrf_model": chrf_model,
-            "no_repeat_ngram": no_repeat,
-            "chrf_model_no_repeat": chrf_nr,
-            "chrf_first_sentence_baseline": chrf_base,
-        },
+        "headline": {k: v for k, v in head.items() if k != "answers_chosen"},
         "loss_png": str(png.relative_to(ROOT)),
         "samples": samples,
         "total_minutes": round((time.perf_counter() - t_start) / 60, 2),
@@ -365,8 +424,9 @@ def main() -> int:
     )
     print(f"| sentiment answers | {answered} (majority label {majority:.1%}) |")
     print(
-        f"| held-out headline chrF | greedy {chrf_model:.1f}, no-repeat {no_repeat}-gram {chrf_nr:.1f} "
-        f"(first-sentence baseline {chrf_base:.1f}; n={len(heads)}) |"
+        f"| held-out headline chrF | greedy {head['chrf_greedy']:.1f}, {head['decode']} (dev) "
+        f"{head['chrf_chosen']:.1f} (first-sentence baseline {head['chrf_first_sentence_baseline']:.1f}; "
+        f"n={len(heads)}) |"
     )
     print(f"| total time | {result['total_minutes']:.1f} min (load average {load_before:.1f} at the start) |")
     for s in samples:
