@@ -10,12 +10,16 @@ Steps (all in one process, nothing downloaded):
      train + val reviews, so no held-out headline article or sentiment review; a 4k BPE; gptkit.demo's CPU
      recipe at 4 x 192, context 256, bf16), made here or reused with --base
   2. `gptkit finetune chat` on builtin:zh-chat (train split; every 20th conversation validates) for --sft-minutes
-  3. held-out evaluation, greedy decoding:
+  3. choices on the dev set, never on the test split (see dev_sets): the SFT keeps a checkpoint every
+     --checkpoint-every steps (the newest CANDIDATES of them and the best by SFT val loss); the one whose greedy
+     sentiment answers are right most often on the dev reviews is the chat model (ties: the later step); on the
+     dev headlines, the decoding of HEADLINE_DECODES with the best chrF
+  4. held-out evaluation of that checkpoint, greedy decoding, one look each:
        sentiment: 1,736 zh-sentiment test reviews; the answer, trimmed, must be exactly 正面 / 负面 (goal >= 88%)
        headline:  People's Daily test articles; chrF (sacrebleu, chrF2 over characters) of the generated headline
-                  against the true one, beside a trivial baseline: the body's first sentence cut to the true
-                  headline's length
-  4. the SFT loss curves (PNG) and three sample conversations
+                  against the true one, plain greedy and with the dev-chosen decoding,
+                  beside a trivial baseline: the body's first sentence cut to the true headline's length
+  5. the SFT loss curves (PNG) and three sample conversations
 Writes benchmarks/results/chat.json (chat_quick.json) and chat_loss.png. Wall-clock budgets make a busy
 machine train less, not longer: the JSON records the steps done and the load average.
 """
@@ -31,13 +35,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from gptkit.data.chat_sets import builtin_chat
+from gptkit.data.chat_sets import builtin_chat, sentiment
+from gptkit.data.conversations import Conversation, load_conversations
 from gptkit.generation.text import Generator
 from gptkit.tokenizer.chat_template import chat_prompt_ids
-from gptkit.train.chat_sft import finetune_chat, load_chat_config
+from gptkit.train.chat_sft import VAL_EVERY, finetune_chat, load_chat_config
+from gptkit.train.checkpoint import list_checkpoints
 from gptkit.train.metrics import plot_losses
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -55,10 +62,84 @@ SFT_SETTINGS = [
     "train.max_steps=100000",
     "train.eval_interval=50",
     "train.eval_steps=4",
-    "train.checkpoint_interval=0",
     "train.log_interval=10",
     "train.cpu_threads=2",
 ]
+
+
+# The SFT checkpoints the dev set chooses among: the newest CANDIDATES (the trainer keeps them, and the one with
+# the lowest SFT val loss) of those written every --checkpoint-every steps and at the end.
+CANDIDATES = 4
+CHECKPOINT_EVERY = 500  # steps: a 15-minute SFT at about 3.3 steps/s (bf16) makes ~3,000 steps
+# Greedy decodings of the headline tried on the dev headlines, against loops ("出版社出版社..."); on ties the
+# first listed wins. gptkit's no-repeat n-gram constraint counts the prompt too (as HF's does), so a small n
+# also forbids copying the body's n-grams, which headlines do; OpenAI's presence penalty counts only the
+# tokens generated so far (logit - p for each token already in the answer).
+HEADLINE_DECODES: dict[str, dict[str, float]] = {
+    "greedy": {},
+    "no-repeat 2": {"no_repeat_ngram_size": 2},
+    "no-repeat 3": {"no_repeat_ngram_size": 3},
+    "no-repeat 4": {"no_repeat_ngram_size": 4},
+    "presence 0.5": {"presence_penalty": 0.5},
+    "presence 1": {"presence_penalty": 1.0},
+    "presence 2": {"presence_penalty": 2.0},
+}
+HEADLINE_TOKENS = 40
+
+
+def dev_sets(data: str) -> tuple[list[Conversation], list[Conversation]]:
+    """(sentiment, headline) conversations the benchmark chooses its settings on, none trained on and none
+    from a test split: the zh-sentiment val split as sentiment prompts (builtin:zh-chat trains on its train
+    split only), and the SFT's own validation conversations of both kinds (every VAL_EVERY-th of `data`'s
+    train split, which the SFT never trains on). A val prompt equal to a training one (two reviews sharing
+    their first SENTIMENT_CHARS characters) is left out."""
+    convs = load_conversations(data, "train")
+    sft_train = [c for i, c in enumerate(convs) if i % VAL_EVERY != VAL_EVERY - 1]
+    sft_val = [c for i, c in enumerate(convs) if i % VAL_EVERY == VAL_EVERY - 1]
+    trained = {c.messages[-2]["content"] for c in sft_train}
+    sent = [*sentiment("val"), *(c for c in sft_val if c.source == "sentiment")]
+    heads = [c for c in sft_val if c.source == "headline"]
+    return [c for c in sent if c.messages[-2]["content"] not in trained], heads
+
+
+def sentiment_correct(answers: list[str], conversations: list[Conversation]) -> int:
+    """How many answers, trimmed, are exactly their conversation's label."""
+    return sum(a.strip() == c.messages[-1]["content"] for a, c in zip(answers, conversations, strict=True))
+
+
+def choose(scores: dict[int, float]) -> int:
+    """The key with the highest score; ties go to the largest key (the later step, the larger n)."""
+    return max(scores, key=lambda k: (scores[k], k))
+
+
+def headline_eval(gen: Generator, dev_heads: list[Conversation], heads: list[Conversation]) -> dict[str, Any]:
+    """chrF of each HEADLINE_DECODES decoding on the dev headlines; the best one (ties: the first listed) and
+    plain greedy on the test headlines (one look each), beside the first-sentence baseline."""
+    dev_truths = [c.messages[-1]["content"] for c in dev_heads]
+    dev_chrf = {}
+    for name, options in HEADLINE_DECODES.items():
+        answers = answer_all(gen, dev_heads, max_new_tokens=HEADLINE_TOKENS, **options)
+        dev_chrf[name] = chrf([a.strip() for a in answers], dev_truths)
+        print(f"  {name}: dev headline chrF {dev_chrf[name]:.2f} ({len(dev_heads)} articles)", flush=True)
+    decode = max(HEADLINE_DECODES, key=lambda k: dev_chrf[k])  # max keeps the first of equal ones
+    print(f"  test headlines: {len(heads)} prompts, greedy and {decode} (chosen on dev)", flush=True)
+    truths = [c.messages[-1]["content"] for c in heads]
+    greedy = [a.strip() for a in answer_all(gen, heads, max_new_tokens=HEADLINE_TOKENS)]
+    chosen = greedy
+    if HEADLINE_DECODES[decode]:
+        options = HEADLINE_DECODES[decode]
+        chosen = [a.strip() for a in answer_all(gen, heads, max_new_tokens=HEADLINE_TOKENS, **options)]
+    baseline = [first_sentence(c.meta["body"], len(t)) for c, t in zip(heads, truths, strict=True)]
+    return {
+        "dev_n": len(dev_heads),
+        "dev_chrf": dev_chrf,
+        "decode": decode,
+        "n": len(heads),
+        "chrf_greedy": chrf(greedy, truths),
+        "chrf_chosen": chrf(chosen, truths),
+        "chrf_first_sentence_baseline": chrf(baseline, truths),
+        "answers_chosen": chosen,
+    }
 
 
 def chrf(hypotheses: list[str], references: list[str]) -> float:
@@ -82,7 +163,9 @@ def fit_prompt(tok, messages, room: int) -> list[int]:
         messages[-1]["content"] = messages[-1]["content"][:-10]
 
 
-def answer_all(gen: Generator, conversations, max_new_tokens: int, batch: int = 32) -> list[str]:
+def answer_all(gen: Generator, conversations, max_new_tokens: int, batch: int = 32, **options) -> list[str]:
+    """Greedy answers (with `options` of Generator.complete_batch, e.g. no_repeat_ngram_size) to each
+    conversation's last user message."""
     tok = gen.tokenizer
     end = tok.special_tokens["<|im_end|>"]
     prompts = [
@@ -92,10 +175,15 @@ def answer_all(gen: Generator, conversations, max_new_tokens: int, batch: int = 
     out = []
     t0 = time.perf_counter()
     for i in range(0, len(prompts), batch):
-        out += gen.complete_batch(prompts[i : i + batch], max_new_tokens=max_new_tokens, eos_token_id=[end, tok.eot_id])
+        out += gen.complete_batch(
+            prompts[i : i + batch], max_new_tokens=max_new_tokens, eos_token_id=[end, tok.eot_id], **options
+        )
         done = min(i + batch, len(prompts))
         rate = done / (time.perf_counter() - t0)
-        print(f"  {done}/{len(prompts)} prompts, {rate:.1f}/s, ETA {(len(prompts) - done) / rate:.0f} s", flush=True)
+        if done == len(prompts) or (i // batch) % 10 == 9:
+            print(
+                f"  {done}/{len(prompts)} prompts, {rate:.1f}/s, ETA {(len(prompts) - done) / rate:.0f} s", flush=True
+            )
     return out
 
 
@@ -125,6 +213,40 @@ def sft_exposure(run_dir: Path, base_model: str, steps: int) -> dict[str, float]
     }
 
 
+def headline_only(checkpoint: Path) -> int:
+    """`--headline-only CKPT`: headline_eval on an earlier run's chat checkpoint (the dev choice, then the test
+    headlines), written to benchmarks/results/chat_headline.json."""
+    t0 = time.perf_counter()
+    gen = Generator.load(checkpoint)
+    _, dev_heads = dev_sets("builtin:zh-chat")
+    heads = [c for c in builtin_chat("zh-chat", "test") if c.source == "headline"]
+    head = headline_eval(gen, dev_heads, heads)
+    result = {
+        "checkpoint": str(checkpoint),
+        "quiet": os.environ.get("GPTKIT_BENCH") == "1",
+        **{k: v for k, v in head.items() if k != "answers_chosen"},
+        "samples": [
+            {"user": c.messages[-2]["content"], "model": a, "reference": c.messages[-1]["content"]}
+            for c, a in list(zip(heads, head["answers_chosen"], strict=True))[:3]
+        ],
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "chat_headline.json"
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print("\n| headline decoding | dev chrF |\n|---|---|")
+    for name, value in head["dev_chrf"].items():
+        print(f"| {name}{' (chosen)' if name == head['decode'] else ''} | {value:.2f} |")
+    print(
+        f"\ntest headlines (n={head['n']}): greedy {head['chrf_greedy']:.2f}, {head['decode']} "
+        f"{head['chrf_chosen']:.2f}, first-sentence baseline {head['chrf_first_sentence_baseline']:.2f}"
+    )
+    for sample in result["samples"]:
+        print(f"\nuser> {sample['user']}\nbot> {sample['model']}\n(reference: {sample['reference']})")
+    print(f"\nwrote {out} ({result['seconds']:.0f} s)")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2 + 2 minutes, fewer evaluation prompts")
@@ -142,7 +264,25 @@ def main() -> int:
     )
     ap.add_argument("--work", help="directory for the runs (default: a temporary one)")
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: default)")
+    ap.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=CHECKPOINT_EVERY,
+        help=f"SFT steps between the checkpoints the dev set chooses among (default {CHECKPOINT_EVERY}, quick 100)",
+    )
+    ap.add_argument(
+        "--headline-only",
+        type=Path,
+        metavar="CKPT",
+        help="only the headline task on a chat checkpoint of an earlier run: the dev choice of the decoding and "
+        "the test headlines, into benchmarks/results/chat_headline.json",
+    )
     args = ap.parse_args()
+    if args.headline_only:
+        return headline_only(args.headline_only)
+    if args.checkpoint_every < 1:
+        ap.error(f"--checkpoint-every: must be >= 1, got {args.checkpoint_every}")
+    every = 100 if args.quick and args.checkpoint_every == CHECKPOINT_EVERY else args.checkpoint_every
     sft_min = args.sft_minutes or (2 if args.quick else 14)
     n_sent, n_head = (300, 100) if args.quick else (None, None)
     if args.threads:
@@ -153,16 +293,16 @@ def main() -> int:
     load_before = os.getloadavg()[0]
 
     if args.base:
-        print(f"[1/5] base: {args.base} (benchmarks/zh_base.py)", flush=True)
+        print(f"[1/6] base: {args.base} (benchmarks/zh_base.py)", flush=True)
         base = read_base(args.base)
         base["reused"] = str(args.base)
     else:
         minutes = args.base_minutes or (2 if args.quick else BASE_MINUTES)
-        print(f"[1/5] base: {minutes:g} minutes of pretraining (benchmarks/zh_base.py)", flush=True)
+        print(f"[1/6] base: {minutes:g} minutes of pretraining (benchmarks/zh_base.py)", flush=True)
         base = build_base(work / "base", minutes, clock=args.clock)
     print(f"  base: {base['steps']} steps, val loss {base['val_loss']:.3f}", flush=True)
 
-    print(f"[2/5] chat SFT on builtin:zh-chat for {sft_min:g} minutes", flush=True)
+    print(f"[2/6] chat SFT on builtin:zh-chat for {sft_min:g} minutes", flush=True)
     sft_run = work / "sft"
     sft_cfg = load_chat_config(
         None,
@@ -170,6 +310,8 @@ def main() -> int:
             f"chat.base={json.dumps(base['model'])}",
             'chat.data="builtin:zh-chat"',
             *SFT_SETTINGS,
+            f"train.checkpoint_interval={every}",
+            f"train.keep_checkpoints={CANDIDATES}",
             f"train.time_budget_s={sft_min * 60}",
             f"train.time_budget_clock={args.clock}",
         ],
@@ -179,38 +321,52 @@ def main() -> int:
     sft_s = time.perf_counter() - t_sft
     print(f"  SFT: {sft.step} steps in {sft_s:.0f} s, val loss {sft.val_loss:.3f}", flush=True)
 
-    print("[3/5] held-out evaluation", flush=True)
-    gen = Generator.load(sft.checkpoint)
+    print("[3/6] choices on the dev set (no test prompt)", flush=True)
+    t_dev = time.perf_counter()
+    dev_sent, dev_heads = dev_sets(sft_cfg.data)
+    if args.quick:
+        dev_sent, dev_heads = dev_sent[:: max(1, len(dev_sent) // n_sent)][:n_sent], dev_heads[:n_head]
+    candidates = dict(list_checkpoints(sft_run))
+    if not candidates:
+        raise SystemExit(f"{sft_run}: the SFT wrote no checkpoint ({sft.step} steps); nothing to evaluate")
+    dev_acc = {}
+    for step, path in candidates.items():
+        answers = answer_all(Generator.load(path), dev_sent, max_new_tokens=4)
+        dev_acc[step] = sentiment_correct(answers, dev_sent) / len(dev_sent)
+        print(f"  step {step}: dev sentiment accuracy {dev_acc[step]:.4f} ({len(dev_sent)} reviews)", flush=True)
+    chosen = choose(dev_acc)
+    gen = Generator.load(candidates[chosen])
+    dev_s = time.perf_counter() - t_dev
+    print(f"  chosen: checkpoint step {chosen} ({dev_s:.0f} s)", flush=True)
+
+    print("[4/6] held-out evaluation (one look per figure)", flush=True)
     test = builtin_chat("zh-chat", "test")
     sent, heads = [c for c in test if c.source == "sentiment"], [c for c in test if c.source == "headline"]
     if args.quick:  # evenly spaced (the split lists the positive reviews first)
         sent, heads = sent[:: len(sent) // n_sent][:n_sent], heads[:: len(heads) // n_head][:n_head]
     print(f"  sentiment: {len(sent)} prompts", flush=True)
     sent_answers = answer_all(gen, sent, max_new_tokens=4)
-    correct = sum(a.strip() == c.meta["label"] for a, c in zip(sent_answers, sent, strict=True))
+    correct = sentiment_correct(sent_answers, sent)
     accuracy = correct / len(sent)
     answered = dict(collections.Counter(a.strip() for a in sent_answers).most_common(5))
     majority = max(collections.Counter(c.meta["label"] for c in sent).values()) / len(sent)
     print(f"  sentiment accuracy {accuracy:.4f}; answers {answered}; majority label {majority:.4f}", flush=True)
-    print(f"  headline: {len(heads)} prompts", flush=True)
-    head_answers = [a.strip() for a in answer_all(gen, heads, max_new_tokens=40)]
-    truths = [c.messages[-1]["content"] for c in heads]
-    baseline = [first_sentence(c.meta["body"], len(t)) for c, t in zip(heads, truths, strict=True)]
-    chrf_model, chrf_base = chrf(head_answers, truths), chrf(baseline, truths)
+    head = headline_eval(gen, dev_heads, heads)
 
-    print("[4/5] loss curves and samples", flush=True)
+    print("[5/6] loss curves and samples", flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     png = plot_losses(sft_run, RESULTS / ("chat_quick_loss.png" if args.quick else "chat_loss.png"))
     samples = []
     chatter = [c for c in test if c.source == "chatterbot"][:1]
     for c, answer in [
-        (chatter[0], answer_all(gen, chatter, max_new_tokens=40)[0]) if chatter else (None, None),
+        (chatter[0], answer_all(gen, chatter, max_new_tokens=HEADLINE_TOKENS)[0]) if chatter else (None, None),
         (sent[0], sent_answers[0]),
-        (heads[0], head_answers[0]),
+        (heads[0], head["answers_chosen"][0]),
     ]:
         if c is not None:
             samples.append({"user": c.messages[-2]["content"], "model": answer, "reference": c.messages[-1]["content"]})
 
+    print("[6/6] results", flush=True)
     seen = sft_exposure(sft_run, base["model"], sft.step)
     bench = os.environ.get("GPTKIT_BENCH") == "1"  # /work/wt/bin/bench: the benchmark lock, others reniced
     result = {
@@ -230,7 +386,14 @@ def main() -> int:
             "train_loss": sft.train_loss,
             **seen,
         },
+        "dev": {
+            "sentiment_n": len(dev_sent),
+            "sentiment_accuracy_by_step": dev_acc,
+            "chosen_step": chosen,
+            "seconds": round(dev_s, 1),
+        },
         "sentiment": {
+            "checkpoint_step": chosen,
             "n": len(sent),
             "correct": correct,
             "accuracy": accuracy,
@@ -238,7 +401,7 @@ def main() -> int:
             "answers": answered,
             "majority_label_rate": majority,
         },
-        "headline": {"n": len(heads), "chrf_model": chrf_model, "chrf_first_sentence_baseline": chrf_base},
+        "headline": {k: v for k, v in head.items() if k != "answers_chosen"},
         "loss_png": str(png.relative_to(ROOT)),
         "samples": samples,
         "total_minutes": round((time.perf_counter() - t_start) / 60, 2),
@@ -253,9 +416,18 @@ def main() -> int:
         f"| chat SFT (builtin:zh-chat) | {sft.step} steps in {sft_s:.0f} s ({seen['epochs']:.2f} epochs, "
         f"~{seen['sentiment_seen']:,} sentiment examples seen), val loss {sft.val_loss:.3f} |"
     )
-    print(f"| held-out sentiment accuracy | {accuracy:.1%} ({correct}/{len(sent)}; goal >= {SENTIMENT_GOAL:.0%}) |")
+    dev_line = ", ".join(f"{k}: {v:.1%}" for k, v in dev_acc.items())
+    print(f"| dev sentiment accuracy by SFT step ({len(dev_sent)} reviews) | {dev_line}; chosen {chosen} |")
+    print(
+        f"| held-out sentiment accuracy (step {chosen}) | {accuracy:.1%} ({correct}/{len(sent)}; "
+        f"goal >= {SENTIMENT_GOAL:.0%}) |"
+    )
     print(f"| sentiment answers | {answered} (majority label {majority:.1%}) |")
-    print(f"| held-out headline chrF | {chrf_model:.1f} (first-sentence baseline {chrf_base:.1f}; n={len(heads)}) |")
+    print(
+        f"| held-out headline chrF | greedy {head['chrf_greedy']:.1f}, {head['decode']} (dev) "
+        f"{head['chrf_chosen']:.1f} (first-sentence baseline {head['chrf_first_sentence_baseline']:.1f}; "
+        f"n={len(heads)}) |"
+    )
     print(f"| total time | {result['total_minutes']:.1f} min (load average {load_before:.1f} at the start) |")
     for s in samples:
         print(f"\nuser> {s['user']}\nbot> {s['model']}\n(reference: {s['reference']})")
