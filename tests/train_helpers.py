@@ -59,6 +59,8 @@ TINY = [
     "train.log_interval=1",
     "train.sample_tokens=0",
     "train.device=cpu",
+    # the comparisons of runs (resume, DDP / FSDP vs one process) are float32's; auto is bf16 on CPUs with bf16
+    "train.dtype=float32",
 ]
 
 
