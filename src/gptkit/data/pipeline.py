@@ -35,7 +35,6 @@ from gptkit.data.filters import FilterConfig
 from gptkit.data.line_counts import REPEAT_MIN_DOCS, count_lines_task, repeated_lines_task
 from gptkit.data.report import build_report
 from gptkit.data.runner import LOCK_NAME, Executor, LocalExecutor, Runner, Stage, digest, output_lock
-from gptkit.data.shared_cache import SharedCleanCache, fork_available
 from gptkit.data.sources import (
     BUILTIN_PREFIX,
     InputFile,
@@ -230,14 +229,6 @@ def _prepare_locked(cfg: PrepareConfig, out: Path, files: list[InputFile], execu
     sig = dcfg.signature_config()
     layout = DedupLayout(len(splits), cfg.dedup_partitions)
     split_items = list(range(len(splits)))
-    # the local pool's workers share one table of clean results (forked after it is made): a repeated document is
-    # cleaned once per run, not once per worker
-    shared = (
-        SharedCleanCache(ccfg)
-        if isinstance(executor, LocalExecutor) and executor.workers > 1 and len(splits) > 1 and fork_available()
-        else None
-    )
-    CLEAN_CACHE.share(shared)
     try:
         clean, h = runner.run(
             Stage("clean", clean_task, [[i, s.to_json()] for i, s in enumerate(splits)], (ccfg, sig),
@@ -245,10 +236,7 @@ def _prepare_locked(cfg: PrepareConfig, out: Path, files: list[InputFile], execu
             prev="",
         )  # fmt: skip
     finally:
-        CLEAN_CACHE.share(None)
         CLEAN_CACHE.clear()  # tasks that ran in this process (one worker) leave their results behind
-        if shared is not None:
-            shared.close()
     _, h_exact = runner.run(Stage("exact", exact_task, exact_items(sig, layout), (layout,),
                                   outputs=["work/dedup/exact-*"]), h)  # fmt: skip
     _, h_lsh = runner.run(Stage("lsh", lsh_task, lsh_items(sig, layout), (sig, layout),

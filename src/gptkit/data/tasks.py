@@ -36,7 +36,6 @@ from gptkit.data.files import JSON_STR, atomic_writer, jsonl, sizes
 from gptkit.data.line_counts import RULE as REPEATED_RULE
 from gptkit.data.line_counts import drop_repeated_lines, load_repeated
 from gptkit.data.runner import Ticker
-from gptkit.data.shared_cache import SharedCleanCache
 from gptkit.data.sources import InputSplit, read_split
 from gptkit.files import temp_path
 
@@ -85,41 +84,26 @@ class CleanCache:
     """Clean results for exact repeats of short documents, which are common (web pages, review sets). It lives at
     module level so that it outlives a task: a worker process runs many splits, and repeats often fall into
     different ones. `clean_document` is a pure function of the text and the settings, so a settings change
-    empties it. `share(table)` adds a table the stage's other worker processes see too
-    (gptkit.data.shared_cache): a repeat cleaned by another worker is not cleaned again here."""
+    empties it."""
 
     def __init__(self) -> None:
-        self.shared: SharedCleanCache | None = None
         self.clear()
 
     def clear(self) -> None:
         self.cfg: CleanConfig | None = None
-        self.use_shared = False  # self.shared holds results for self.cfg
         self.results: OrderedDict[str, CleanResult] = OrderedDict()
-
-    def share(self, table: SharedCleanCache | None) -> None:
-        self.shared = table
-        self.cfg = None  # decide use_shared again at the next call
 
     def clean(self, text: str, cfg: CleanConfig) -> CleanResult:
         if cfg is not self.cfg:  # identity first: a task passes the same object each time
             if cfg != self.cfg:
                 self.clear()
             self.cfg = cfg
-            self.use_shared = self.shared is not None and cfg == self.shared.cfg
         res = self.results.get(text)
         if res is not None:
             self.results.move_to_end(text)
             return res
-        short = len(text) <= CACHE_MAX_CHARS
-        shared = self.shared if short and self.use_shared else None
-        if shared is not None:
-            res = shared.get(text)
-        if res is None:
-            res = clean_document(text, cfg)
-            if shared is not None:
-                shared.put(text, res)
-        if short:
+        res = clean_document(text, cfg)
+        if len(text) <= CACHE_MAX_CHARS:
             self.results[text] = res
             if len(self.results) > CACHE_ENTRIES:
                 self.results.popitem(last=False)
