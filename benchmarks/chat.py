@@ -48,7 +48,7 @@ from gptkit.train.checkpoint import list_checkpoints
 from gptkit.train.metrics import plot_losses
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from zh_base import BASE_MINUTES, build_base, cpu_dtype, read_base
+from zh_base import BASE_MINUTES, build_base, read_base
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -56,7 +56,7 @@ SENTIMENT_GOAL = 0.88
 
 SFT_SETTINGS = [
     "train.batch_size=8",  # packed rows of the base's context (256): 2,048 positions a step
-    f"train.dtype={cpu_dtype()}",  # bf16 autocast (loss, weights fp32) where the CPU has bf16 kernels (zh_base)
+    "train.dtype=auto",  # bf16 autocast (loss, weights fp32) where the CPU has bf16 kernels (zh_base)
     "train.lr=1e-3",
     "train.warmup_steps=20",
     "train.max_steps=100000",

@@ -39,7 +39,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from zh_base import BASE_MINUTES, build_base, cpu_dtype, read_base
+from zh_base import BASE_MINUTES, build_base, read_base
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "finetune.json"
@@ -51,7 +51,7 @@ FINETUNE = [
     "train.lr=5e-4",
     "train.device=cpu",
     "train.cpu_threads=2",
-    f"train.dtype={cpu_dtype()}",  # bf16 autocast (losses, weights fp32) where the CPU has bf16 kernels
+    "train.dtype=auto",  # bf16 autocast (losses, weights fp32) where the CPU has bf16 kernels
     "finetune.clf_dropout=0.1",
     "finetune.sort_chunk=32",
 ]

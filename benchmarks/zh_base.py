@@ -30,17 +30,8 @@ from typing import Any
 VOCAB = 4000
 
 
-def cpu_dtype() -> str:
-    """The training dtype of the benchmarks on this CPU: bfloat16 autocast where the CPU has bfloat16 kernels
-    (AVX512_BF16 or AMX: round 3's Zen 4 ran a 4 x 192 step 1.55x faster in it), else float32. Without those
-    kernels bfloat16 is emulated: on round 4's Zen 3 (AVX2 only) a 4 x 192 forward + backward of 8 x 256 tokens
-    took 9.6 CPU seconds in bfloat16 against 0.93 in float32 (1 thread, dev)."""
-    from gptkit.devices import cpu_has_native_bf16
-
-    return "bfloat16" if cpu_has_native_bf16() else "float32"
-
-
-# The shape of the base: 4 layers x 192, in cpu_dtype(). On round 3's CPU (AVX512_BF16) fwd + bwd + AdamW CPU
+# The shape of the base: 4 layers x 192, in train.dtype=auto (bfloat16 autocast where the CPU has bf16 kernels,
+# else float32: gptkit.train.trainer.resolve_dtype). On round 3's CPU (AVX512_BF16) fwd + bwd + AdamW CPU
 # seconds per step of 8 x 256 tokens (1 thread, interleaved, dev): 4 x 128 fp32 0.426 / bf16 0.356, 4 x 192
 # 0.766 / 0.493, 6 x 256 1.528 / 0.878. Context 256 holds 99% of the reviews whole (11.5% are longer than 128
 # tokens) and the chat prompts; batch 8 x 256 = the demo's 16 x 128 tokens.
@@ -65,13 +56,12 @@ REVIEW_REPEATS = 3
 
 def base_settings() -> list[str]:
     """gptkit.demo's CPU recipe (rotary, relu², RMSNorm, QK-norm, Muon, warmup-stable-decay) at the base's shape
-    (BASE_SHAPE) in cpu_dtype()."""
+    (BASE_SHAPE); its train.dtype=auto is bfloat16 autocast only where the CPU has bf16 kernels."""
     from gptkit.demo import CPU_SETTINGS
 
     return [
         *CPU_SETTINGS,
         *BASE_SHAPE,
-        f"train.dtype={cpu_dtype()}",
         "train.cpu_threads=2",  # not from the load average: other jobs wait (niced) while benchmarks run
         "train.max_steps=1000000",  # the time budget ends the run
         "train.eval_interval=250",
