@@ -51,22 +51,24 @@ def test_packed_linear_matches_float64_and_is_batch_invariant(bias):
 
 
 @pytest.mark.skipif(not bf16_kernels_available(), reason="no oneDNN bfloat16 kernels on this CPU / torch")
-def test_bf16_weights_under_float32_activations_match_the_rounded_product_and_are_batch_invariant():
+@pytest.mark.parametrize("rows", [1, 16])
+def test_bf16_weights_in_a_float32_linear_are_what_autocast_computes_and_are_batch_invariant(rows):
     torch.manual_seed(1)
     lin = torch.nn.Linear(96, 200)
     packed = PackedLinear(lin, batch_hint=16, weight_dtype=torch.bfloat16)
-    x = torch.randn(16, 96)
+    x = torch.randn(rows, 96)
     with torch.inference_mode():
         y = packed(x)
-        # The exact product of the bfloat16-rounded inputs and weights; oneDNN rounds it once to bfloat16
-        # (relative 2^-9, here up to 2^-8 for the summation) before the float32 bias is added.
-        product = F.linear(x.bfloat16().double(), lin.weight.bfloat16().double())
-        assert y.dtype == torch.float32 and packed.packed.dtype == torch.bfloat16
-        err = (y.double() - lin.bias.double() - product).abs()
-        assert bool((err <= product.abs() * 2**-8 + 1e-6).all()), float(err.max())
-        assert not torch.equal(y, lin(x))  # not float32 weights by mistake
-        assert torch.equal(packed(x[:1]), y[:1]) and torch.equal(packed(x[5:8]), y[5:8])
-        assert torch.equal(packed(x.view(4, 4, 96)).view(16, 200), y)
+        assert packed.mixed and y.dtype == torch.bfloat16 and packed.packed.dtype == torch.bfloat16
+        # The exact sum of the bfloat16-rounded inputs, weights and bias, rounded once to bfloat16 (relative
+        # 2^-9, up to 2^-8 with the float32 summation).
+        exact = F.linear(x.bfloat16().double(), lin.weight.bfloat16().double(), lin.bias.bfloat16().double())
+        err = (y.double() - exact).abs()
+        assert bool((err <= exact.abs() * 2**-8 + 1e-6).all()), float(err.max())
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert torch.equal(y, lin(x))  # CPU autocast's Linear, bit for bit
+        assert torch.equal(packed(x.bfloat16()), y)  # a bfloat16 input is used as it is
+        assert torch.equal(packed(x[:1]), y[:1]) and torch.equal(packed(x.view(rows, 1, 96)).view(rows, 200), y)
 
 
 @needs_onednn

@@ -36,6 +36,11 @@ class KVCache:
     static=True keeps the write position on the device instead (`position`, a (1,) tensor) and lets
     attention cover all max_len slots under the attention mask, so a decode step has fixed shapes and
     no host sync: the form a CUDA graph can replay. The model moves `position` on in place.
+
+    full_width=True (a growing cache, the batched server's on a CPU): a forward pass of one new position
+    attends over every column of the buffers, those at or past `length` masked (`decode_attention`), so
+    each layer's keys are one contiguous block and one batched product serves every row and head. The
+    unwritten columns stay zero (finite, so masking them gives exact zeros).
     """
 
     def __init__(
@@ -47,15 +52,19 @@ class KVCache:
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
         static: bool = False,
+        full_width: bool = False,
     ) -> None:
         if max_len > config.block_size and config.position_embedding == "learned":
             raise ConfigError(f"KV cache max_len {max_len} exceeds the model's block_size {config.block_size}")
+        if static and full_width:
+            raise ConfigError("a KV cache is static or full_width, not both")
         shape = (config.n_layer, batch_size, config.n_head, max_len, config.head_dim)
         self.k = torch.zeros(shape, device=device, dtype=dtype)
         self.v = torch.zeros(shape, device=device, dtype=dtype)
         self.max_len = max_len
         self.length = 0
         self.static = static
+        self.full_width = full_width
         self.position = torch.zeros(1, dtype=torch.long, device=device)
         self.slots = torch.arange(max_len, device=device)  # (max_len,) slot numbers, for static writes and masks
         self._write: torch.Tensor | None = None  # static: the slots this forward pass writes
@@ -98,7 +107,8 @@ class KVCache:
             self.v[:, :, :, :end] = self.v[:, index, :, :end]
             return
         shape = (self.k.shape[0], index.numel(), *self.k.shape[2:])
-        k, v = self.k.new_empty(shape), self.v.new_empty(shape)
+        new = self.k.new_zeros if self.full_width else self.k.new_empty  # full_width reads unwritten columns
+        k, v = new(shape), new(shape)
         k[:, :, :, :end] = self.k[:, index, :, :end]
         v[:, :, :, :end] = self.v[:, index, :, :end]
         self.k, self.v = k, v
@@ -174,7 +184,12 @@ class CausalSelfAttention(nn.Module):
         if kv_cache is not None:
             k, v = kv_cache.update(self.layer_idx, k, v)  # (B, nh, S, hs)
         p = self.dropout if self.training else 0.0
-        if self.explicit:
+        if kv_cache is not None and kv_cache.full_width and T == 1 and not self.explicit and p == 0.0:
+            S, i = k.shape[2], self.layer_idx
+            hidden = ~mask.view(-1, S) if isinstance(mask, torch.Tensor) else None  # "causal" at T = 1: sees all
+            bias = decode_bias(hidden, B, self.n_head, S, kv_cache.max_len, x.device)
+            y = decode_attention(q, kv_cache.k[i], kv_cache.v[i], bias)
+        elif self.explicit:
             y = explicit_attention(q, k, v, mask, p, self.training)
         else:
             # A plain causal mask is passed as is_causal, which lets SDPA pick its flash kernels.
@@ -200,6 +215,37 @@ class CausalSelfAttention(nn.Module):
                 )
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # heads side by side again
         return self.resid_dropout(self.c_proj(y))
+
+
+def decode_bias(hidden: torch.Tensor | None, B: int, n_head: int, S: int, W: int, device) -> torch.Tensor:
+    """The additive mask `decode_attention` takes, (B * nh, 1, W) float32: -inf for the keys a row does not
+    see (hidden (B or 1, S) True: its left padding) and for the columns S .. W-1 past the cache's length, 0
+    elsewhere. Made once per step by the batched decoder, per layer by GPT.forward (the same values)."""
+    bias = torch.zeros(B, 1, W, dtype=torch.float32, device=device)
+    bias[:, :, S:] = float("-inf")
+    if hidden is not None:
+        bias[:, :, :S].masked_fill_(hidden.unsqueeze(1), float("-inf"))
+    return bias.repeat_interleave(n_head, dim=0)
+
+
+def decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Attention of one new position per row over a full-width cache layer: q (B, nh, 1, hs); k, v (B, nh, W, hs),
+    the layer's whole buffers (contiguous); bias (B * nh, 1, W) from `decode_bias`. Returns (B, nh, 1, hs) in
+    q's dtype, computed in float32 (lower-precision q, k, v are cast up, as CPU autocast runs attention here):
+    softmax(q k^T / sqrt(hs) + bias) v as two batched products over the B * nh (row, head) pairs.
+
+    Why not SDPA on the filled columns: on a CPU it runs one small product per row and head, and a (B, nh, S)
+    slice of wider buffers cannot be one batched product. 8 layers of the benchmark model at 16 rows x 8 heads,
+    97 of 128 columns filled, one thread: 2.7 ms against 5.2 ms for SDPA on the slices (thread CPU time, under
+    the benchmark lock; docs/serve.md). The masked columns cost their share of the products."""
+    B, nh, W, hs = k.shape
+    autocast = torch.is_autocast_enabled(q.device.type)
+    with torch.autocast(q.device.type, enabled=False) if autocast else contextlib.nullcontext():
+        qf = q.reshape(B * nh, 1, hs).float()
+        kf, vf = k.view(B * nh, W, hs).float(), v.view(B * nh, W, hs).float()
+        scores = torch.baddbmm(bias, qf, kf.transpose(1, 2), alpha=1.0 / math.sqrt(hs))  # (B * nh, 1, W)
+        y = torch.bmm(torch.softmax(scores, dim=-1), vf)  # (B * nh, 1, hs)
+    return y.view(B, nh, 1, hs).to(q.dtype)
 
 
 def explicit_attention(

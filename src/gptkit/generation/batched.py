@@ -18,7 +18,10 @@ max_new_tokens, EOS ids, valid-UTF-8 table) and n choices; each choice is one ro
 
 The KV cache holds the rows right-aligned: row r's tokens fill columns start[r] .. length-1 and the columns
 before are masked. Rows joining or leaving rebuild the cache at the smallest width that holds every row
-(a block copy per source cache), so padding never piles up. Positions come from the mask (GPT.forward), so a
+(a block copy per source cache, rounded up to 64 columns), so padding never piles up. On a CPU the cache is
+full-width (`KVCache`): a step's attention is one batched product per layer over the whole buffers.
+A model whose linear layers are bfloat16 PackedLinear (`packed_linear.mixed_dtype`) runs its forward passes
+(the prefill) under CPU autocast, which the decode step equals. Positions come from the mask (GPT.forward), so a
 row's logits are those it would get alone, up to float rounding of batched matrix products (none at all for the
 linear layers when they are packed for oneDNN, `packed_linear`, as the server's CPU decoder is). A batch with
 no padded row (one row, or rows of one length) runs without a mask, as a lone decode does.
@@ -27,6 +30,7 @@ no padded row (one row, or rows of one length) runs without a mask, as a lone de
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -36,6 +40,7 @@ import torch
 from gptkit.errors import GptkitError
 from gptkit.generation.decode_step import DecodeStep
 from gptkit.generation.decoding import device_of, left_pad
+from gptkit.generation.packed_linear import mixed_dtype
 from gptkit.generation.sampling import History, apply_processors, logits_processors, penalty_processors, sample
 from gptkit.generation.settings import GenerationError, GenerationSettings
 from gptkit.generation.utf8 import Utf8Rows, Utf8Table
@@ -110,6 +115,9 @@ class BatchScheduler:
         self.max_queue = max_queue
         self.utf8 = utf8
         self.device = device_of(model)
+        self.full_width = self.device.type == "cpu"  # see KVCache: one batched attention product per layer
+        # bfloat16 packed linears in a float32 model: forward passes under CPU autocast (float32 attention).
+        self.autocast_dtype = mixed_dtype(model)
         self.vocab_size = model.config.vocab_size
         self.waiting: collections.deque[Job] = collections.deque()
         self.wake = threading.Condition()
@@ -221,7 +229,8 @@ class BatchScheduler:
         idx, mask = left_pad(prompts, self.device)
         J, P = idx.shape
         cache = KVCache(self.model.config, J, P, device=self.device, dtype=self.model.wte.weight.dtype)
-        out = self.model(idx, attention_mask=mask, kv_cache=cache, last_logits_only=True)[:, -1].float()
+        with self._autocast():
+            out = self.model(idx, attention_mask=mask, kv_cache=cache, last_logits_only=True)[:, -1].float()
         starts = torch.tensor([P - len(p) for p in prompts], dtype=torch.long, device=self.device)
         return cache, out, starts
 
@@ -238,7 +247,7 @@ class BatchScheduler:
         cfg = self.model.config
         width = min(cfg.block_size, max(length + 1 + extra, -(-(length + 16) // 64) * 64))
         B = sum(index.numel() for _, index, *_ in blocks)
-        new = KVCache(cfg, B, width, device=self.device, dtype=self.model.wte.weight.dtype)
+        new = KVCache(cfg, B, width, device=self.device, dtype=self.model.wte.weight.dtype, full_width=self.full_width)
         new.length = length
         row, new_start = 0, []
         for cache, index, first, offsets, span in blocks:
@@ -363,8 +372,14 @@ class BatchScheduler:
             if bool(self.start.any()):
                 columns = torch.arange(cache.length + 1, device=self.device)
                 mask = columns.unsqueeze(0) >= self.start.unsqueeze(1)  # (B, length + 1): the row's real tokens
-            self.logits = self.model(tokens.unsqueeze(1), attention_mask=mask, kv_cache=cache)[:, -1].float()
+            with self._autocast():
+                self.logits = self.model(tokens.unsqueeze(1), attention_mask=mask, kv_cache=cache)[:, -1].float()
         self.steps_run += 1
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     def _fail_all(self, error: BaseException) -> None:
         jobs = {id(r.job): r.job for r in self.rows}

@@ -8,6 +8,11 @@ the (B, 1, C) shapes, the boolean mask built and converted to an additive one in
 cumulative sum): the layers' weights and norms are looked up once, when it is made, and the mask is an additive
 (B, 1, 1, S) row made once per step. At one row the step is mostly such overhead (docs/serve.md).
 
+On a full-width cache (`KVCache(full_width=True)`, the scheduler's on a CPU) attention is `decode_attention`
+over each layer's whole buffers, as GPT.forward runs it there, with the additive mask made once per step.
+With bfloat16 PackedLinear weights in a float32 model (`gptkit serve --dtype bfloat16` on a CPU) the step
+equals GPT.forward under CPU autocast: the same casts happen in the same places (tested).
+
 Supported: pre- or post-LN, LayerNorm or RMSNorm, learned, sinusoidal or rotary positions, every MLP
 activation, qk_norm; linear layers as nn.Linear or `PackedLinear`. Explicit attention (`attention ==
 "explicit"`, the reference path) is not: `DecodeStep.supports` says so and the scheduler runs `GPT.forward`.
@@ -23,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gptkit.generation.packed_linear import PackedLinear
-from gptkit.model import GPT, KVCache, apply_rotary, rotary_cos_sin
+from gptkit.model import GPT, KVCache, apply_rotary, decode_attention, decode_bias, rotary_cos_sin
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -95,7 +100,12 @@ class DecodeStep:
         padded = bool(start.any())
         positions = P - start if padded else None  # (B,) each row's position among its real tokens
         mask = None  # no row padded: every row sees all P + 1 columns, as an unpadded GPT.forward does
-        if padded:
+        bias = None  # full-width cache: (B * nh, 1, W) additive mask of decode_attention, for every layer
+        if cache.full_width:
+            columns = torch.arange(P + 1, device=tokens.device)
+            hidden = (columns < start.unsqueeze(1)) if padded else None  # (B, P + 1): each row's left padding
+            bias = decode_bias(hidden, B, self.n_head, P + 1, cache.max_len, tokens.device)
+        elif padded:
             columns = torch.arange(P + 1, device=tokens.device)
             mask = torch.zeros(B, 1, 1, P + 1, dtype=self.wte.dtype, device=tokens.device)
             mask.masked_fill_((columns < start.unsqueeze(1)).view(B, 1, 1, P + 1), float("-inf"))
@@ -119,7 +129,13 @@ class DecodeStep:
                 q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
             cache.k[i, :, :, P : P + 1] = k
             cache.v[i, :, :, P : P + 1] = v
-            y = F.scaled_dot_product_attention(q, cache.k[i, :, :, : P + 1], cache.v[i, :, :, : P + 1], attn_mask=mask)
+            if bias is not None:
+                y = decode_attention(q, cache.k[i], cache.v[i], bias)  # (B, nh, 1, hs)
+            else:
+                k_all, v_all = cache.k[i, :, :, : P + 1], cache.v[i, :, :, : P + 1]
+                if q.dtype != k_all.dtype:  # bfloat16 linear outputs: float32 attention, as under CPU autocast
+                    q, k_all, v_all = q.float(), k_all.float(), v_all.float()
+                y = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=mask)
             a = attn_proj(y.transpose(1, 2).reshape(B, C))
             if self.post:
                 x = ln_1(x + a)

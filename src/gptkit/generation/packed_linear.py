@@ -5,8 +5,11 @@ the BLAS (MKL's sgemm), which re-packs the weight for each call; oneDNN can pack
 blocked layout its kernel reads. Measured with thread CPU time on this project's busy machine (AMD EPYC, one
 thread, the `small` preset's 33 weights, 26 MB): 7.6 -> 4.9 ms for the 33 products at batch 16, 6.0 -> 2.6 ms
 at batch 5, 15.4 -> 10.5 ms at batch 64, 3.7 -> 3.6 ms at batch 1 (docs/serve.md: the server end to end).
-On CPUs with oneDNN's bfloat16 kernels (AVX512_BF16), the weights can be packed in bfloat16 under float32
-activations (half the bytes to read per step; `gptkit serve --dtype bfloat16`), and a bfloat16 model too.
+On CPUs with oneDNN's bfloat16 kernels (AVX512_BF16), the weights can be packed in bfloat16 in a float32 model
+(`gptkit serve --dtype bfloat16`): then a layer computes what CPU autocast computes for a Linear (input, weight
+and bias in bfloat16, one rounding of the float32 sum to a bfloat16 output), so a layer's bfloat16 output goes
+into the next product (c_fc -> activation -> c_proj) without being cast back and forth; the float32 residual
+stream and norms stay as autocast keeps them. A bfloat16 model can be packed too.
 
 Same values up to float rounding (a different summation order than MKL's, tested against float64). Each
 output row depends on its own input row only, bit for bit, whatever the batch size (tested): MKL's batch-1
@@ -49,10 +52,10 @@ def packing_available(model: nn.Module, weight_dtype: torch.dtype | None = None)
 
 class PackedLinear(nn.Module):
     """y = x W^T + b for x (..., in_features), with W held in oneDNN's packed layout (inference only).
-    batch_hint: the number of rows the packing is tuned for (any number works). weight_dtype bfloat16 under
-    float32 activations: W is held in bfloat16 (half the bytes a step reads), x is rounded to bfloat16 for the
-    product (oneDNN accumulates in float32), and the result comes back as float32 with the float32 bias added:
-    what autocast does for a Linear, without re-casting the weight at every call."""
+    batch_hint: the number of rows the packing is tuned for (any number works). weight_dtype bfloat16 for a
+    float32 Linear ("mixed"): W and b are held in bfloat16 (half the bytes a step reads), x is rounded to
+    bfloat16 unless it already is, oneDNN sums in float32 with the bias and rounds once, and y is bfloat16:
+    the values CPU autocast gives for a Linear, without re-casting the weight at every call."""
 
     def __init__(self, linear: nn.Linear, batch_hint: int = 16, weight_dtype: torch.dtype | None = None) -> None:
         super().__init__()
@@ -62,14 +65,17 @@ class PackedLinear(nn.Module):
         with torch.no_grad():
             weight = linear.weight.detach().to(self.weight_dtype).contiguous()
             self.packed = torch.ops.mkldnn._reorder_linear_weight(weight, batch_hint)
-            self.bias = None if linear.bias is None else linear.bias.detach().clone()
+            bias = None if linear.bias is None else linear.bias.detach()
+            self.bias = None if bias is None else bias.to(self.weight_dtype).clone()  # (out,) in the weights' dtype
+
+    @property
+    def out_dtype(self) -> torch.dtype:
+        """The dtype of y: the weights' (bfloat16 when mixed)."""
+        return self.weight_dtype
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.mixed:
-            return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
-        y = torch.ops.mkldnn._linear_pointwise(x.to(self.weight_dtype), self.packed, None, "none", [], "")
-        y = y.to(x.dtype)
-        return y if self.bias is None else y.add_(self.bias)
+        x = x if x.dtype == self.weight_dtype else x.to(self.weight_dtype)  # mixed: float32 in (norms, attention)
+        return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
 
     def extra_repr(self) -> str:
         dtype = f", weight_dtype={self.weight_dtype}" if self.mixed else ""
@@ -91,4 +97,13 @@ def pack_linears(model: nn.Module, batch_hint: int = 16, weight_dtype: torch.dty
     return replaced
 
 
-__all__ = ["PackedLinear", "bf16_kernels_available", "pack_linears", "packing_available"]
+def mixed_dtype(model: nn.Module) -> torch.dtype | None:
+    """bfloat16 when `model`'s linear layers are PackedLinear with bfloat16 weights in a float32 model (their
+    outputs are bfloat16: its forward then runs under CPU autocast, see `BatchScheduler`); else None."""
+    for module in model.modules():
+        if isinstance(module, PackedLinear) and module.mixed:
+            return module.weight_dtype
+    return None
+
+
+__all__ = ["PackedLinear", "bf16_kernels_available", "mixed_dtype", "pack_linears", "packing_available"]

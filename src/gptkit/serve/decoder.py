@@ -39,12 +39,15 @@ def load_decoder(
     """The checkpoint at `path` on `device` in `dtype` (a torch dtype's name; None: bfloat16 on CUDA, float32
     otherwise), laid out for the batched decoder; pack=False leaves nn.Linear as it is.
 
-    bfloat16 on a CPU: bfloat16 weights packed for oneDNN under float32 activations, cache and attention
-    (`PackedLinear`'s weight_dtype). The step reads half the weight bytes, while layer norms, GELU and attention
-    stay in float32, where this CPU runs them faster than in bfloat16 (a whole bfloat16 model served at 1
-    client ran 19% slower than float32: 6.91 against 5.59 ms of decode CPU per token, under the benchmark
-    lock; torch's SDPA alone is about 5x slower in bfloat16 there). It needs oneDNN's bfloat16 kernels
-    (AVX512_BF16) and packing; without them a GptkitError says so. On CUDA, bfloat16 is a bfloat16 model."""
+    bfloat16 on a CPU: bfloat16 weights (and biases) packed for oneDNN in a float32 model (`PackedLinear`'s
+    weight_dtype): each linear layer computes what CPU autocast computes (bfloat16 product, one rounding, a
+    bfloat16 output that the next product takes as it is), while embeddings, norms, the residual stream, the
+    KV cache and attention stay float32, as under autocast, where this CPU runs them faster than in bfloat16
+    (a whole bfloat16 model served at 1 client ran 19% slower than float32 in round 3: 6.91 against 5.59 ms
+    of decode CPU per token, under the benchmark lock; torch's SDPA alone is about 5x slower in bfloat16
+    there). The scheduler runs its forward passes under autocast to match (`BatchScheduler`). It needs
+    oneDNN's bfloat16 kernels (AVX512_BF16) and packing; without them a GptkitError says so. On CUDA,
+    bfloat16 is a bfloat16 model."""
     torch_dtype = default_dtype(device) if dtype is None else getattr(torch, dtype)
     weights_only = str(device) == "cpu" and torch_dtype == torch.bfloat16
     if weights_only and not (pack and bf16_kernels_available()):
