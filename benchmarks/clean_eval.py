@@ -21,7 +21,10 @@ Sets (tests/data/boilerplate/README.md has the labelling guideline and the split
            by the cleaner of main 22ca553 (RULES_VERSION 7) before any change; scored once more at the end (a design
            set since).
   blind7   batch 7 (web/blind7_*.txt): 39 pages from sites in none of the sets above, committed alone, then scored
-           by the cleaner of main f59ec87 (RULES_VERSION 8) before any change; scored once more at the end.
+           by the cleaner of main f59ec87 (RULES_VERSION 8) before any change; scored once more at the end (a design
+           set since).
+  blind8   batch 8 (web/blind8_*.txt): 20 pages (10 zh, 10 en) from sites in none of the sets above, committed alone,
+           then scored by the cleaner of main 1d208d2 (RULES_VERSION 9) before any change.
 The line model (gptkit.data.line_model) is trained on design .. blind3, so with it those sets are its training
 pages (in-sample figures); its honest figures are benchmarks/train_line_model.py --cv (every site held out) and
 blind4 (frozen before it scored it).
@@ -43,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 
-SETS = ("design", "blind1", "blind2", "design-all", "blind3", "blind4", "blind5", "blind6", "blind7")
+SETS = ("design", "blind1", "blind2", "design-all", "blind3", "blind4", "blind5", "blind6", "blind7", "blind8")
 
 
 def evaluate(line_model: str | None = "builtin", only: tuple[str, ...] = SETS) -> dict:
@@ -64,6 +67,7 @@ def evaluate(line_model: str | None = "builtin", only: tuple[str, ...] = SETS) -
         "blind5": load_web_pages("blind5"),
         "blind6": load_web_pages("blind6"),
         "blind7": load_web_pages("blind7"),
+        "blind8": load_web_pages("blind8"),
     }
     sets = {name: pages for name, pages in sets.items() if name in only}
     out: dict = {}
