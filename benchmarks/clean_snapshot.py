@@ -3,6 +3,8 @@
     python benchmarks/clean_snapshot.py                  # prints one SHA-256 per corpus and for all of them
     python benchmarks/clean_snapshot.py --save a.json    # also the hash of every document, to compare later:
     python benchmarks/clean_snapshot.py --compare a.json # exit 1 and name the documents whose output differs
+    python benchmarks/clean_snapshot.py --prepare        # also one hash per output file of `prepare` (one worker)
+                                                         # on benchmarks/prepare.py's input (saved / compared too)
 
 The corpus is fixed: builtin:zh-news + builtin:zh-reviews (the documents benchmarks/prepare.py cleans, as
 prepare reads them), and the labelled pages of tests/data/boilerplate that have been scored (the hand-written
@@ -74,12 +76,42 @@ def snapshot() -> tuple[dict[str, str], dict[str, str], int, float]:
     return docs, {k: v.hexdigest() for k, v in sorted(totals.items())}, n, time.perf_counter() - t0
 
 
+def prepare_snapshot() -> dict[str, str]:
+    """SHA-256 of every file `prepare` writes (the report and the work directory's timing-free files included,
+    the timed report.json left out) on benchmarks/prepare.py's input, with one worker and no tokenizer."""
+    import shutil
+    import tempfile
+
+    from benchmarks.prepare import write_input
+
+    from gptkit.data.pipeline import PrepareConfig, prepare
+
+    tmp = Path(tempfile.gettempdir()) / "gptkit-clean-snapshot"  # one path: document ids name the input files
+    shutil.rmtree(tmp, ignore_errors=True)
+    inp, out = tmp / "input", tmp / "out"
+    write_input(inp, 4)
+    prepare(PrepareConfig(inputs=(str(inp),), out=str(out), workers=1, progress=False))
+    keep = ("documents", "rejected", "clean", "lines", "dedup")
+    files = {
+        f"prepare:{p.relative_to(out)}": hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and p.parent.name in keep and "state" not in p.relative_to(out).parts  # state: timings
+    }
+    shutil.rmtree(tmp, ignore_errors=True)
+    return files
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--save", help="write every document's hash to this JSON file")
     ap.add_argument("--compare", help="compare with a file written by --save (exit 1 on any difference)")
+    ap.add_argument("--prepare", action="store_true", help="also hash the files of a `prepare` run")
     args = ap.parse_args()
     docs, totals, n, seconds = snapshot()
+    if args.prepare:
+        files = prepare_snapshot()
+        docs.update(files)
+        totals["prepare"] = hashlib.sha256("".join(files.values()).encode()).hexdigest()
     for k, v in totals.items():
         print(f"{k:20s} {v}")
     print(f"{n} documents x {len(docs) // max(1, n)} configs in {seconds:.1f} s")
