@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from functools import lru_cache
 
 from gptkit.data.filters import count_han
 
@@ -76,6 +77,7 @@ _CLAUSE = re.compile(r"[，。！？；,.!?;]")
 _DIGITS = re.compile(r"\d")
 
 
+@lru_cache(maxsize=1 << 14)  # the context rules and the line features ask about the same lines
 def is_good(line: str) -> bool:
     """A paragraph of prose (see the module docstring)."""
     s = line.strip()
@@ -90,6 +92,7 @@ def is_good(line: str) -> bool:
     return sum(w.lower() in STOPWORDS_EN for w in words) >= GOOD_MIN_STOPWORDS * len(words)
 
 
+@lru_cache(maxsize=1 << 14)
 def headline_like(line: str) -> bool:
     """Shaped like a headline or a sentence: enough Han characters or words, mostly letters, few digits."""
     s = line.strip()
