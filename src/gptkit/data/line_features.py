@@ -178,10 +178,10 @@ def _own_features(line: str, rule: str | None, counts: list[int] | None = None) 
         float(full.endswith(("…", "..."))),
         density,
         title,
-        float(_URL.search(s) is not None),
+        float(("." in s or ":" in s) and _URL.search(s) is not None),  # each alternative needs a "." or ":"
         math.log1p(len(_SEPARATOR.findall(s))),
         float(_LIST_ITEM.match(line[:PREFIX_CHARS]) is not None),
-        float(_DATE.search(s) is not None),
+        float(digits > 0 and _DATE.search(s) is not None),  # each alternative needs a digit (\d)
         float(s.startswith(_BRACKET_START)),
         float(is_good(s)),
         float(headline_like(s)),
