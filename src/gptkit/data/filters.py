@@ -148,10 +148,14 @@ def _class_counts(text: str) -> tuple[int, int, int]:
     return han, alnum, space
 
 
-@lru_cache(maxsize=1 << 14)  # detect_lang and the Chinese filters count the same prose, the line rules the same lines
 def count_han(text: str) -> int:
     if len(text) >= LONG_TEXT:
-        return _class_counts(text)[0]
+        return _class_counts(text)[0]  # cached: detect_lang and the Chinese filters count the same prose
+    return _count_han_short(text)
+
+
+@lru_cache(maxsize=1 << 14)  # the line rules and features count the same lines (short texts only: bounded memory)
+def _count_han_short(text: str) -> int:
     return _count(_NOT_HAN, text)
 
 
