@@ -361,10 +361,10 @@ def test_character_counts_agree_between_regex_and_numpy_paths(monkeypatch):
     for n in (5, 399, 400, 3000):
         text = "".join(rng.choice(alphabet, n))
         monkeypatch.setattr(filters, "LONG_TEXT", 10**9)
-        filters.count_han.cache_clear()
+        filters._count_han_short.cache_clear()
         by_regex = (filters._zh_counts(text), filters.count_han(text))
         monkeypatch.setattr(filters, "LONG_TEXT", 0)
-        filters.count_han.cache_clear()
+        filters._count_han_short.cache_clear()
         assert (filters._zh_counts(text), filters.count_han(text)) == by_regex
 
 
@@ -456,3 +456,31 @@ def test_title_near_copies_and_teasers_go_and_the_body_stays():
         ["1What is Python?", "What is Python?", "Python is a language that many people use for scripts and for work."]
     )
     assert "What is Python?\nPython" in (clean_document(toc).text or "")
+
+
+_OLD_CODE_HINT = r"[;{}=<>$#()\[\]:+*/|&-]|```|~~~|^(?:    |\t)"  # written as one class: re scans it slower
+_OLD_NOTICE_ZH_HINT = (
+    "[版著©留载侵删备档剩券巴丁库免仅IV]|重定向|维基百科|摘编|授权|未经|本[文站网平资]|代表本|转自|原创|增值|许可证|图[片源]"
+    "|继续阅读|上传|本帖|doc|book"
+)
+
+
+def test_hints_rewritten_for_speed_find_what_their_first_forms_found():
+    import re
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from gptkit.data import line_rules
+    from gptkit.data.code_lines import _code_hint
+
+    old_code, old_notice = re.compile(_OLD_CODE_HINT, re.M), re.compile(_OLD_NOTICE_ZH_HINT)
+    chars = st.sampled_from([*";{}=<>$#()[]:+*/|&-`~ \t\nab版权本文图片docbook中", "    ", "```", "~~~"])
+
+    @settings(max_examples=500, deadline=None, derandomize=True)
+    @given(st.lists(chars | st.characters(), max_size=12).map("".join))
+    def check(text):
+        assert _code_hint(text) == (old_code.search(text) is not None)
+        assert (line_rules._NOTICE_ZH_HINT.search(text) is None) == (old_notice.search(text) is None)
+
+    check()

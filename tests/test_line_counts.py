@@ -48,6 +48,19 @@ def test_counts_summed_over_splits_match_a_direct_count(tmp_path):
     assert np.load(tmp_path / "work" / "lines" / "repeated.npy").dtype == np.uint64
 
 
+def test_one_line_records_are_skipped_without_changing_the_counts(tmp_path):
+    pool = [f"第{k}行内容是一句足够长的话用来计数" for k in range(6)]
+    docs = [pool[0], f"{pool[1]}\\n{pool[2]}", "\n".join(pool[:3]), "\n\n".join(pool[2:5]), pool[5] + "\n"]
+    (tmp_path / "work" / "clean").mkdir(parents=True)
+    with open(tmp_path / "work" / "clean" / "00000.jsonl", "w", encoding="utf-8") as f:
+        for k, text in enumerate(docs):
+            f.write(json.dumps({"id": f"a\nb{k}", "text": text}, ensure_ascii=False) + "\n")
+    assert count_lines_task(str(tmp_path), 0) == {"docs": 5, "distinct_lines": 5}
+    keys, counts = np.load(tmp_path / "work" / "lines" / "00000.npy")
+    got = dict(zip(keys.tolist(), counts.tolist(), strict=True))
+    assert got == {line_key(line): 2 if line == pool[2] else 1 for line in pool[:5]}
+
+
 def test_one_line_documents_and_short_lines_are_never_touched():
     repeated = frozenset({line_key(TEMPLATE)})
     assert drop_repeated_lines(TEMPLATE, repeated) == (TEMPLATE, [])  # a one-line document is its own line

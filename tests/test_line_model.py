@@ -288,6 +288,37 @@ def test_fast_character_counts_equal_findall(s):
     assert got == [latin / visible, digits / visible, punct / visible, max(0, symbols) / visible]
 
 
+_PAGE_CHARS = "ab Z9٣，。:;·|的了是在和中文字 \t-’'x１㐀豈\u3000"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(_PAGE_CHARS) | st.characters(), max_size=60), min_size=1, max_size=8))
+def test_class_counts_of_a_page_equal_the_patterns_per_line(prefixes):
+    from gptkit.data.filters import _count
+    from gptkit.data.line_features import _CLASS_COMPLEMENTS, _class_counts
+
+    got = _class_counts(prefixes)
+    if any(ord(c) > 0xFFFF for p in prefixes for c in p) or not "".join(prefixes):
+        assert got is None  # counted by the patterns, line by line
+        return
+    assert got == [[_count(pattern, p) for pattern in _CLASS_COMPLEMENTS] for p in prefixes]
+
+
+def test_page_features_are_the_same_with_the_page_counts_and_without(monkeypatch):
+    import gptkit.data.line_features as lf
+    from gptkit.data.normalize import normalize_text
+
+    for page in load_web_pages("design")[:20]:
+        lines = normalize_text("\n".join(page.lines))[0].split("\n")
+        verdicts = clean_lines(lines)
+        args = (lines, [v.rule for v in verdicts], [v.code for v in verdicts])
+        rows, fast = page_features(*args)
+        with monkeypatch.context() as m:
+            m.setattr(lf, "_class_counts", lambda prefixes: None)
+            assert page_features(*args)[0] == rows
+            assert np.array_equal(page_features(*args)[1], fast)
+
+
 def test_body_similarity_by_substring_equals_the_set_definition():
     from gptkit.data.context import is_good
     from gptkit.data.line_features import _body_han, _body_similarity, _body_words

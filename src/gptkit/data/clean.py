@@ -67,14 +67,17 @@ def _teaser_copies(texts: list[str], is_code: list[bool]) -> set[int]:
     """Positions of teasers: a line cut off with an ellipsis whose text (after a "摘要:" label) opens a later
     line of the page, the paragraph it was cut from (spaces ignored)."""
     out: set[int] = set()
+    compact: list[str] | None = None  # the lines without spaces, made once for the page when a teaser needs them
     for n, t in enumerate(texts):
-        if is_code[n] or not _ELLIPSIS_END.search(t):
+        if is_code[n] or not t.rstrip().endswith(("…", "...")):  # = _ELLIPSIS_END.search(t)
             continue
         stem = "".join(_ELLIPSIS_END.sub("", _TEASER_LABEL.sub("", t)).split())
         if len(stem) < TEASER_MIN_CHARS:
             continue
         stem = stem[:60]
-        if any("".join(u.split()).startswith(stem) for u in texts[n + 1 :]):
+        if compact is None:
+            compact = ["".join(u.split()) for u in texts]
+        if any(u.startswith(stem) for u in compact[n + 1 :]):
             out.add(n)
     return out
 

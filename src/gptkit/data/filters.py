@@ -125,18 +125,37 @@ _EDGES, _BINS = _class_intervals(
 )  # fmt: skip
 
 
+def _class_table() -> np.ndarray:
+    """A class number per BMP code point (0 other, 1 Han, 2 ASCII letter or digit, 3 whitespace), from the
+    intervals above; every character beyond the BMP is "other" (all the intervals lie below U+FFFF)."""
+    interval = np.searchsorted(_EDGES, np.arange(0x10000, dtype=np.uint32), side="right")
+    table = np.zeros(0x10000, dtype=np.uint8)
+    for number, name in enumerate(("han", "alnum", "space"), 1):
+        table[np.isin(interval, _BINS[name])] = number
+    assert int(_EDGES.max()) <= 0xFFFF and table[0xFFFF] == 0
+    return table
+
+
+_CLASS_TABLE = _class_table()
+
+
+@lru_cache(maxsize=4)  # the language detector and the Chinese filters count the same prose
 def _class_counts(text: str) -> tuple[int, int, int]:
-    """(Han characters, ASCII letters and digits, whitespace characters) of a long text: two numpy passes."""
+    """(Han characters, ASCII letters and digits, whitespace characters) of a long text: a table lookup over its
+    code points (those beyond the BMP looked up as U+FFFF, "other") and a bincount."""
     cp = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
-    c = np.bincount(np.searchsorted(_EDGES, cp, side="right"), minlength=len(_EDGES) + 1).tolist()
-    han, alnum, space = (sum(c[i] for i in _BINS[k]) for k in ("han", "alnum", "space"))
+    _, han, alnum, space = np.bincount(_CLASS_TABLE[np.minimum(cp, 0xFFFF)], minlength=4).tolist()
     return han, alnum, space
 
 
-@lru_cache(maxsize=1)  # detect_lang, then the Chinese filters, count the same prose: once is enough
 def count_han(text: str) -> int:
     if len(text) >= LONG_TEXT:
-        return _class_counts(text)[0]
+        return _class_counts(text)[0]  # cached: detect_lang and the Chinese filters count the same prose
+    return _count_han_short(text)
+
+
+@lru_cache(maxsize=1 << 14)  # the line rules and features count the same lines (short texts only: bounded memory)
+def _count_han_short(text: str) -> int:
     return _count(_NOT_HAN, text)
 
 

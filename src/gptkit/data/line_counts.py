@@ -59,9 +59,13 @@ def count_lines_task(out: str, index: int, progress=None) -> dict:
     docs = 0
     with open(outp / "work" / "clean" / f"{index:05d}.jsonl", encoding="utf-8") as f:
         for raw in f:
+            docs += 1
+            # JSON writes a line break as the two characters \n: a record without them holds a one-line
+            # document, which has no keys, and is not parsed (most documents of review sets)
+            if "\\n" not in raw:
+                continue
             for k in _doc_keys(json.loads(raw)["text"]):
                 counts[k] = counts.get(k, 0) + 1
-            docs += 1
     keys = np.fromiter(counts.keys(), dtype=np.uint64, count=len(counts))
     vals = np.fromiter(counts.values(), dtype=np.uint64, count=len(counts))
     order = np.argsort(keys)

@@ -206,9 +206,11 @@ _ASCII_WORD = re.compile("[A-Za-z][A-Za-z][A-Za-z]")  # = [A-Za-z]{3}, which re 
 # Hints: cheap necessary conditions for the costly patterns. Each alternative of a pattern needs one of its hint's
 # characters or words (the rarest one its match must contain), so a line without a hint cannot match and the
 # pattern is skipped; most prose lines have none. tests/test_clean.py checks with hypothesis that every string a
-# pattern matches contains its hint: keep them in step when a pattern changes.
-_NOTICE_ZH_HINT = re.compile(  # rare characters first: a line without any is scanned once, quickly
-    "[版著©留载侵删备档剩券巴丁库免仅IV]|重定向|维基百科|摘编|授权|未经|本[文站网平资]|代表本|转自|原创|增值|许可证|图[片源]|继续阅读|上传|本帖|doc|book"
+# pattern matches contains its hint: keep them in step when a pattern changes. Each alternative opens with a
+# literal, so re skips ahead between their first characters (one "[版著©...]" alternative made it 5x slower).
+_NOTICE_ZH_HINT = re.compile(
+    "|".join("版著©留载侵删备档剩券巴丁库免仅IV")
+    + "|重定向|维基百科|摘编|授权|未经|本[文站网平资]|代表本|转自|原创|增值|许可证|图[片源]|继续阅读|上传|本帖|doc|book"
 )
 
 
