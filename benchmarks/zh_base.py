@@ -3,6 +3,7 @@ this machine, for a fixed wall-clock budget, on the built-in Chinese corpora wit
 scores on. Made once and shared: both benchmarks take `--base DIR` (this script's output), or make their own.
 
     python benchmarks/zh_base.py --out /tmp/zh-base --minutes 11     # DIR/model (checkpoint) + DIR/base.json
+    python benchmarks/zh_base.py --out /tmp/zh-base --steps 1300     # a fixed number of steps (a busy machine)
 
 The pretraining text (tested for leaks in tests/test_zh_base.py):
   - the People's Daily articles of builtin:zh-chat's train split (headline and body; every 10th article is held
@@ -112,9 +113,15 @@ def build_base(
     clock: str = "wall",
     overrides: tuple[str, ...] = (),
     review_repeats: int = REVIEW_REPEATS,
+    steps: int = 0,
 ) -> dict[str, Any]:
     """Make the base in `out` (replaced): out/model is the pretrained checkpoint; returns base.json's record.
-    `overrides`: settings applied after base_settings() (`--set`, for development comparisons)."""
+    `overrides`: settings applied after base_settings() (`--set`, for development comparisons). `steps` > 0:
+    that many pretraining steps (the schedule over steps) instead of `minutes`, the same base however busy
+    the machine is."""
+    if steps < 0:
+        raise SystemExit(f"steps: must be >= 0, got {steps}")
+    budget = [f"train.max_steps={steps}", "train.time_budget_s=0"] if steps else [f"train.time_budget_s={minutes * 60}"]
     from gptkit.tokenizer import Tokenizer
     from gptkit.train.config import load_run_config
     from gptkit.train.trainer import train
@@ -143,7 +150,7 @@ def build_base(
             f"data.path={json.dumps(str(text_path))}",
             f"data.tokenizer={json.dumps(str(tok_dir))}",
             f"data.val_fraction={val_fraction!r}",
-            f"train.time_budget_s={minutes * 60}",
+            *budget,
             f"train.time_budget_clock={clock}",
             *overrides,
         ],
@@ -159,7 +166,8 @@ def build_base(
         "val_documents": len(val_docs),
         "text_bytes": text_path.stat().st_size,
         "vocab": vocab,
-        "minutes_budget": minutes,
+        "minutes_budget": 0 if steps else minutes,
+        "steps_budget": steps,
         "clock": clock,
         "steps": result.step,
         "val_loss": result.val_loss,
@@ -183,8 +191,12 @@ def read_base(directory: Path) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True, help="directory of the base (replaced)")
+    ap.add_argument("--minutes", type=float, help=f"pretraining budget in minutes (default {BASE_MINUTES:g})")
     ap.add_argument(
-        "--minutes", type=float, default=BASE_MINUTES, help=f"pretraining budget in minutes (default {BASE_MINUTES:g})"
+        "--steps",
+        type=int,
+        default=0,
+        help="a fixed number of pretraining steps instead of the time budget (on a busy machine)",
     )
     ap.add_argument("--vocab", type=int, default=VOCAB, help=f"BPE vocabulary (default {VOCAB})")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="what the budget counts")
@@ -198,7 +210,14 @@ def main() -> None:
         help=f"times each train-part review is in the text (default {REVIEW_REPEATS})",
     )
     args = ap.parse_args()
-    record = build_base(args.out, args.minutes, args.vocab, args.clock, tuple(args.set), args.review_repeats)
+    if args.steps < 0:
+        ap.error(f"--steps: must be >= 0 (0: the time budget), got {args.steps}")
+    if args.steps and args.minutes is not None:
+        ap.error("--steps and --minutes: give one of them")
+    minutes = BASE_MINUTES if args.minutes is None else args.minutes
+    record = build_base(
+        args.out, minutes, args.vocab, args.clock, tuple(args.set), args.review_repeats, steps=args.steps
+    )
     print(json.dumps(record, indent=1))
 
 

@@ -58,3 +58,37 @@ def test_reviews_weighted_up_and_val_part_apart(zh_base):
     assert counts == Counter({d: zh_base.REVIEW_REPEATS if d in reviews else 1 for d in once_train})
     assert len(once_train) + len(once_val) == 18_513 and len(val_docs) == round(18_513 * zh_base.VAL_DOCS_FRACTION)
     assert not all(d in reviews for d in train_docs[-1000:])  # the copies are shuffled in, not appended
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--steps", "-1"], "--steps: must be >= 0"), (["--steps", "5", "--minutes", "1"], "give one of them")],
+)
+def test_steps_argument_errors(zh_base, tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.setattr("sys.argv", ["zh_base.py", "--out", str(tmp_path / "base"), *args])
+    with pytest.raises(SystemExit) as stop:
+        zh_base.main()
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "base").exists()  # refused before any work
+
+
+@pytest.mark.parametrize(("steps", "max_steps", "budget_s"), [(7, 7, 0.0), (0, 1000000, 90.0)])
+def test_steps_replace_the_time_budget(zh_base, tmp_path, monkeypatch, steps, max_steps, budget_s):
+    import types
+
+    import gptkit.train.trainer
+
+    seen = {}
+
+    def fake_train(cfg, run_dir):
+        seen["train"] = cfg.train
+        return types.SimpleNamespace(interrupted=None, checkpoint=None)
+
+    docs = ["今天天气很好，我们去公园散步。", "这本书写得不错，值得一读。"] * 20
+    monkeypatch.setattr(zh_base, "pretraining_parts", lambda repeats: (docs[:-4], docs[-4:]))
+    monkeypatch.setattr(gptkit.train.trainer, "train", fake_train)
+    with pytest.raises(SystemExit, match="no base written"):
+        zh_base.build_base(tmp_path / "base", 1.5, vocab=300, steps=steps)
+    assert seen["train"].max_steps == max_steps
+    assert seen["train"].time_budget_s == budget_s
