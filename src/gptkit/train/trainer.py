@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gptkit.cpu_memory import keep_freed_memory
 from gptkit.data.loader import TokenLoader, open_shards
 from gptkit.devices import cpu_has_native_bf16
 from gptkit.errors import ConfigError, GptkitError
@@ -140,6 +141,8 @@ class Trainer(EvaluationMixin, RunDirMixin):
         self.dtype = resolve_dtype(tc.dtype, self.device)
         if tc.cpu_threads:
             torch.set_num_threads(tc.cpu_threads)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # no fresh pages for each step's tensors (gptkit.cpu_memory)
         if self.device.type == "cuda":
             torch.set_float32_matmul_precision("high")  # TF32 tensor cores for any float32 matmul
         if self.dtype == torch.float16 and tc.parallel == "fsdp" and self.dist.distributed:
