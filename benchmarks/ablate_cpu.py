@@ -173,6 +173,7 @@ def main() -> None:
         *args.set,
         "train.max_steps=1000000",
         f"train.time_budget_s={args.budget}",
+        "train.time_budget_ref_steps=0",  # the recipe's own budget (configs/shakespeare-char-cpu.toml) gives way
         f"train.time_budget_clock={args.clock}",
         f"train.cpu_threads={args.threads}",
         "train.checkpoint_interval=0",

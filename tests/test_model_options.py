@@ -88,3 +88,17 @@ def test_presets_keep_the_papers_architecture_and_hf_refuses_the_options():
         small_config(position_embedding="rotary", n_embd=36, n_head=4)
     with pytest.raises(ConfigError, match="norm: 'batchnorm' is not one of"):
         small_config(norm="batchnorm")
+
+
+def test_relu_squared_matches_its_formula_forward_and_backward():
+    from gptkit.model import relu_squared
+
+    x = torch.randn(3, 5, 16, dtype=torch.float64, requires_grad=True)
+    x.data[0, 0, :4] = 0.0  # the kink: relu's gradient there is 0, so relu(x)^2's is too
+    assert torch.autograd.gradcheck(relu_squared, (x,))
+    grad = torch.randn_like(x)
+    (got,) = torch.autograd.grad(relu_squared(x), x, grad)
+    assert torch.equal(relu_squared(x), torch.clamp(x, min=0) ** 2)
+    assert torch.allclose(got, 2 * torch.clamp(x, min=0) * grad, rtol=0, atol=1e-15)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # under autocast it keeps its input's dtype
+        assert relu_squared(x.detach().float().bfloat16()).dtype == torch.bfloat16

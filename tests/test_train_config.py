@@ -99,5 +99,6 @@ def test_the_shipped_shakespeare_recipe_loads_and_validates():
     t = cfg.train
     assert (t.optimizer, t.schedule, t.dtype, t.muon_ns_steps) == ("muon", "wsd", "auto", 3)
     assert (t.resolved_embedding_lr, t.resolved_head_lr, t.resolved_min_lr) == (6e-2, 8e-3, 0.0)
-    assert 0 < t.time_budget_s < 150  # below nanoGPT's fastest 2000 steps measured here (154.3 s in all)
+    # the budget is timed on the machine at hand: N steps of nanoGPT's own model, fewer than its 2000 + evaluations
+    assert t.time_budget_s == 0 and 1000 <= t.time_budget_ref_steps < 2000 and t.time_budget_clock == "wall"
     assert cfg.model_config(vocab_size=65).tie_embeddings is False

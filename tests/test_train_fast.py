@@ -159,3 +159,46 @@ def test_progress_line_under_a_time_budget_shows_the_clock_not_the_step_cap():
     line = progress_line(record, 20, 30.0, budget)  # the steps end first
     assert line.startswith("step 10/20 | 1m00s/5m00s wall |") and line.endswith("eta 30s")
     assert progress_line(record, 20, 30.0).startswith("step 10/20 | loss 2.5000")  # no budget: as before
+
+
+def test_reference_step_is_timed_without_touching_the_random_state():
+    from gptkit.train.budget import reference_step_s
+
+    torch.manual_seed(5)
+    before = torch.get_rng_state()
+    step_s = reference_step_s(warmup=1, rounds=2, steps=1)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert 0 < step_s < 60
+
+
+def test_reference_budget_is_set_from_the_machine_saved_and_kept_by_a_resume(data, tmp_path, monkeypatch):
+    from gptkit.train import trainer as trainer_module
+
+    timed = []
+
+    def fake_step_s() -> float:
+        timed.append(1)
+        return 0.004  # seconds per reference step on "this machine"
+
+    monkeypatch.setattr(trainer_module, "reference_step_s", fake_step_s)
+    settings = ("train.max_steps=6", "train.time_budget_ref_steps=250", "train.schedule=wsd", "train.eval_interval=0")
+    first = Trainer(tiny_config(data, *settings), tmp_path / "run", quiet=True)
+    assert first.tc.time_budget_s == pytest.approx(1.0) and first.budget.seconds == pytest.approx(1.0)
+    first.run()
+    saved = load_run_config(tmp_path / "run" / "config.toml")
+    assert saved.train.time_budget_s == pytest.approx(1.0) and saved.train.time_budget_ref_steps == 250
+    assert timed == [1]
+    again = load_run_config(tmp_path / "run" / "config.toml", ["train.max_steps=9"])
+    resumed = Trainer(again, tmp_path / "run", resume=True, quiet=True)
+    assert timed == [1]  # not timed again: the resumed run keeps the budget it started with
+    assert resumed.budget.seconds == pytest.approx(1.0)
+    resumed.close()
+
+
+def test_reference_budget_needs_the_wall_clock_and_a_count(data, tmp_path):
+    with pytest.raises(ConfigError, match="time_budget_ref_steps"):
+        tiny_config(data, "train.time_budget_ref_steps=-1")
+    cfg = tiny_config(data, "train.time_budget_ref_steps=10", "train.time_budget_clock=cpu")
+    with pytest.raises(ConfigError, match="time_budget_clock"):
+        Trainer(cfg, tmp_path / "run", quiet=True)
+    assert not (tmp_path / "run").exists()  # a refused start leaves nothing

@@ -56,6 +56,11 @@ class TrainConfig:
     # machine is. Clock "wall" (the user's time) or "cpu" (this process's CPU seconds: fair on a busy machine).
     time_budget_s: float = 0.0
     time_budget_clock: str = "wall"
+    # > 0: a new run's time_budget_s becomes the wall time this many steps of a fixed float32 reference workload
+    # (nanoGPT's CPU shakespeare_char model and batch) take on this machine, timed before the loop
+    # (gptkit.train.budget.reference_step_s), and is saved as such, so --resume keeps it. A budget that follows
+    # the machine's speed instead of the seconds of the machine it was tuned on. CPU only.
+    time_budget_ref_steps: int = 0
     optimizer: str = "adamw"  # adamw | muon (Muon for the hidden matrices, AdamW for the rest)
     embedding_lr: float | None = None  # peak lr of the embeddings (and a tied head); None: lr
     head_lr: float | None = None  # peak lr of an untied LM head; None: lr
@@ -94,7 +99,7 @@ class TrainConfig:
         for name in ("batch_size", "grad_accum", "max_steps", "log_interval", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be at least 1, got {getattr(self, name)}")
-        for name in ("warmup_steps", "eval_interval", "eval_steps", "checkpoint_interval"):
+        for name in ("warmup_steps", "eval_interval", "eval_steps", "checkpoint_interval", "time_budget_ref_steps"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: must be at least 0, got {getattr(self, name)}")
         if self.decay_steps is not None and self.decay_steps < 1:

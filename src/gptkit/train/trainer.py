@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gptkit.cpu_memory import keep_freed_memory
 from gptkit.data.loader import TokenLoader, open_shards
 from gptkit.devices import cpu_has_native_bf16
 from gptkit.errors import ConfigError, GptkitError
@@ -30,7 +31,7 @@ from gptkit.files import atomic_write_bytes
 from gptkit.model_info import train_flops_per_token
 from gptkit.train import checkpoint as ckpt
 from gptkit.train import distributed as D
-from gptkit.train.budget import TimeBudget
+from gptkit.train.budget import TimeBudget, reference_step_s
 from gptkit.train.config import RunConfig
 from gptkit.train.data import TrainingData, resolve_data
 from gptkit.train.evaluation import EvaluationMixin
@@ -140,6 +141,8 @@ class Trainer(EvaluationMixin, RunDirMixin):
         self.dtype = resolve_dtype(tc.dtype, self.device)
         if tc.cpu_threads:
             torch.set_num_threads(tc.cpu_threads)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # no fresh pages for each step's tensors (gptkit.cpu_memory)
         if self.device.type == "cuda":
             torch.set_float32_matmul_precision("high")  # TF32 tensor cores for any float32 matmul
         if self.dtype == torch.float16 and tc.parallel == "fsdp" and self.dist.distributed:
@@ -178,6 +181,8 @@ class Trainer(EvaluationMixin, RunDirMixin):
 
         self.step = 0
         self._last_lr = lr_at(0, tc)
+        if tc.time_budget_ref_steps and self.resumed_from is None:
+            self._set_reference_budget()
         self.budget = TimeBudget(tc.time_budget_s, tc.time_budget_clock)  # its prior_s is set by a resume
         if tc.time_budget_s and self.dist.distributed:
             raise ConfigError(
@@ -202,6 +207,21 @@ class Trainer(EvaluationMixin, RunDirMixin):
         # not change the settings that the next --resume reads).
         if self.dist.is_main:
             atomic_write_bytes(self.run_dir / CONFIG_FILE, self.cfg.to_toml().encode("utf-8"))
+
+    def _set_reference_budget(self) -> None:
+        """train.time_budget_ref_steps: time the reference step here (a new run only; the result is saved as
+        train.time_budget_s in config.toml, which a resume reads)."""
+        tc = self.tc
+        if self.device.type != "cpu":
+            raise ConfigError("train.time_budget_ref_steps: CPU runs only (its reference workload is a CPU step)")
+        if tc.time_budget_clock != "wall":
+            raise ConfigError('train.time_budget_ref_steps: needs train.time_budget_clock = "wall"')
+        step_s = reference_step_s()
+        tc.time_budget_s = round(tc.time_budget_ref_steps * step_s, 1)
+        self.log(
+            f"time budget: {tc.time_budget_ref_steps:,} reference steps x {1000 * step_s:.1f} ms on this machine "
+            f"(nanoGPT's CPU model, float32, {torch.get_num_threads()} thread(s)) = {tc.time_budget_s:g} s"
+        )
 
     def close(self, abandon: bool = False) -> None:
         """Release the RUN_DIR lock (run() does at its end). `abandon`: the setup failed; remove RUN_DIR if this
