@@ -52,6 +52,7 @@ import numpy as np
 
 from gptkit.data.code_lines import code_mask, markup_only, tag_wrapped_prose
 from gptkit.data.context import (
+    CACHED_LINE_CHARS,
     context_drops,
     head_drops,
     head_offtopic_drops,
@@ -143,9 +144,13 @@ def _toc_key(line: str) -> str:
     return _TOC_PREFIX.sub("", line).strip().lower()
 
 
-@lru_cache(maxsize=1 << 16)
 def clean_inline(line: str) -> str:
-    """Remove romanisation annotations, zhuyin and citation / edit markers from a prose line."""
+    """Remove romanisation annotations, zhuyin and citation / edit markers from a prose line. Cached for lines
+    up to CACHED_LINE_CHARS (a longer line is computed each time, so the cache's memory stays bounded)."""
+    return _clean_inline_cached(line) if len(line) <= CACHED_LINE_CHARS else _clean_inline(line)
+
+
+def _clean_inline(line: str) -> str:
     if "(" in line or "（" in line:
         matches = list(_PINYIN.finditer(line))
         if matches:
@@ -157,6 +162,9 @@ def clean_inline(line: str) -> str:
     if "[" in line:
         line = _CITATION.sub("", line)
     return line
+
+
+_clean_inline_cached = lru_cache(maxsize=1 << 16)(_clean_inline)
 
 
 def clean_lines(lines: list[str], line_model: str | None = None) -> list[LineVerdict]:

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from gptkit.data.context import STOPWORDS_EN
+from gptkit.data.context import CACHED_LINE_CHARS, STOPWORDS_EN
 from gptkit.data.filters import HAN, count_han
 
 _HAN_RE = re.compile(f"[{HAN}]")
@@ -516,14 +516,18 @@ _EVENT_ZH = re.compile("发表于|发布于|编辑于|更新于|回复于")
 _CLOCK = re.compile(r"\d{1,2}:\d{2}")
 
 
-@lru_cache(maxsize=1 << 16)
 def classify_line(line: str) -> str | None:
     """The rule that marks this (non-code) line as boilerplate, or None. Block headings are handled by
-    `clean_lines` (they need the position in the page). Cached: page chrome repeats across pages.
+    `clean_lines` (they need the position in the page). Cached for lines up to CACHED_LINE_CHARS: page chrome
+    repeats across pages (a longer line is computed each time, so the cache's memory stays bounded).
 
     Cheap tests gate the expensive patterns (every pattern below needs a short line, or a separator, a
     colon, a long digit run, ... that the gate looks for), which keeps the per-line cost low on prose.
     """
+    return _classify_line_cached(line) if len(line) <= CACHED_LINE_CHARS else _classify_line(line)
+
+
+def _classify_line(line: str) -> str | None:
     s = line.strip()
     if not s:
         return None
@@ -596,6 +600,9 @@ def classify_line(line: str) -> str | None:
     if _spam(s, latin):
         return "spam"
     return None
+
+
+_classify_line_cached = lru_cache(maxsize=1 << 16)(_classify_line)
 
 
 def _handle_byline(s: str) -> bool:
