@@ -30,21 +30,19 @@ BOILERPLATE_KINDS = {
     "s": "markup",  # leaked script, JSON, template keys, HTML tags
     "r": "related",  # related / recommended / more-links lists
 }
-# Registrable-domain suffixes of more than one label among the stored pages' hosts, and hosting platforms
-# whose sub-domains are separate sites (as in the public suffix list).
-_MULTI_SUFFIXES = (
-    "com.cn",
-    "com.au",
-    "gov.cn",
-    "edu.cn",
-    "org.cn",
-    "co.uk",
-    "nsw.gov.au",
-    "org.au",
-    "com.my",
-    "com.tw",
-    "com.ph",
-    "lib.ok.us",
+# Registrable-domain suffixes of more than one label, as in the public suffix list, in three parts (a shortened
+# list: the full one ships with `tld`, which only the bench extra brings in):
+# - a country-code TLD under one of these generic second levels ("net.cn", "co.za", "ac.jp", "gob.mx");
+_GENERIC_SECOND_LEVELS = frozenset(
+    ("com", "net", "org", "gov", "edu", "ac", "co", "or", "ne", "go", "mil", "gob", "gouv", "sch", "ltd", "plc")
+)
+# - longer or irregular suffixes among the stored pages' hosts;
+_MULTI_SUFFIXES = ("nsw.gov.au", "lib.ok.us")
+# - domains whose sub-domains are separate sites: hosting platforms, and US state governments ("ca.gov": its
+#   agencies have their own sub-domains; "va.gov" is the Department of Veterans Affairs', not Virginia's).
+_US_STATES = (
+    "al ak az ar ca co ct de fl ga hi id il in ia ks ky la me md ma mi mn ms mo mt ne nv nh nj nm ny nc nd oh ok or pa "
+    "ri sc sd tn tx ut vt wa wv wi wy"  # not "va"
 )
 _PLATFORMS = (
     "blogspot.com",
@@ -55,16 +53,20 @@ _PLATFORMS = (
     "github.io",
     "wikia.com",
     "pixnet.net",
+    *(f"{state}.gov" for state in _US_STATES.split()),
 )
 
 
 def site_of(url: str) -> str:
-    """The site a page belongs to: its registrable domain ("bbs.w10.cn" -> "w10.cn")."""
+    """The site a page belongs to: its registrable domain ("bbs.w10.cn" -> "w10.cn", "www.sina.net.cn" ->
+    "sina.net.cn", "dmv.ca.gov" -> "dmv.ca.gov")."""
     host = (urlsplit(url).hostname or "").lower()
     labels = host.split(".")
     for suffix in _PLATFORMS + _MULTI_SUFFIXES:
         if host.endswith("." + suffix):
             return ".".join(labels[-(suffix.count(".") + 2) :])
+    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-1].isalpha() and labels[-2] in _GENERIC_SECOND_LEVELS:
+        return ".".join(labels[-3:])
     return ".".join(labels[-2:])
 
 

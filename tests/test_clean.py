@@ -77,6 +77,26 @@ def test_web_pages_are_split_by_site_and_big_enough():
             assert sum(p.lang == lang for p in batch) >= size // 2
 
 
+@pytest.mark.parametrize(
+    ("url", "site"),
+    [
+        ("https://bbs.w10.cn/thread-1.html", "w10.cn"),
+        ("http://www.sina.net.cn/news/1.html", "sina.net.cn"),  # two-level public suffixes
+        ("https://news.example.co.za/a", "example.co.za"),
+        ("https://www.example.ac.jp/", "example.ac.jp"),
+        ("https://dmv.ca.gov/portal/", "dmv.ca.gov"),  # a state government's agencies are separate sites
+        ("https://www.cdph.ca.gov/Programs", "cdph.ca.gov"),
+        ("https://www.va.gov/health-care/", "va.gov"),  # a federal department, not Virginia
+        ("https://foo.nsw.gov.au/x", "foo.nsw.gov.au"),
+        ("https://someone.blogspot.com/2020/01/post.html", "someone.blogspot.com"),
+        ("https://www.example.co/", "example.co"),  # a country-code TLD alone
+        ("https://www.example.com/", "example.com"),
+    ],
+)
+def test_site_of_knows_multi_label_public_suffixes(url, site):
+    assert site_of(url) == site
+
+
 # --- normalisation ------------------------------------------------------------------------------------
 
 
