@@ -22,6 +22,8 @@ Where gptkit departs from a published rule it says so next to the rule. The main
     FineWeb's two ratios.
   - Gopher's n-gram repetition rules run on documents of >= 150 words (MIN_WORDS_FOR_NGRAM_RULES): below that
     a single repeated sentence exceeds the duplicated-5-gram threshold (Gopher's own minimum length is 50).
+  - Gopher's alphabetic-word share leaves out a number followed by a word on its line (a quantity, an ordinal or
+    a time: "1/8 tsp", "at 10 a.m."): recipes and schedules are not the tables and symbol soup it targets.
 """
 
 from __future__ import annotations
@@ -308,6 +310,25 @@ def _truncated(line: str, lang: str) -> bool:
     return not (lang == "zh" and count_han(s) >= 20 and ("，" in s or "," in s))
 
 
+def alpha_word_fraction(prose: str) -> float:
+    """Gopher's share of words with an alphabetic character, over the words of each line. Departures, both
+    for prose that Gopher's rule (aimed at tables, logs and symbol soup) would misjudge:
+    - tokens without a letter or digit ("-", "*", "•", "|") are list markers and table rules, not words;
+    - a number followed on its line by a word with a letter ("2 lbs", "1/8 tsp", "10-15 min", "3 sprinkle", "at
+      10 a.m.") is a quantity, an ordinal or a time in a phrase: it is left out of the count. A number followed
+      by another number or ending its line (a table row, a phone number) still counts against the share."""
+    alpha = counted = 0
+    for line in prose.split("\n"):
+        toks = [t for t in line.split() if any(c.isalnum() for c in t)]
+        for k, t in enumerate(toks):
+            if any(c.isalpha() for c in t):
+                alpha += 1
+                counted += 1
+            elif not (k + 1 < len(toks) and any(c.isalpha() for c in toks[k + 1])):
+                counted += 1
+    return alpha / counted if counted else 1.0
+
+
 def _line_rules(lines: list[str], lang: str, cfg: FilterConfig) -> str | None:
     if len(lines) < MIN_LINES_FOR_LINE_RULES:
         return None
@@ -400,9 +421,7 @@ def quality_rule(prose: str, lang: str, cfg: FilterConfig, *, mostly_code: bool 
     symbols = len(_HASHTAG.findall(prose)) + prose.count("...") + prose.count("…")
     if symbols / n_words > cfg.gopher_max_symbol_word_ratio:
         return "gopher-symbols"
-    # tokens without a letter or digit ("-", "*", "•", "|") are list markers and table rules, not words
-    tokens = [t for t in prose.split() if any(c.isalnum() for c in t)] or ["x"]
-    if sum(1 for t in tokens if any(c.isalpha() for c in t)) / len(tokens) < cfg.gopher_min_alpha_words:
+    if alpha_word_fraction(prose) < cfg.gopher_min_alpha_words:
         return "gopher-alpha"
     if len(GOPHER_STOPWORDS.intersection(ws)) < cfg.gopher_min_stopwords:  # distinct stop words
         return "gopher-stopwords"
