@@ -174,23 +174,24 @@ def test_content_lines_are_not_boilerplate(line):
 
 
 @pytest.mark.parametrize(
-    "pattern, hint",
+    "module, pattern, hint",
     [
-        ("_NOTICE_ZH", "_NOTICE_ZH_HINT"),
-        ("_PROMO", "_PROMO_HINT"),
-        ("_CALL_TO_ACTION", "_call_to_action_hint"),
-        ("_DATE_TIME", "_DATE_TIME_HINT"),
+        ("chrome_terms", "_NOTICE_ZH", "_NOTICE_ZH_HINT"),
+        ("chrome_terms", "_PROMO", "_PROMO_HINT"),
+        ("chrome_terms", "_CALL_TO_ACTION", "_call_to_action_hint"),
+        ("line_rules", "_DATE_TIME", "_DATE_TIME_HINT"),
     ],
 )
-def test_hints_are_necessary_for_their_patterns(pattern, hint):
+def test_hints_are_necessary_for_their_patterns(module, pattern, hint):
     """A hint gates its pattern, so every string the pattern matches must contain the hint; hypothesis
     generates strings holding a match of the pattern (of every alternative) to check it."""
+    import importlib
+
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from gptkit.data import line_rules as boilerplate
-
-    full, gate = getattr(boilerplate, pattern), getattr(boilerplate, hint)
+    rules = importlib.import_module(f"gptkit.data.{module}")
+    full, gate = getattr(rules, pattern), getattr(rules, hint)
 
     @settings(max_examples=300, deadline=None, derandomize=True)
     @given(st.from_regex(full))
@@ -206,15 +207,15 @@ def test_interface_terms_hold_only_the_han_characters_the_coverage_bound_knows(p
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from gptkit.data import line_rules as boilerplate
+    from gptkit.data import chrome_terms
 
-    terms = getattr(boilerplate, pattern)
+    terms = getattr(chrome_terms, pattern)
 
     @settings(max_examples=200, deadline=None, derandomize=True)
     @given(st.from_regex(terms))
     def check(text):
         for m in terms.finditer(text):
-            assert all(boilerplate._UI_HAN.match(c) for c in boilerplate._HAN_RE.findall(m.group())), m.group()
+            assert all(chrome_terms._UI_HAN.match(c) for c in chrome_terms._HAN_RE.findall(m.group())), m.group()
 
     check()
 
@@ -509,7 +510,7 @@ def test_hints_rewritten_for_speed_find_what_their_first_forms_found():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from gptkit.data import line_rules
+    from gptkit.data import chrome_terms
     from gptkit.data.code_lines import _code_hint
 
     old_code, old_notice = re.compile(_OLD_CODE_HINT, re.M), re.compile(_OLD_NOTICE_ZH_HINT)
@@ -519,6 +520,6 @@ def test_hints_rewritten_for_speed_find_what_their_first_forms_found():
     @given(st.lists(chars | st.characters(), max_size=12).map("".join))
     def check(text):
         assert _code_hint(text) == (old_code.search(text) is not None)
-        assert (line_rules._NOTICE_ZH_HINT.search(text) is None) == (old_notice.search(text) is None)
+        assert (chrome_terms._NOTICE_ZH_HINT.search(text) is None) == (old_notice.search(text) is None)
 
     check()
