@@ -258,18 +258,18 @@ def test_inline_annotations_are_removed():
 
 def test_long_lines_are_not_cached_and_judged_the_same():
     from gptkit.data import boilerplate, line_rules
-    from gptkit.data.context import CACHED_LINE_CHARS
+    from gptkit.data.line_cache import CACHED_LINE_CHARS
 
     long_line = "版权所有 © 2024 某某网 " + "这是一段很长的正文，用来测试缓存。[1]" * 40
     short_line = "版权所有 © 2024 某某网 长(cháng)城[2]"
     assert len(long_line) > CACHED_LINE_CHARS >= len(short_line)
-    line_rules._classify_line_cached.cache_clear()
-    boilerplate._clean_inline_cached.cache_clear()
+    line_rules.classify_line.cache_clear()
+    boilerplate.clean_inline.cache_clear()
     for line in (long_line, short_line, long_line, short_line):
-        assert classify_line(line) == line_rules._classify_line(line)
-        assert clean_inline(line) == boilerplate._clean_inline(line)
+        assert classify_line(line) == line_rules.classify_line.__wrapped__(line)
+        assert clean_inline(line) == boilerplate.clean_inline.__wrapped__(line)
     assert "[1]" not in clean_inline(long_line)  # the uncached path still cleans
-    for cached in (line_rules._classify_line_cached, boilerplate._clean_inline_cached):
+    for cached in (line_rules.classify_line, boilerplate.clean_inline):
         info = cached.cache_info()
         assert (info.currsize, info.misses, info.hits) == (1, 1, 1)  # the long line never reached the cache
 

@@ -45,14 +45,12 @@ zhuyin in brackets, citation and edit markers ("[3]", "[编辑]", "[citation nee
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
 
 from gptkit.data.code_lines import code_mask, markup_only, tag_wrapped_prose
 from gptkit.data.context import (
-    CACHED_LINE_CHARS,
     context_drops,
     head_drops,
     head_offtopic_drops,
@@ -61,6 +59,7 @@ from gptkit.data.context import (
     toc_echo_drops,
 )
 from gptkit.data.filters import HAN
+from gptkit.data.line_cache import cache_short_lines
 from gptkit.data.line_features import FEATURE_NAMES, page_features
 from gptkit.data.line_model import REASON_PREFIX, load_line_model
 from gptkit.data.line_rules import _SEO_SEP, _SEO_SEP_CHARS, _is_title_like, _strip_decoration, classify_line
@@ -144,13 +143,9 @@ def _toc_key(line: str) -> str:
     return _TOC_PREFIX.sub("", line).strip().lower()
 
 
+@cache_short_lines(1 << 16)
 def clean_inline(line: str) -> str:
-    """Remove romanisation annotations, zhuyin and citation / edit markers from a prose line. Cached for lines
-    up to CACHED_LINE_CHARS (a longer line is computed each time, so the cache's memory stays bounded)."""
-    return _clean_inline_cached(line) if len(line) <= CACHED_LINE_CHARS else _clean_inline(line)
-
-
-def _clean_inline(line: str) -> str:
+    """Remove romanisation annotations, zhuyin and citation / edit markers from a prose line."""
     if "(" in line or "（" in line:
         matches = list(_PINYIN.finditer(line))
         if matches:
@@ -162,9 +157,6 @@ def _clean_inline(line: str) -> str:
     if "[" in line:
         line = _CITATION.sub("", line)
     return line
-
-
-_clean_inline_cached = lru_cache(maxsize=1 << 16)(_clean_inline)
 
 
 def clean_lines(lines: list[str], line_model: str | None = None) -> list[LineVerdict]:

@@ -39,9 +39,9 @@ from __future__ import annotations
 
 import itertools
 import re
-from functools import lru_cache
 
 from gptkit.data.filters import count_han
+from gptkit.data.line_cache import cache_short_lines
 
 # jusText's English thresholds (length_low 70 chars ~ 10 words, stopwords_high 0.32 / low 0.30), relaxed a
 # little for lines cut from extracted text; Chinese: a clause-punctuated sentence of 20+ Han characters.
@@ -77,21 +77,9 @@ _CLAUSE = re.compile(r"[，。！？；,.!?;]")
 _DIGITS = re.compile(r"\d")
 
 
-CACHED_LINE_CHARS = 400  # is_good / headline_like remember lines up to this long (bounded memory)
-
-
+@cache_short_lines(1 << 14)  # the context rules and the line features ask about the same lines
 def is_good(line: str) -> bool:
-    """A paragraph of prose (see the module docstring). Cached for lines up to CACHED_LINE_CHARS: the context
-    rules and the line features ask about the same lines."""
-    return _is_good_cached(line) if len(line) <= CACHED_LINE_CHARS else _is_good(line)
-
-
-def headline_like(line: str) -> bool:
-    """Shaped like a headline or a sentence: enough Han characters or words, mostly letters, few digits."""
-    return _headline_like_cached(line) if len(line) <= CACHED_LINE_CHARS else _headline_like(line)
-
-
-def _is_good(line: str) -> bool:
+    """A paragraph of prose (see the module docstring)."""
     s = line.strip()
     han = count_han(s)
     if han * 2 >= len(s.replace(" ", "")):  # mostly Chinese
@@ -104,7 +92,9 @@ def _is_good(line: str) -> bool:
     return sum(w.lower() in STOPWORDS_EN for w in words) >= GOOD_MIN_STOPWORDS * len(words)
 
 
-def _headline_like(line: str) -> bool:
+@cache_short_lines(1 << 14)
+def headline_like(line: str) -> bool:
+    """Shaped like a headline or a sentence: enough Han characters or words, mostly letters, few digits."""
     s = line.strip()
     visible = len(s.replace(" ", "")) or 1
     han = count_han(s)
@@ -115,10 +105,6 @@ def _headline_like(line: str) -> bool:
         return True
     words = [w for w in _WORD.findall(s) if len(w) >= 2]
     return len(words) >= HEADLINE_MIN_WORDS and sum(map(len, words)) >= 0.6 * visible
-
-
-_is_good_cached = lru_cache(maxsize=1 << 14)(_is_good)
-_headline_like_cached = lru_cache(maxsize=1 << 14)(_headline_like)
 
 
 def head_drops(texts: list[str | None], dropped: list[bool]) -> list[int]:

@@ -9,7 +9,6 @@ gptkit.data.boilerplate and gptkit.data.context.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 import numpy as np
 
@@ -37,8 +36,9 @@ from gptkit.data.chrome_terms import (
     _ui_chrome,
     _ui_sub,
 )
-from gptkit.data.context import CACHED_LINE_CHARS, STOPWORDS_EN
+from gptkit.data.context import STOPWORDS_EN
 from gptkit.data.filters import HAN, count_han
+from gptkit.data.line_cache import cache_short_lines
 
 # Sentence-final punctuation (Chinese and Western); a line ending in one is prose, not a title or a widget.
 SENTENCE_END = '。！？!?…；;．."”’』」:：'
@@ -355,18 +355,15 @@ _EVENT_ZH = re.compile("发表于|发布于|编辑于|更新于|回复于")
 _CLOCK = re.compile(r"\d{1,2}:\d{2}")
 
 
+@cache_short_lines(1 << 16)
 def classify_line(line: str) -> str | None:
     """The rule that marks this (non-code) line as boilerplate, or None. Block headings are handled by
-    `clean_lines` (they need the position in the page). Cached for lines up to CACHED_LINE_CHARS: page chrome
-    repeats across pages (a longer line is computed each time, so the cache's memory stays bounded).
+    `clean_lines` (they need the position in the page). Cached for short lines (gptkit.data.line_cache): page
+    chrome repeats across pages.
 
     Cheap tests gate the expensive patterns (every pattern below needs a short line, or a separator, a
     colon, a long digit run, ... that the gate looks for), which keeps the per-line cost low on prose.
     """
-    return _classify_line_cached(line) if len(line) <= CACHED_LINE_CHARS else _classify_line(line)
-
-
-def _classify_line(line: str) -> str | None:
     s = line.strip()
     if not s:
         return None
@@ -439,9 +436,6 @@ def _classify_line(line: str) -> str | None:
     if _spam(s, latin):
         return "spam"
     return None
-
-
-_classify_line_cached = lru_cache(maxsize=1 << 16)(_classify_line)
 
 
 def _handle_byline(s: str) -> bool:
