@@ -168,7 +168,8 @@ def load_web_pages(split: str) -> list[Page]:
     sites in none of those, frozen before the line model scored it) or "blind5" (batch 5: sites in none of those,
     frozen before RULES_VERSION 7 scored it) or "blind6" (batch 6: sites in none of those, committed before
     any cleaner ran on it) or "blind7" (batch 7: likewise, committed before RULES_VERSION 9) or "blind8" (batch 8:
-    sites in none of those, committed before any cleaner ran on it, then scored by RULES_VERSION 9)."""
+    sites in none of those, committed before any cleaner ran on it, then scored by RULES_VERSION 9) or "blind9"
+    (batch 9: sites in none of those, committed before any cleaner ran on it)."""
     return load_pages(f"{split}_", WEB_DIR)
 
 
