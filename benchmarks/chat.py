@@ -31,6 +31,7 @@ import collections
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -38,13 +39,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save_file
 
+from gptkit.checkpoint import WEIGHTS_FILE
 from gptkit.data.chat_sets import builtin_chat, sentiment
 from gptkit.data.conversations import Conversation, load_conversations
+from gptkit.errors import CheckpointError
 from gptkit.generation.text import Generator
 from gptkit.tokenizer.chat_template import chat_prompt_ids
 from gptkit.train.chat_sft import VAL_EVERY, finetune_chat, load_chat_config
-from gptkit.train.checkpoint import list_checkpoints
+from gptkit.train.checkpoint import OPTIMIZER_FILE, STATE_FILE, list_checkpoints
 from gptkit.train.metrics import plot_losses
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -71,6 +75,9 @@ SFT_SETTINGS = [
 # the lowest SFT val loss) of those written every --checkpoint-every steps and at the end.
 CANDIDATES = 4
 CHECKPOINT_EVERY = 500  # steps: a 15-minute SFT at about 3.3 steps/s (bf16) makes ~3,000 steps
+# Beside the checkpoints, the dev set also scores the element-wise weight average of the newest n of them, for
+# each n here (round 10): one only becomes the chat model when its dev accuracy beats every single checkpoint's.
+AVERAGES = (2, 4)
 # Greedy decodings of the headline tried on the dev headlines, against loops ("出版社出版社..."); on ties the
 # first listed wins. gptkit's no-repeat n-gram constraint counts the prompt too (as HF's does), so a small n
 # also forbids copying the body's n-grams, which headlines do; OpenAI's presence penalty counts only the
@@ -102,6 +109,34 @@ def dev_sets(data: str) -> tuple[list[Conversation], list[Conversation]]:
     return [c for c in sent if c.messages[-2]["content"] not in trained], heads
 
 
+def average_checkpoints(paths: list[Path], out: Path) -> Path:
+    """A model directory `out` whose weights are the element-wise mean of the checkpoints `paths` (in float32,
+    stored in their dtype), with the config and tokenizer files of the last one; no optimizer or trainer state,
+    so it is no trainer checkpoint. Checkpoints with different tensor names or shapes are refused by name."""
+    if not paths:
+        raise ValueError("average_checkpoints: no checkpoint to average")
+    states = [load_file(str(Path(p) / WEIGHTS_FILE)) for p in paths]
+    first = states[0]
+    for path, state in zip(paths[1:], states[1:], strict=True):
+        if set(state) != set(first):
+            raise CheckpointError(f"{Path(path) / WEIGHTS_FILE}: tensor names differ from {paths[0]}'s")
+        for name, tensor in state.items():
+            if tensor.shape != first[name].shape:
+                raise CheckpointError(
+                    f"{Path(path) / WEIGHTS_FILE}: {name}: shape {tuple(tensor.shape)}, "
+                    f"not {tuple(first[name].shape)} as in {paths[0]}"
+                )
+    mean = {
+        name: torch.stack([s[name].float() for s in states]).mean(0).to(tensor.dtype) for name, tensor in first.items()
+    }
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(paths[-1], out, ignore=shutil.ignore_patterns(WEIGHTS_FILE, OPTIMIZER_FILE, STATE_FILE))
+    save_file(mean, str(out / WEIGHTS_FILE), metadata={"format": "pt", "producer": "gptkit"})
+    (out / "averaged_from.json").write_text(json.dumps([str(p) for p in paths], indent=1) + "\n", encoding="utf-8")
+    return out
+
+
 def sentiment_correct(answers: list[str], conversations: list[Conversation]) -> int:
     """How many answers, trimmed, are exactly their conversation's label."""
     return sum(a.strip() == c.messages[-1]["content"] for a, c in zip(answers, conversations, strict=True))
@@ -110,6 +145,17 @@ def sentiment_correct(answers: list[str], conversations: list[Conversation]) -> 
 def choose(scores: dict[int, float]) -> int:
     """The key with the highest score; ties go to the largest key (the later step, the larger n)."""
     return max(scores, key=lambda k: (scores[k], k))
+
+
+def choose_model(by_step: dict[int, float], by_average: dict[str, float]) -> int | str:
+    """The chat model: the best checkpoint by `choose`, unless a weight average scores strictly higher (then the
+    best average; ties among averages: the first listed)."""
+    step = choose(by_step)
+    if by_average:
+        best = max(by_average, key=lambda k: by_average[k])  # max keeps the first of equal ones
+        if by_average[best] > by_step[step]:
+            return best
+    return step
 
 
 def headline_eval(gen: Generator, dev_heads: list[Conversation], heads: list[Conversation]) -> dict[str, Any]:
@@ -334,10 +380,19 @@ def main() -> int:
         answers = answer_all(Generator.load(path), dev_sent, max_new_tokens=4)
         dev_acc[step] = sentiment_correct(answers, dev_sent) / len(dev_sent)
         print(f"  step {step}: dev sentiment accuracy {dev_acc[step]:.4f} ({len(dev_sent)} reviews)", flush=True)
-    chosen = choose(dev_acc)
-    gen = Generator.load(candidates[chosen])
+    steps = sorted(candidates)
+    dev_avg, avg_paths = {}, {}
+    for n in (n for n in AVERAGES if len(steps) >= n):
+        name = f"mean of steps {', '.join(str(s) for s in steps[-n:])}"
+        avg_paths[name] = average_checkpoints([candidates[s] for s in steps[-n:]], work / f"average_{n}")
+        answers = answer_all(Generator.load(avg_paths[name]), dev_sent, max_new_tokens=4)
+        dev_avg[name] = sentiment_correct(answers, dev_sent) / len(dev_sent)
+        print(f"  {name}: dev sentiment accuracy {dev_avg[name]:.4f} ({len(dev_sent)} reviews)", flush=True)
+    chosen = choose_model(dev_acc, dev_avg)
+    chosen_name = f"step {chosen}" if isinstance(chosen, int) else chosen
+    gen = Generator.load(candidates[chosen] if isinstance(chosen, int) else avg_paths[chosen])
     dev_s = time.perf_counter() - t_dev
-    print(f"  chosen: checkpoint step {chosen} ({dev_s:.0f} s)", flush=True)
+    print(f"  chosen: {chosen_name} ({dev_s:.0f} s)", flush=True)
 
     print("[4/6] held-out evaluation (one look per figure)", flush=True)
     test = builtin_chat("zh-chat", "test")
@@ -389,11 +444,12 @@ def main() -> int:
         "dev": {
             "sentiment_n": len(dev_sent),
             "sentiment_accuracy_by_step": dev_acc,
-            "chosen_step": chosen,
+            "sentiment_accuracy_of_averages": dev_avg,
+            "chosen": chosen_name,
             "seconds": round(dev_s, 1),
         },
         "sentiment": {
-            "checkpoint_step": chosen,
+            "checkpoint": chosen_name,
             "n": len(sent),
             "correct": correct,
             "accuracy": accuracy,
@@ -416,10 +472,10 @@ def main() -> int:
         f"| chat SFT (builtin:zh-chat) | {sft.step} steps in {sft_s:.0f} s ({seen['epochs']:.2f} epochs, "
         f"~{seen['sentiment_seen']:,} sentiment examples seen), val loss {sft.val_loss:.3f} |"
     )
-    dev_line = ", ".join(f"{k}: {v:.1%}" for k, v in dev_acc.items())
-    print(f"| dev sentiment accuracy by SFT step ({len(dev_sent)} reviews) | {dev_line}; chosen {chosen} |")
+    dev_line = ", ".join(f"{k}: {v:.1%}" for k, v in [*dev_acc.items(), *dev_avg.items()])
+    print(f"| dev sentiment accuracy by SFT step ({len(dev_sent)} reviews) | {dev_line}; chosen {chosen_name} |")
     print(
-        f"| held-out sentiment accuracy (step {chosen}) | {accuracy:.1%} ({correct}/{len(sent)}; "
+        f"| held-out sentiment accuracy ({chosen_name}) | {accuracy:.1%} ({correct}/{len(sent)}; "
         f"goal >= {SENTIMENT_GOAL:.0%}) |"
     )
     print(f"| sentiment answers | {answered} (majority label {majority:.1%}) |")

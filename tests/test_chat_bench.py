@@ -4,6 +4,7 @@ prompt and nothing the SFT trains on; the choice and the scoring rules."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 from gptkit.data.chat_sets import builtin_chat, sentiment
 from gptkit.data.conversations import Conversation
@@ -62,3 +63,51 @@ def test_sentiment_correct_is_exact_after_trimming(chat_bench):
     assert chat_bench.sentiment_correct([" 正面\n", "负面", "正面。", "正面"], convs) == 2
     with pytest.raises(ValueError):
         chat_bench.sentiment_correct(["正面"], convs)  # one answer per conversation
+
+
+def test_choose_model_takes_an_average_only_when_it_beats_every_checkpoint(chat_bench):
+    steps = {500: 0.80, 1000: 0.85}
+    assert chat_bench.choose_model(steps, {}) == 1000
+    assert chat_bench.choose_model(steps, {"mean 2": 0.85}) == 1000  # a tie keeps the checkpoint
+    assert chat_bench.choose_model(steps, {"mean 2": 0.86, "mean 4": 0.87}) == "mean 4"
+    assert chat_bench.choose_model(steps, {"mean 2": 0.87, "mean 4": 0.87}) == "mean 2"
+
+
+def test_average_checkpoints_is_the_mean_and_loads_as_a_chat_model(chat_bench, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from gptkit import load_model
+    from gptkit.errors import CheckpointError
+    from gptkit.generation.text import Generator
+    from gptkit.tokenizer import Tokenizer
+    from tests.chat_helpers import tiny_checkpoint
+
+    paths = [tiny_checkpoint(tmp_path / f"step_{i}", chat=True, seed=i) for i in range(3)]
+    (paths[-1] / "optimizer.safetensors").write_bytes(b"not copied")
+    (paths[-1] / "trainer_state.json").write_text("{}", encoding="utf-8")
+    out = chat_bench.average_checkpoints(paths, tmp_path / "avg")
+    assert not (out / "optimizer.safetensors").exists() and not (out / "trainer_state.json").exists()
+    states = [load_file(str(p / "model.safetensors")) for p in paths]
+    mean = load_file(str(out / "model.safetensors"))
+    assert set(mean) == set(states[0])
+    for name, tensor in mean.items():
+        expected = sum(s[name].double() for s in states) / 3
+        assert tensor.dtype == states[0][name].dtype
+        assert torch.allclose(tensor.double(), expected, atol=1e-6), name
+    assert not torch.equal(mean["wte.weight"], states[0]["wte.weight"])  # the seeds differ
+    model = load_model(out)
+    assert torch.allclose(model.wte.weight.double(), sum(s["wte.weight"].double() for s in states) / 3, atol=1e-6)
+    assert Tokenizer.load(out).chat_template == Tokenizer.load(paths[-1]).chat_template is not None
+    Generator.load(out)  # a chat model the benchmark can ask
+
+    other = tmp_path / "other"
+    shutil.copytree(paths[0], other)
+    wrong = dict(states[0], **{"wte.weight": torch.zeros(3, 5)})
+    save_file(wrong, str(other / "model.safetensors"))
+    with pytest.raises(CheckpointError, match="wte.weight: shape"):
+        chat_bench.average_checkpoints([paths[0], other], tmp_path / "bad")
+    save_file({k: v for k, v in states[0].items() if k != "wte.weight"}, str(other / "model.safetensors"))
+    with pytest.raises(CheckpointError, match="tensor names differ"):
+        chat_bench.average_checkpoints([paths[0], other], tmp_path / "bad")
