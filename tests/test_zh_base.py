@@ -83,6 +83,7 @@ def test_steps_replace_the_time_budget(zh_base, tmp_path, monkeypatch, steps, ma
 
     def fake_train(cfg, run_dir):
         seen["train"] = cfg.train
+        seen["model"] = cfg.model
         return types.SimpleNamespace(interrupted=None, checkpoint=None)
 
     docs = ["今天天气很好，我们去公园散步。", "这本书写得不错，值得一读。"] * 20
@@ -92,3 +93,9 @@ def test_steps_replace_the_time_budget(zh_base, tmp_path, monkeypatch, steps, ma
         zh_base.build_base(tmp_path / "base", 1.5, vocab=300, steps=steps)
     assert seen["train"].max_steps == max_steps
     assert seen["train"].time_budget_s == budget_s
+    # the documented base shape, whatever gptkit.demo's own recipe uses (it went to 3 layers in round 9)
+    assert {k: seen["model"][k] for k in ("n_layer", "n_embd", "block_size")} == {
+        "n_layer": 4,
+        "n_embd": 192,
+        "block_size": 256,
+    }
