@@ -1,0 +1,68 @@
+"""The cleaner's fast paths against brute-force references: each computes what its plain definition does."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gptkit.data import context, filters
+
+# code points at the edges of the Han ranges (U+4D00-4DBF Han, U+4DC0-4DFF not: one UTF-16 high byte), surrogates,
+# characters beyond the BMP (CJK extension B is not in HAN), ASCII and CJK punctuation
+_EDGES = "".join(
+    map(chr, [0x33FF, 0x3400, 0x4CFF, 0x4D00, 0x4DBF, 0x4DC0, 0x4DFF, 0x4E00, 0x9FFF, 0xA000, 0xF8FF, 0xF900, 0xFAFF,
+              0xFB00, 0xD800, 0xDBFF, 0xDC00, 0xDFFF, 0x20000, 0x1F600, 0x3000, 0xFF0C, 0x41, 0x20])
+)  # fmt: skip
+_HAN_CHAR = re.compile(f"[{filters.HAN}]")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(_EDGES) | st.characters(), max_size=80))
+def test_short_han_count_equals_the_pattern(text):
+    assert filters._count_han_short.__wrapped__(text) == len(_HAN_CHAR.findall(text))
+
+
+def test_short_han_count_of_plain_and_edge_texts():
+    count = filters._count_han_short.__wrapped__
+    assert count("") == 0
+    assert count("plain ASCII text") == 0
+    assert count("中文，English 字") == 3
+    assert count("\u4dbf\u4dc0\u4dff\u4e00") == 2  # the split high byte: the pattern decides
+    assert count("\ud800\U00020000\uf900\ufaff\ufb00") == 2  # a lone surrogate and extension B are not Han
+
+
+def _reference_features(line: str) -> set[str]:
+    """The definition: bigrams of the line's basic-block Han characters (across gaps) and its content words."""
+    han = [c for c in line if "\u4e00" <= c <= "\u9fff"]
+    feats = {a + b for a, b in itertools.pairwise(han)}
+    feats.update(
+        w for w in (x.lower() for x in context._WORD.findall(line)) if len(w) >= 3 and w not in context.STOPWORDS_EN
+    )
+    return feats
+
+
+_LINE_CHARS = "的了是在中文字词语 abc Data data the of，。-'\n㐀豈"
+_lines = st.text(alphabet=st.sampled_from(_LINE_CHARS) | st.characters(), max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_lines)
+def test_features_equal_the_per_character_definition(line):
+    assert context._features(line) == _reference_features(line)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_lines, max_size=5), _lines)
+def test_body_shares_equal_the_set_intersection(paragraphs, line):
+    body = set().union(*map(_reference_features, paragraphs))
+    feats = context._features(line)
+    assert context._Body(paragraphs).shared(feats) == len(feats & body)
+
+
+def test_body_shares_count_bigrams_within_a_paragraph_only():
+    body = context._Body(["今天天气", "很好 Python programming"])
+    assert body.shared({"天气", "气很"}) == 1  # "气很" spans two paragraphs: not a bigram of either
+    assert body.shared({"python", "programming", "program"}) == 2  # whole words only
