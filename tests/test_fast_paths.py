@@ -66,3 +66,14 @@ def test_body_shares_count_bigrams_within_a_paragraph_only():
     body = context._Body(["今天天气", "很好 Python programming"])
     assert body.shared({"天气", "气很"}) == 1  # "气很" spans two paragraphs: not a bigram of either
     assert body.shared({"python", "programming", "program"}) == 2  # whole words only
+
+
+def test_a_stage_runs_with_the_higher_gc_threshold_and_restores_it():
+    import gc
+
+    from gptkit.data.runner import STAGE_GC_THRESHOLD, _frozen_gc
+
+    before = gc.get_threshold()
+    with _frozen_gc():
+        assert gc.get_threshold() == (max(before[0], STAGE_GC_THRESHOLD), *before[1:])
+    assert gc.get_threshold() == before
