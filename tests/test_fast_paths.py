@@ -77,3 +77,51 @@ def test_a_stage_runs_with_the_higher_gc_threshold_and_restores_it():
     with _frozen_gc():
         assert gc.get_threshold() == (max(before[0], STAGE_GC_THRESHOLD), *before[1:])
     assert gc.get_threshold() == before
+
+
+_ONE_LINE_TEXTS = [
+    "这家店的菜很好吃，服务也不错，下次还会再来。",
+    "好",
+    "   ",
+    "",
+    "The room was clean and the staff were friendly, we would stay here again.",
+    "def f(x): return x",
+    "こんにちは、今日はいい天気ですね。",
+    "分享到：微信 微博",
+    "12345",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(_ONE_LINE_TEXTS) | st.text(max_size=40),
+    st.sampled_from([None, "spam", "ui-chrome"]),
+    st.booleans(),
+    st.sampled_from(["auto", "zh", "en"]),
+)
+def test_one_line_judgement_equals_the_general_one(text, rule, code, lang):
+    from gptkit.data.boilerplate import LineVerdict
+    from gptkit.data.clean import _judge_lines, _judge_one_line
+    from gptkit.data.filters import FilterConfig
+    from gptkit.data.normalize import NormalizeStats
+
+    v = LineVerdict(0, text, rule, code)
+    fc = FilterConfig(lang=lang)
+    assert _judge_one_line(v, text, NormalizeStats(), fc) == _judge_lines([v], text, NormalizeStats(), fc)
+
+
+def test_a_page_of_two_judged_lines_is_left_to_the_rules_without_features(monkeypatch):
+    import gptkit.data.boilerplate as bp
+
+    def no_features(*args):
+        raise AssertionError("page_features computed for a page the model skips")
+
+    lines = [
+        "分享到：微信 微博 QQ空间",
+        "",
+        "这家店的菜很好吃，服务也不错，下次还会再来，我们一家人都很喜欢这里的环境。",
+    ]
+    verdicts = bp.clean_lines(lines)
+    assert any(v.rule for v in verdicts)  # not an untouched article: the model would be asked
+    monkeypatch.setattr(bp, "page_features", no_features)
+    assert bp.apply_line_model(lines, list(verdicts), "builtin") == verdicts
