@@ -125,3 +125,20 @@ def test_a_page_of_two_judged_lines_is_left_to_the_rules_without_features(monkey
     assert any(v.rule for v in verdicts)  # not an untouched article: the model would be asked
     monkeypatch.setattr(bp, "page_features", no_features)
     assert bp.apply_line_model(lines, list(verdicts), "builtin") == verdicts
+
+
+_NORMALIZE_CHARS = "a中，\r\n\u2028\u0085&amp;#x4e2d;\u00c3\u00a9\ufffd\u200b\u3000１Ａ \t\u00e6\u2013"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from(_NORMALIZE_CHARS) | st.characters(), max_size=60))
+def test_normalize_skips_the_repair_steps_only_when_they_change_nothing(text):
+    from gptkit.data import normalize
+
+    fast = normalize.normalize_text(text)
+    always = re.compile("")  # matches every text: the repair steps run, as before the pre-scan
+    original, normalize._NEEDS_REPAIR = normalize._NEEDS_REPAIR, always
+    try:
+        assert normalize.normalize_text(text) == fast
+    finally:
+        normalize._NEEDS_REPAIR = original
