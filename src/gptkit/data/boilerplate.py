@@ -246,7 +246,10 @@ def apply_line_model(lines: list[str], verdicts: list[LineVerdict], line_model: 
     model = load_line_model(line_model)
     if _untouched_article(verdicts):
         return verdicts
-    rows, x = page_features(lines, [v.rule for v in verdicts], [v.code for v in verdicts])
+    code = [v.code for v in verdicts]
+    if sum(1 for i, t in enumerate(lines) if not code[i] and t.strip()) < MODEL_MIN_LINES:
+        return verdicts  # _model_skips would: page_features' rows are these lines; none computed for nothing
+    rows, x = page_features(lines, [v.rule for v in verdicts], code)
     if _model_skips(rows, x):
         return verdicts
     drop, reasons = model.judge(x, zh=bool(x[0, PAGE_ZH]))

@@ -110,10 +110,34 @@ def clean_document(text: str, cfg: CleanConfig = CleanConfig()) -> CleanResult:
     return res
 
 
+def _judge_one_line(v: LineVerdict, normalized: str, stats: NormalizeStats, fc: FilterConfig) -> CleanResult:
+    """_judge_lines([v], ...) without its lists (the same result: tests/test_fast_paths.py)."""
+    if v.rule:
+        return CleanResult(None, "other", "no-content", [], [(v.index, v.rule, v.text)], normalized, stats)
+    if not v.text.strip():
+        return CleanResult(None, "other", "no-content", [], [], normalized, stats)
+    kept = [(v.index, v.text)]
+    prose_text = "" if v.code else v.text
+    lang = detect_lang(prose_text if prose_text.strip() else v.text)
+    if lang == "other" or (fc.lang != "auto" and lang != fc.lang):
+        return CleanResult(None, lang, "language", kept, [], normalized, stats)
+    rule = quality_rule(prose_text, lang, fc, mostly_code=v.code)
+    if rule:
+        return CleanResult(None, lang, rule, kept, [], normalized, stats)
+    return CleanResult(v.text.strip("\n"), lang, None, kept, [], normalized, stats)
+
+
 def _judge_document(
     lines: list[str], verdicts: list[LineVerdict], normalized: str, stats: NormalizeStats, fc: FilterConfig
 ) -> CleanResult:
     """The document rules on a document whose lines have been judged (`verdicts`, one per line)."""
+    if len(verdicts) == 1:  # a one-line document (most of a review set): the same steps without the lists
+        return _judge_one_line(verdicts[0], normalized, stats, fc)
+    return _judge_lines(verdicts, normalized, stats, fc)
+
+
+def _judge_lines(verdicts: list[LineVerdict], normalized: str, stats: NormalizeStats, fc: FilterConfig) -> CleanResult:
+    """_judge_document for any number of lines."""
 
     def dropped(rule: str, lang: str, kept: list, lines_dropped: list) -> CleanResult:
         return CleanResult(None, lang, rule, kept, lines_dropped, normalized, stats)

@@ -37,7 +37,7 @@ other pages) is found by its similarity to the main body (`offtopic_tail`) and d
 
 from __future__ import annotations
 
-import itertools
+import operator
 import re
 
 from gptkit.data.filters import count_han
@@ -73,6 +73,7 @@ STOPWORDS_EN = frozenset(
 )
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 _FUNCTION_CHAR = re.compile("[" + "".join(sorted(FUNCTION_CHARS_ZH)) + "]")  # findall counts 10x faster than a loop
+_NOT_HAN_BASIC = re.compile(r"[^\u4e00-\u9fff]+")  # the Han of the body features: the basic block only
 _CLAUSE = re.compile(r"[，。！？；,.!?;]")
 _DIGITS = re.compile(r"\d")
 
@@ -179,25 +180,48 @@ def head_offtopic_drops(texts: list[str | None], dropped: list[bool]) -> list[in
     good = [i for i in kept if i >= first_good and is_good(texts[i])]  # type: ignore[arg-type]
     if len(good) < HEAD_OFFTOPIC_MIN_GOOD:
         return []
-    body: set[str] = set()
-    for i in good:
-        body |= _features(texts[i])  # type: ignore[arg-type]
+    body = _Body([texts[i] for i in good])  # type: ignore[misc]
     out = []
     for i in prefix:
         f = _features(texts[i])  # type: ignore[arg-type]
-        if f & body or _NUMBERED.search(texts[i]):  # type: ignore[arg-type]
+        if body.shared(f) or _NUMBERED.search(texts[i]):  # type: ignore[arg-type]
             break  # the page's own text has begun (a numbered heading: "Chapter One", "第一卷 第一话 …")
         if f:
             out.append(i)
     return out
 
 
+def _han_basic(line: str) -> str:
+    """The line's Han characters (basic block) joined: its bigrams are taken across gaps."""
+    return _NOT_HAN_BASIC.sub("", line)
+
+
+def _content_words(line: str) -> list[str]:
+    """The line's lower-case content words (3+ letters, not stop words)."""
+    return [w for w in (x.lower() for x in _WORD.findall(line)) if len(w) >= 3 and w not in STOPWORDS_EN]
+
+
 def _features(line: str) -> set[str]:
     """Han character bigrams and lower-case content words (3+ letters, not stop words) of a line."""
-    han = [c for c in line if "\u4e00" <= c <= "\u9fff"]
-    feats = {a + b for a, b in itertools.pairwise(han)}
-    feats.update(w for w in (x.lower() for x in _WORD.findall(line)) if len(w) >= 3 and w not in STOPWORDS_EN)
+    han = _han_basic(line)
+    feats = set(map(operator.add, han, han[1:]))
+    feats.update(_content_words(line))
     return feats
+
+
+class _Body:
+    """The features of a page's paragraphs, for "how many of a line's features does the body have": the
+    paragraphs' Han characters joined by newlines (a bigram is a substring of it exactly when it is a bigram of
+    one paragraph) and their content words joined by spaces, a space at each end (likewise for " word "), so
+    that no set of every bigram of every paragraph is built (the same counts as the set of their _features)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.han = "\n".join(map(_han_basic, lines))
+        self.words = " " + " ".join(w for line in lines for w in _content_words(line)) + " "
+
+    def shared(self, feats: set[str]) -> int:
+        """len(feats & union of the paragraphs' _features): a feature is a bigram (2 characters) or a word (3+)."""
+        return sum((f in self.han) if len(f) == 2 else (f" {f} " in self.words) for f in feats)
 
 
 def _cut_snippet(line: str) -> bool:
@@ -238,10 +262,8 @@ def offtopic_tail(texts: list[str | None], dropped: list[bool]) -> list[int]:
     good = [i for i in kept if i < block[0] and paragraph(i)]
     if 3 * sum(_cut_snippet(texts[i]) for i in block) < len(block):
         return []  # titles alone may be the page's own list (facts, steps): a related block has cut snippets
-    body: set[str] = set()
-    for i in good:
-        body |= _features(texts[i])
-    sims = sorted(len(f & body) / len(f) for f in (_features(texts[i]) for i in block) if f)
+    body = _Body([texts[i] for i in good])  # type: ignore[misc]
+    sims = sorted(body.shared(f) / len(f) for f in (_features(texts[i]) for i in block) if f)
     if not sims or sims[len(sims) // 2] >= OFFTOPIC_MAX_SIMILARITY:
         return []
     return block

@@ -156,9 +156,23 @@ def count_han(text: str) -> int:
     return _count_han_short(text)
 
 
+# Han characters of a short text from the high bytes of its UTF-16 code units (bytes.translate deletes the others
+# in C: about 2x faster than the pattern, whose cost is per run of non-Han characters). Every code unit with a high
+# byte 0x34-0x4C, 0x4E-0x9F or 0xF9-0xFA is in HAN; 0x4D is split (U+4D00-4DBF Han, U+4DC0-4DFF not), so a text
+# holding one is counted with the pattern; surrogates (0xD8-0xDF: characters beyond the BMP) are never in HAN.
+_HAN_HIGH_BYTES = frozenset([*range(0x34, 0x4D), *range(0x4E, 0xA0), 0xF9, 0xFA])
+_NOT_HAN_HIGH_BYTES = bytes(b for b in range(256) if b not in _HAN_HIGH_BYTES)
+_SPLIT_HIGH_BYTE = 0x4D
+
+
 @lru_cache(maxsize=1 << 14)  # the line rules and features count the same lines (short texts only: bounded memory)
 def _count_han_short(text: str) -> int:
-    return _count(_NOT_HAN, text)
+    if text.isascii():
+        return 0
+    high = text.encode("utf-16-le", "surrogatepass")[1::2]
+    if _SPLIT_HIGH_BYTE in high:
+        return _count(_NOT_HAN, text)
+    return len(high.translate(None, _NOT_HAN_HIGH_BYTES))
 
 
 def _zh_counts(text: str) -> tuple[int, int, int]:

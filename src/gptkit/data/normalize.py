@@ -52,6 +52,11 @@ _TABLE = _translation_table()
 # runs of characters the table changes: translating only those is ~4x faster than str.translate over the whole
 # text, which takes a slow path per character on CJK text
 _NEEDS_TABLE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_TABLE)) + "]+")
+# A character that one of the repair steps needs: a line break to convert (step 1), the mojibake hint (2), "&" (3),
+# U+FFFD or a character of the table (4, 5; U+FFFD is one of them). A text without any is left as it is by them.
+_NEEDS_REPAIR = re.compile(
+    "[\r\u2028\u2029\u0085&\u00c2-\u00f4" + "".join(re.escape(chr(c)) for c in sorted(_TABLE)) + "]"
+)
 
 
 @dataclass
@@ -103,9 +108,8 @@ def fix_mojibake(text: str) -> tuple[str, bool]:
     return fixed, fixed != text
 
 
-def normalize_text(text: str, *, t2s: bool = False) -> tuple[str, NormalizeStats]:
-    """Repair and normalise one document; returns the text and counts of what was changed."""
-    stats = NormalizeStats()
+def _repair(text: str, stats: NormalizeStats) -> str:
+    """Steps 1-5 (line breaks, mojibake, entities, the translation table)."""
     if "\r" in text or "\u2028" in text or "\u2029" in text or "\u0085" in text:
         text = _LINE_BREAKS.sub("\n", text)
     text, stats.mojibake_fixed = fix_mojibake(text)
@@ -115,6 +119,14 @@ def normalize_text(text: str, *, t2s: bool = False) -> tuple[str, NormalizeStats
         n = len(text)
         text = _NEEDS_TABLE.sub(lambda m: m.group().translate(_TABLE), text)
         stats.removed_chars = n - len(text) - stats.replacement_chars
+    return text
+
+
+def normalize_text(text: str, *, t2s: bool = False) -> tuple[str, NormalizeStats]:
+    """Repair and normalise one document; returns the text and counts of what was changed."""
+    stats = NormalizeStats()
+    if _NEEDS_REPAIR.search(text):  # steps 1-5 each need one of these characters: one scan for most texts
+        text = _repair(text, stats)
     if not text.isascii() and not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
     if " " in text or "\t" in text:

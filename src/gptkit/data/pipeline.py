@@ -212,7 +212,10 @@ def prepare(cfg: PrepareConfig) -> dict:
     files = resolve_inputs(list(cfg.inputs), doc_per_line=cfg.doc_per_line)  # bad inputs: refused before OUT is made
     executor = make_executor(cfg)  # before anything is written: a cluster that cannot be joined changes nothing
     with output_lock(out, error=PrepareError):
-        return _prepare_locked(cfg, out, files, executor)
+        try:
+            return _prepare_locked(cfg, out, files, executor)
+        finally:
+            executor.close()
 
 
 def _prepare_locked(cfg: PrepareConfig, out: Path, files: list[InputFile], executor: Executor) -> dict:
@@ -237,6 +240,7 @@ def _prepare_locked(cfg: PrepareConfig, out: Path, files: list[InputFile], execu
         )  # fmt: skip
     finally:
         CLEAN_CACHE.clear()  # tasks that ran in this process (one worker) leave their results behind
+        executor.close()  # and the workers' caches go with them; the later stages share one new pool
     _, h_exact = runner.run(Stage("exact", exact_task, exact_items(sig, layout), (layout,),
                                   outputs=["work/dedup/exact-*"]), h)  # fmt: skip
     _, h_lsh = runner.run(Stage("lsh", lsh_task, lsh_items(sig, layout), (sig, layout),

@@ -65,6 +65,9 @@ class RayExecutor:
             for ref in pending:  # a failed task or an interrupt: the others stop too
                 ray.cancel(ref, force=True)
 
+    def close(self) -> None:
+        """Nothing to release between stages: the cluster (and a Ray started here) outlives the run."""
+
 
 def _check_reachable(address: str | None) -> None:
     """ConnectionError at once when nothing listens at HOST:PORT (ray.init would retry for minutes)."""

@@ -98,6 +98,10 @@ class Executor(Protocol):
         advance: Callable[[int], None] | None,
     ) -> None: ...
 
+    def close(self) -> None:
+        """Release what the executor holds between stages (worker processes); it may be used again after."""
+        ...
+
 
 _PROGRESS_QUEUE: Any = None  # in a local worker process: where its tasks' progress goes
 
@@ -165,43 +169,69 @@ def _init_local_worker(queue: Any, parent_pid: int) -> None:
 
 class LocalExecutor:
     """This machine: a process pool of `workers` (fork where available), or this process for one worker, one
-    task, or a stage that is not parallel."""
+    task, or a stage that is not parallel. One pool serves consecutive stages until close() (a fresh pool per
+    stage cost ~30 ms a stage: forking the workers, shutting them down, the progress reader's last timeout); a
+    failed stage closes it."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._stop = threading.Event()
+        self._reader: threading.Thread | None = None
+        self._advance: Callable[[int], None] | None = None  # the running stage's progress callback
+
+    def _started(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context("spawn")
+            queue = ctx.Queue()
+            self._stop = threading.Event()
+            self._reader = threading.Thread(target=self._drain, args=(queue, self._stop), daemon=True)
+            self._reader.start()
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=ctx, initializer=_init_local_worker, initargs=(queue, os.getpid())
+            )
+        return self._pool
+
+    def _drain(self, queue: Any, stop: threading.Event) -> None:
+        while not stop.is_set() or not queue.empty():
+            try:  # a short timeout: close() waits for this thread to notice `stop`
+                n = queue.get(timeout=0.01)
+            except Exception:
+                continue
+            advance = self._advance
+            if advance is not None:
+                advance(n)
 
     def run_tasks(self, calls, *, parallel, weights, finish, advance) -> None:
         if not (parallel and self.workers > 1 and len(calls) > 1):
             for i, fn, args in calls:
                 finish(i, timed_call(fn, args, advance))
             return
-        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context("spawn")
-        queue = ctx.Queue()
-        stop = threading.Event()
-
-        def drain() -> None:
-            while not stop.is_set() or not queue.empty():
-                try:  # a short timeout: the stage waits for this thread to notice `stop` (0.1 s cost 0.1 s a stage)
-                    n = queue.get(timeout=0.01)
-                except Exception:
-                    continue
-                if advance is not None:
-                    advance(n)
-
-        reader = threading.Thread(target=drain, daemon=True)
-        reader.start()
+        pool = self._started()
+        self._advance = advance
         try:
-            with ProcessPoolExecutor(
-                self.workers, mp_context=ctx, initializer=_init_local_worker, initargs=(queue, os.getpid())
-            ) as pool:
-                pending: dict[Future, int] = {pool.submit(timed_call, fn, args): i for i, fn, args in calls}
-                while pending:
-                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        finish(pending.pop(fut), fut.result())
+            pending: dict[Future, int] = {pool.submit(timed_call, fn, args): i for i, fn, args in calls}
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    finish(pending.pop(fut), fut.result())
+        except BaseException:
+            self.close()  # waits for the tasks still running, as leaving the pool's `with` block did
+            raise
         finally:
-            stop.set()
-            reader.join()
+            self._advance = None
+
+    def close(self) -> None:
+        """Shut the pool down (its workers exit); the next parallel stage starts a new one."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                pool.shutdown()
+            finally:
+                self._stop.set()
+                if self._reader is not None:
+                    self._reader.join()
+                    self._reader = None
 
 
 # --- the output lock ------------------------------------------------------------------------------------
@@ -263,17 +293,28 @@ def output_lock(
 # --- the runner -----------------------------------------------------------------------------------------
 
 
+# The collector's first-generation threshold during a stage (Python's default: 700 allocations). The clean tasks
+# allocate many short-lived containers (line verdicts, lists, tuples) that reference counting frees; collecting
+# every 700 allocations cost 3.5% more instructions than no collection in the clean stage (valgrind, one process,
+# benchmarks/prepare.py's input), every 20,000 0.3%. Only cyclic garbage waits longer: at most that many objects.
+STAGE_GC_THRESHOLD = 20_000
+
+
 @contextmanager
 def _frozen_gc() -> Iterator[None]:
     """Run a stage with the objects that exist now (every imported module's: ~50k, ~200k once torch is loaded)
     moved out of the garbage collector's sight: its full collections would otherwise traverse them again and
     again during the tasks, and in forked workers also write to every page holding them, copying the parent's
     memory page by page (the gc module's documentation recommends freezing before fork for this reason).
-    They stay reachable and return to the collector after the stage."""
+    They stay reachable and return to the collector after the stage. The stage also runs with a higher
+    first-generation threshold (STAGE_GC_THRESHOLD), which forked workers inherit."""
     gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], STAGE_GC_THRESHOLD), *thresholds[1:])
     try:
         yield
     finally:
+        gc.set_threshold(*thresholds)
         gc.unfreeze()
 
 
