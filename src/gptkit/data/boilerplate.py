@@ -49,7 +49,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gptkit.data.code_lines import code_mask, markup_only, tag_wrapped_prose
+from gptkit.data.code_lines import code_mask, markup_only, stray_markup, tag_wrapped_prose
 from gptkit.data.context import (
     context_drops,
     head_drops,
@@ -178,7 +178,7 @@ def clean_lines(lines: list[str], line_model: str | None = None) -> list[LineVer
     n = len(lines)
     while i < n:
         line = lines[i]
-        if leaked and code[i] and markup_only(line):
+        if (leaked and code[i] and markup_only(line)) or (not code[i] and stray_markup(line)):
             verdicts[i] = LineVerdict(i, line, "markup")
             before += sizes[i]
             i += 1

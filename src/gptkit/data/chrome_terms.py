@@ -30,6 +30,21 @@ _UI_ZH = (
     "发表于|发布于|楼主|沙发|板凳|只看该作者|只看楼主|倒序浏览|电梯直达|支持|反对|编辑此页|编辑本页"
 )
 _UI_EN = (
+    # round 10: the widget class in general (saving, bookmarking, reporting, comment forms, menus' toggles,
+    # cookie buttons, "read the full post", feeds, site search, social networks)
+    r"e-?mail\s+(?:this(?:\s+(?:article|page|story|post))?|the\s+author|address)|"
+    r"(?:view|show|hide|load|see)\s+(?:all\s+)?comments|join\s+the\s+(?:conversation|discussion)|"
+    r"add\s+to\s+(?:favou?rites|collection|wishlist|my\s+\w+|list|calendar)|"
+    r"save\s+(?:this\s+)?(?:article|story|recipe|post|for\s+later)|gift\s+(?:this\s+)?article|"
+    r"share\s+full\s+(?:article|story)|link\s+(?:copied|to\s+(?:this\s+)?(?:post|comment))|permalink|bookmark|"
+    r"report\s+(?:abuse|post|comment|this\s+(?:post|comment))|cancel\s+reply|submit\s+(?:a\s+)?(?:comment|reply)|"
+    r"toggle(?:\s+(?:navigation|menu|search|caption|dropdown))?|"
+    r"(?:open|close)\s+(?:menu|search|navigation)|(?:primary|main|mobile|top|footer)\s+menu|hide\s+caption|"
+    r"enlarge(?:\s+this\s+image)?|(?:accept|reject|decline)(?:\s+all)?(?:\s+cookies)?|download\s+pdf|"
+    r"printer[\s-]friendly(?:\s+(?:version|page))?|(?:read|see|view)\s+(?:the\s+)?(?:full|entire)\s+"
+    r"(?:post|page|story|article|topic|thread)|(?:entries|comments)\s+feed|rss(?:\s+feed)?|unsubscribe|"
+    r"search\s+(?:this|the)\s+site|custom\s+search|follow\s+(?:topic|author)|pin\s+it|"
+    r"instagram|youtube|"
     r"share(?:\s+this(?:\s+(?:article|post|story|page))?)?(?:\s+(?:on|via|to))?|tweet|facebook|twitter|linkedin|"
     r"pinterest|reddit|whatsapp|telegram|flipboard|tumblr|pocket|(?:submit|post)\s+to|show\s+more\s+sharing\s+options|e-?mail|print\s+recipe|print(?:\s+this(?:\s+(?:page|article))?)?|copy\s+link|like|"
     r"follow(?:\s+us)?(?:\s+on)?|subscribe(?:\s+now)?|newsletter|sign\s+(?:in|up|out)|log\s*(?:in|out)|register|"
@@ -55,8 +70,8 @@ _COUNTER_ZH = (
     r"|\d+\s*(?:分钟|小时|天)前|\d+\s*[楼#]"
 )
 _COUNTER_EN = (
-    r"(?:views?|comments?|likes?|shares?|replies|reads?|votes?|points?)\s*[:(\[]?\s*\d[\d,.]*\s*[kKmM+]?\s*[)\]]?"
-    r"|\d[\d,.]*\s*[kKmM+]?\s*(?:views?|comments?|likes?|shares?|replies|responses|reads|upvotes?)"
+    r"(?:views?|comments?|likes?|shares?|tweets?|pins?|saves?|replies|reads?|votes?|points?)\s*[:(\[]?\s*\d[\d,.]*\s*[kKmM+]?\s*[)\]]?"
+    r"|\d[\d,.]*\s*[kKmM+]?\s*(?:views?|comments?|likes?|shares?|replies|responses|reads|upvotes?|reviews?|ratings?)"
     r"|\d[\d,.]*\s*[kKmM]?\s+(?:times|answers?|votes?|followers?)|\d+\s*min(?:ute)?s?(?:\s+read)?"
     r"|\d+\s+(?:minutes?|hours?|days?)\s+ago|liked\s+by\s+\d[\d,]*\s+(?:person|people)"
 )
