@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 
+from gptkit.data.chrome_terms import _ASCII_LETTERS, _UI_TERMS_EN
 from gptkit.data.context import STOPWORDS_EN
 
 EN_META_MAX_CHARS = 100
@@ -90,13 +91,26 @@ _CREDIT = re.compile(
     r"^[(\[]?(?:(?:AP|AFP|Reuters|Getty)\s+)?(?:photo(?:graph)?s?|images?|pictures?|illustrations?|graphics?|videos?"
     r"|artwork|map)\s*(?:by|courtesy(?:\s+of)?|credit|source|/)\s*[:]?\s*\S.{0,80}$"
     r"|^(?:(?:medically|expert)\s+)?(?:reviewed|fact[\s-]?checked|edited|compiled|curated|illustrated|narrated)"
-    r"\s+by\s+[A-Z]",
+    r"\s+by\s+[A-Z]"
+    r"|^(?:image\s+source,?\s+)?(?:getty\s+images|shutterstock|istock(?:photo)?|alamy(?:\s+stock\s+photo)?|unsplash|pexels)"
+    r"(?:\s*[/,]\s*\S.{0,60})?$",
     re.I,
 )
 _ROLE = re.compile(
     r"^(?:(?i:by\s+)?[A-Z][\w.'’-]+(?:\s+[A-Z][\w.'’-]+){0,3},?\s+)?(?i:(?:(?:staff|senior|contributing|chief"
     r"|associate|managing|deputy|executive|special|freelance|guest)\s+)?(?:writer|reporter|editor|correspondent"
     r"|contributor|columnist|journalist|producer)s?)$",
+)
+_BY_EVENT = re.compile(
+    r"^(?:(?:originally|first|last)\s+)?(?:posted|written|published|shared|submitted|uploaded|created|edited"
+    r"|quoted|sent|reported)\s+(?=by\s)",
+    re.I,
+)
+# a forum member's rank under the name ("Senior Member", "Registered User")
+_FORUM_RANK = re.compile(
+    r"^(?:(?:junior|senior|new|active|full|premium|gold|silver|bronze|registered|veteran|super|elite|banned)\s+"
+    r"(?:member|user|poster)|moderator|administrator|super\s+moderator)$",
+    re.I,
 )
 # links of an author box: "Follow Jane Doe on Twitter", "More from Jane Doe", "View all posts by jdoe"
 _AUTHOR_LINK = re.compile(
@@ -107,20 +121,22 @@ _AUTHOR_LINK = re.compile(
 # a lone label with nothing after its colon ("RELATED:", "READ MORE:"), a gallery's counter ("Image 1 of 5")
 _LONE_LABEL = re.compile(
     r"^(?:related|read\s+more|see\s+also|also\s+read|read\s+also|watch|listen|more|recommended|trending)\s*:$"
+    r"|^(?:edited|updated|sponsored|no\s+comments)\s*:?$"
     r"|^(?:image|photo|picture|slide)\s+\d+\s+(?:of|/)\s+\d+$",
     re.I,
 )
 # a tag or category row without a colon ("Tagged travel, Iceland", "Posted in News, Events | 3 Comments" is
 # a metadata row): the label, then up to eight short items
 _TAG_ROW = re.compile(
-    r"^(?:tagged(?:\s+with)?|tags|topics|categories|category|labels|filed\s+in|published\s+in)\s+"
+    r"^(?:tagged(?:\s+with)?|tags|topics|categories|category|labels|filed\s+in|published\s+in)\s*:?\s+"
     r"(?:[\w'’&.-]+(?:\s+[\w'’&.-]+){0,2}(?:\s*[,|·•/]\s*|$)){1,8}$",
     re.I,
 )
 # an archive page's label ("Archive for the ‘Travel’ Category", "Archive | November 2013", "Monthly Archives: May 2019")
 _ARCHIVE = re.compile(
     rf"^(?:(?:monthly|yearly|daily|category|tag|author)\s+)?archives?(?:\s+for\s+(?:the\s+)?\S"
-    rf"|\s*[|:·•-]\s*(?:{_MONTH}\s+)?\d{{4}}$)",
+    rf"|\s*[|:·•-]\s*(?:{_MONTH}\s+)?\d{{4}}$)"
+    rf"|^[►▼▶▸◄]?\s*(?:{_MONTH}(?:\s+\d{{4}})?|\d{{4}})\s*\(\d+\)$",  # a blog archive's tree: "► 2021 (12)"
     re.I,
 )
 # a URL's or an image service's path left alone on a line (":max_bytes(150000):strip_icc()/name-01.jpg)"): no
@@ -149,16 +165,19 @@ _WIDGET = re.compile(
     r"|(?:join|get)\s+our\s+(?:free\s+)?(?:\w+\s+)?(?:newsletters?|mailing\s+list)"
     r"|opens\s+in\s+(?:a\s+)?new\s+(?:window|tab)|click\s+to\s+(?:share|print|e-?mail|enlarge|expand)"
     r"|(?:story|article|content)\s+continues\s+(?:below|after)|continue\s+reading\s+(?:below|the\s+(?:main\s+)?story)"
-    r"|report\s+this\s+ad|did\s+this\s+answer\s+your\s+question|(?:was|is)\s+this\s+(?:\w+\s+)?helpful\s*\?"
+    r"|report\s+this\s+ad|did\s+this\s+answer\s+your\s+question|(?:was|is)\s+this\s+(?:\w+\s+)?(?:helpful|useful)\s*\?"
     r"|printer[\s-]friendly\s+(?:version|page|format)|did\s+you\s+mean\s*:|search\s+instead\s+for"
-    r"|you\s+are\s+(?:on|viewing)\s+page\s+\d+\s*of\s*\d+",
+    r"|you\s+are\s+(?:on|viewing)\s+page\s+\d+\s*of\s*\d+|this\s+article\s+is\s+more\s+than\s+\w+\s+(?:years?|months?)\s+old"
+    r"|blogthis!|share\s+to\s+(?:twitter|facebook|pinterest)|an\s+official\s+website\s+of\s+the|here['’]s\s+how\s+you\s+know"
+    r"|join\s+[\d,.]+\+?\s+(?:other\s+)?(?:subscribers|readers|followers)"
+    r"|(?:don['’]t|never)\s+miss\s+(?:a|another)\s+(?:post|story|thing|update)|get\s+(?:new\s+)?posts\s+by\s+e-?mail",
     re.I,
 )
 # a character or word each _WIDGET alternative contains (gates it, as gptkit.data.chrome_terms' hints do)
 _WIDGET_HINT = re.compile(
     r"mail|fields|notify|akismet|javascript|powered|first\s+to|no\s+(?:comments|reviews|replies)|subscrib|inbox"
     r"|cookie|preferences|consent|settings|signing|newsletter|mailing|new\s+(?:window|tab)|click|continues|continue|report|answer"
-    r"|helpful|printer|mean|instead|page",
+    r"|helpful|useful|printer|mean|instead|page|old|blogthis|share|official|know|join|miss|posts",
     re.I,
 )
 
@@ -168,6 +187,8 @@ def _rest_is_a_name(s: str, by: bool = False, max_tokens: int = EN_META_MAX_REST
     few capitalised words (a name, a label), "@handles", or a handle after "by" (`by`: the line had one before
     s); no stop word (a sentence has some)."""
     rest = _SEPARATORS.sub(" ", _EVENT.sub(" ", _WEAK.sub(" ", _STRONG.sub(" ", s))))
+    if _ASCII_LETTERS.search(rest):
+        rest = _UI_TERMS_EN.sub(" ", rest)  # "Leave a comment", "Share" beside a byline
     tokens = rest.split()
     if not min_tokens <= len(tokens) <= max_tokens:
         return False
@@ -219,13 +240,14 @@ def en_chrome(s: str) -> str | None:
     m = _FIELD.match(s)
     if m and not m.group(1).rstrip().endswith(("?", "!")) and ". " not in m.group(1):
         return "metadata"
-    if _CREDIT.match(s) or _ROLE.match(s):
+    if _CREDIT.match(s) or _ROLE.match(s) or _FORUM_RANK.match(s):
         return "metadata"
     m = _AUTHOR_LINK.match(s)
     if m and _rest_is_a_name(s[m.end() :], by="by" in m.group(0).lower().split()):
         return "metadata"
-    # "By Jane Doe and John Smith, CNN": co-authors, so up to twice the tokens
-    if s[:3].lower() == "by " and _rest_is_a_name(s, max_tokens=2 * EN_META_MAX_REST_TOKENS, min_tokens=1):
+    # "By Jane Doe and John Smith, CNN" (co-authors, so up to twice the tokens), "Originally Posted by jdoe"
+    by_line = _BY_EVENT.sub("", s)
+    if by_line[:3].lower() == "by " and _rest_is_a_name(by_line, max_tokens=2 * EN_META_MAX_REST_TOKENS, min_tokens=1):
         return "metadata"
     if _LONE_LABEL.match(s):
         return "widget"
