@@ -139,6 +139,13 @@ def test_english_chrome_is_dropped_with_its_reason(line, rule):
         "She was a senior member of the committee for ten years.",
         "Newest research suggests the opposite.",
         "Getty Images of the war shaped how people saw it.",
+        # section headings and references (from software READMEs and licences)
+        "Version 3.1, 31 March 2009",
+        "About Dill",
+        "Contact Tracing",
+        "Attention, Contributors",
+        "<https://www.gnu.org/licenses/>.",
+        "ftp://ftp.gnu.org/gnu/tar/",
         "https://example.com/story/chapter-1/index.html?id=3",  # a bare URL (a reference) stays
     ],
 )
@@ -146,9 +153,20 @@ def test_english_prose_and_headings_are_kept(line):
     assert classify_line(line) is None, line
 
 
-def test_a_schedule_line_is_not_a_dateline():
-    """A time alone is not a date (the older timestamp rule, which drops this line, is not round 10's)."""
-    assert en_chrome("10:30am, Tuesdays & Wednesdays") is None
+@pytest.mark.parametrize(
+    "line",
+    [
+        "10:30am, Tuesdays & Wednesdays",  # a schedule: a time alone is not a date
+        # the tails of sentences wrapped onto their own lines, a changelog heading
+        "by Licensee.",
+        "published by O'Reilly and Associates.",
+        "on Wed, 15 Dec 2004.",
+        "## 2.8.0 (July 23rd, 2026)",
+    ],
+)
+def test_round_10_shapes_leave_these_alone(line):
+    """The older byline and timestamp rules of gptkit.data.line_rules drop these lines; the round-10 shapes do not."""
+    assert en_chrome(line) is None
 
 
 def test_shakespeare_keeps_every_line():

@@ -75,7 +75,8 @@ _EVENT_WORD = re.compile(
 _SEPARATORS = re.compile(r"[|·•—–\-,;:()\[\]/#*]+|\.(?=\s|$)|&|@(?!\w)")
 _AT_HANDLE = re.compile(r"^@\w+$")
 _NAME_TOKEN = re.compile(r"^(?:[A-Z][\w.'’-]*|[A-Z]\.)$")  # "Counce", "Fr.", "O'Neil", "SyderJL", "MD"
-_HANDLE = re.compile(r"^[\w.'’-]*\d[\w.'’-]*$|^[a-z][\w.'’-]*_[\w.'’-]*$")  # "jdoe_2", "user1234"
+# "jdoe_2", "user1234"; not a number ("2.8.0": a version)
+_HANDLE = re.compile(r"^(?=[\w.'’-]*[A-Za-z])[\w.'’-]*\d[\w.'’-]*$|^[a-z][\w.'’-]*_[\w.'’-]*$")
 _BY = re.compile(r"(?<![\w'’-])by\s+\S", re.I)
 _BY_HANDLE = re.compile(r"(?<![\w'’-])(?i:by)\s+@?([\w.'’-]+)")
 
@@ -99,7 +100,7 @@ _CREDIT = re.compile(
 _ROLE = re.compile(
     r"^(?:(?i:by\s+)?[A-Z][\w.'’-]+(?:\s+[A-Z][\w.'’-]+){0,3},?\s+)?(?i:(?:(?:staff|senior|contributing|chief"
     r"|associate|managing|deputy|executive|special|freelance|guest)\s+)?(?:writer|reporter|editor|correspondent"
-    r"|contributor|columnist|journalist|producer)s?)$",
+    r"|contributor|columnist|journalist|producer))$",  # one person's role: "Contributors" is a heading
 )
 _BY_EVENT = re.compile(
     r"^(?:(?:originally|first|last)\s+)?(?:posted|written|published|shared|submitted|uploaded|created|edited"
@@ -115,7 +116,7 @@ _FORUM_RANK = re.compile(
 # links of an author box: "Follow Jane Doe on Twitter", "More from Jane Doe", "View all posts by jdoe"
 _AUTHOR_LINK = re.compile(
     r"^(?:follow|more\s+(?:(?:stories|articles|posts)\s+)?(?:from|by)|(?:see|view)\s+(?:all\s+)?(?:posts|articles"
-    r"|stories)\s+by|contact|e-?mail|about)\s+(?=[A-Z@])",
+    r"|stories)\s+by|e-?mail)\s+(?=[A-Z@])",  # not "About" / "Contact": "About Dill", "Contact Tracing" are headings
     re.I,
 )
 # a lone label with nothing after its colon ("RELATED:", "READ MORE:"), a gallery's counter ("Image 1 of 5")
@@ -139,11 +140,9 @@ _ARCHIVE = re.compile(
     rf"|^[►▼▶▸◄]?\s*(?:{_MONTH}(?:\s+\d{{4}})?|\d{{4}})\s*\(\d+\)$",  # a blog archive's tree: "► 2021 (12)"
     re.I,
 )
-# a URL's or an image service's path left alone on a line (":max_bytes(150000):strip_icc()/name-01.jpg)"): no
-# space, a file extension or a "://" inside, and the punctuation of parameters
-_URL_FRAGMENT = re.compile(
-    r"^(?!https?://|www\.)\S{0,200}(?:\.(?:jpe?g|png|gif|webp|svg|css|js|php|aspx?|html?)\b|.://)\S*$", re.I
-)
+# an image service's path left alone on a line (":max_bytes(150000):strip_icc()/name-01.jpg)"): no space, a
+# path to an image file and the punctuation of parameters, but no "://" (a whole URL may be a reference)
+_URL_FRAGMENT = re.compile(r"^(?!.*://)(?=.*/)\S*\.(?:jpe?g|png|gif|webp|avif|svg)\b\S*$", re.I)  # no URL: a reference
 _URL_PARAMS = re.compile(r"[:()=&?%]")
 # a template key left in the text ("custom_page_url:https://…"): a snake_case key, then a URL or nothing
 _TEMPLATE_KEY = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+\s*:\s*(?:https?://\S*)?$")
@@ -209,8 +208,17 @@ def _rest_is_a_name(s: str, by: bool = False, max_tokens: int = EN_META_MAX_REST
     return lower <= 1 and not (lower and len(tokens) > 1)
 
 
+def _wrapped_tail(s: str) -> bool:
+    """Ends in a full stop after a word longer than an abbreviation ("by Licensee.", "on Wed, 15 Dec 2004."): the
+    end of a sentence wrapped onto its own line, not a byline ("PM.", "Jr.", "MD." are abbreviations)."""
+    last = s.split()[-1] if s.split() else ""
+    return last.endswith(".") and len(last.rstrip(".")) > 3
+
+
 def _metadata_row(s: str) -> bool:
     """Dates, read times, counters and "by NAME" with at most a name or a label around them (module docstring)."""
+    if _wrapped_tail(s):
+        return False
     strong = _STRONG.findall(s)
     if strong and not _BY.search(s) and not _EVENT_WORD.search(s) and all(_NUMERIC_DATE.fullmatch(x) for x in strong):
         # a numeric date beside capitalised words and no event word: a dated title ("Bulletin Letter 7/5/20")
@@ -247,7 +255,11 @@ def en_chrome(s: str) -> str | None:
         return "metadata"
     # "By Jane Doe and John Smith, CNN" (co-authors, so up to twice the tokens), "Originally Posted by jdoe"
     by_line = _BY_EVENT.sub("", s)
-    if by_line[:3].lower() == "by " and _rest_is_a_name(by_line, max_tokens=2 * EN_META_MAX_REST_TOKENS, min_tokens=1):
+    if (
+        by_line[:3].lower() == "by "
+        and not _wrapped_tail(s)
+        and _rest_is_a_name(by_line, max_tokens=2 * EN_META_MAX_REST_TOKENS, min_tokens=1)
+    ):
         return "metadata"
     if _LONE_LABEL.match(s):
         return "widget"
