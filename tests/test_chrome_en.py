@@ -45,6 +45,8 @@ SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinysha
         ("Reviewed by Dr. Jane Doe, MD", "metadata"),
         ("Staff Writer", "metadata"),
         ("Jane Doe, Senior Reporter", "metadata"),
+        ("Jane Doe | Staff Writer", "metadata"),
+        ("This post was last updated on March 3, 2021.", "metadata"),
         ("This entry was posted in Life, Nature, Travel and tagged , , , . Bookmark the permalink.", "metadata"),
         ("Tagged travel, Iceland, winter", "tags"),
         ("Archive for the ‘Uncategorized’ Category", "tags"),

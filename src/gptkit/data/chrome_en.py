@@ -59,7 +59,7 @@ _WEAK = re.compile(
 )
 # what a metadata line says around its dates and names
 _EVENT = re.compile(
-    r"(?<![\w'’-])(?:this\s+(?:entry|post|article)\s+was|(?:first|originally|last)|(?:medically|expert)"
+    r"(?<![\w'’-])(?:this\s+(?:entry|post|article|page|story)\s+(?:was|is)|(?:first|originally|last)|(?:medically|expert)"
     r"|posted|published|updated|edited|modified|written|reviewed|fact[\s-]?checked|created|submitted|uploaded?"
     r"|post|date[ds]?|time|on|at|by|in|and|under|filed|tagged|to|from|quote|joined|since"
     r"|says|said|wrote|replied|commented)(?![\w'’-])",
@@ -98,7 +98,7 @@ _CREDIT = re.compile(
     re.I,
 )
 _ROLE = re.compile(
-    r"^(?:(?i:by\s+)?[A-Z][\w.'’-]+(?:\s+[A-Z][\w.'’-]+){0,3},?\s+)?(?i:(?:(?:staff|senior|contributing|chief"
+    r"^(?:(?i:by\s+)?[A-Z][\w.'’-]+(?:\s+[A-Z][\w.'’-]+){0,3}\s*[,|·•—–-]?\s+)?(?i:(?:(?:staff|senior|contributing|chief"
     r"|associate|managing|deputy|executive|special|freelance|guest)\s+)?(?:writer|reporter|editor|correspondent"
     r"|contributor|columnist|journalist|producer))$",  # one person's role: "Contributors" is a heading
 )
@@ -209,10 +209,11 @@ def _rest_is_a_name(s: str, by: bool = False, max_tokens: int = EN_META_MAX_REST
 
 
 def _wrapped_tail(s: str) -> bool:
-    """Ends in a full stop after a word longer than an abbreviation ("by Licensee.", "on Wed, 15 Dec 2004."): the
-    end of a sentence wrapped onto its own line, not a byline ("PM.", "Jr.", "MD." are abbreviations)."""
+    """Opens in lower case and ends in a full stop after a word longer than an abbreviation ("by Licensee.", "on
+    Wed, 15 Dec 2004."): the end of a sentence wrapped onto its own line, not a byline ("PM.", "Jr.", "MD." are
+    abbreviations)."""
     last = s.split()[-1] if s.split() else ""
-    return last.endswith(".") and len(last.rstrip(".")) > 3
+    return s[:1].islower() and last.endswith(".") and len(last.rstrip(".")) > 3
 
 
 def _metadata_row(s: str) -> bool:
