@@ -14,6 +14,9 @@ verdicts.
                newsletter boxes ("Get the latest news delivered to your inbox", "No spam. Unsubscribe
                anytime."), cookie banners ("We use cookies ..."), "Opens in a new window", "Story continues
                below advertisement", "Did this answer your question?"
+    tags       tag rows without a colon and archive labels ("Tagged travel, Iceland", "Archive for the ‘Travel’
+               Category", "▼ March (3)")
+    markup     template keys and image-service paths ("custom_page_url:https://…", ":max_bytes(150000):…jpg)")
 
 Prose stays: a line with a stop word left over once the dates, names and event words are taken out ("Toddler
 Storytime is at the Main Library on Tuesdays at 10 a.m.") is a sentence, and a time alone (a schedule:
