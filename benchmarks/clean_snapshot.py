@@ -57,8 +57,12 @@ def fingerprint(text: str, cfg: object) -> str:
     return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+CPU_SECONDS: dict[str, float] = {}  # snapshot(): process CPU seconds of the cleaning per corpus / config
+
+
 def snapshot() -> tuple[dict[str, str], dict[str, str], int, float]:
-    """(per-document hashes, per-corpus hashes, documents, seconds)."""
+    """(per-document hashes, per-corpus hashes, documents, seconds); CPU_SECONDS gets the cleaning's CPU time per
+    "corpus/config" (the configs share the cleaner's line caches: each document is cleaned by both in turn)."""
     from gptkit.data.clean import CleanConfig
 
     configs = {"model": CleanConfig(), "rules": CleanConfig(line_model=None)}
@@ -69,7 +73,9 @@ def snapshot() -> tuple[dict[str, str], dict[str, str], int, float]:
     for name, doc_id, text in corpus():
         n += 1
         for cname, cfg in configs.items():
+            c0 = time.process_time()
             h = fingerprint(text, cfg)
+            CPU_SECONDS[f"{name}/{cname}"] = CPU_SECONDS.get(f"{name}/{cname}", 0.0) + time.process_time() - c0
             docs[f"{cname}:{name}:{doc_id}"] = h
             for key in (f"{name}/{cname}", "all"):
                 totals.setdefault(key, hashlib.sha256()).update(h.encode())
@@ -114,6 +120,7 @@ def main() -> None:
         totals["prepare"] = hashlib.sha256("".join(files.values()).encode()).hexdigest()
     for k, v in totals.items():
         print(f"{k:20s} {v}")
+    print("CPU s:", ", ".join(f"{k} {v:.2f}" for k, v in sorted(CPU_SECONDS.items())))
     print(f"{n} documents x {len(docs) // max(1, n)} configs in {seconds:.1f} s")
     if args.save:
         Path(args.save).write_text(json.dumps({"totals": totals, "documents": docs}, indent=0) + "\n")

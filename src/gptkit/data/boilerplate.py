@@ -29,6 +29,10 @@ chrome, not lists of sites:
   page-title            a kept line repeated with the site name joined on ("标题_某某网", "Title | Site")
   seo-title             keyword runs joined by _ | - ("华为手机_华为P30报价_手机大全-某某网")
   spam                  one token or one short unit repeated over most of a line
+  widget                English interface sentences: comment forms, newsletter and cookie boxes, "Opens in a new
+                        window" (gptkit.data.chrome_en, which also finds English bylines, datelines, read times,
+                        profile fields and credits as `metadata`, tag rows as `tags`, template keys as `markup`)
+  markup                leaked tags (on a page whose HTML leaked), a template placeholder alone between paragraphs
   symbol-only           a line with no letter, digit or CJK character ("▲▲▲", "》》》")
   off-topic-block       after the last paragraph, 4+ titles / cut snippets whose words are not the page's
                         (related articles without a heading; gptkit.data.context)
@@ -49,7 +53,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gptkit.data.code_lines import code_mask, markup_only, tag_wrapped_prose
+from gptkit.data.code_lines import code_mask, markup_only, stray_markup, tag_wrapped_prose
 from gptkit.data.context import (
     context_drops,
     head_drops,
@@ -178,7 +182,7 @@ def clean_lines(lines: list[str], line_model: str | None = None) -> list[LineVer
     n = len(lines)
     while i < n:
         line = lines[i]
-        if leaked and code[i] and markup_only(line):
+        if (leaked and code[i] and markup_only(line)) or (not code[i] and stray_markup(line)):
             verdicts[i] = LineVerdict(i, line, "markup")
             before += sizes[i]
             i += 1

@@ -30,6 +30,28 @@ _UI_ZH = (
     "发表于|发布于|楼主|沙发|板凳|只看该作者|只看楼主|倒序浏览|电梯直达|支持|反对|编辑此页|编辑本页"
 )
 _UI_EN = (
+    # round 10: the widget class in general (saving, bookmarking, reporting, comment forms, menus' toggles,
+    # cookie buttons, "read the full post", feeds, site search, social networks)
+    r"e-?mail\s+(?:this(?:\s+(?:article|page|story|post))?|the\s+author|address)|"
+    r"(?:view|show|hide|load|see)\s+(?:all\s+)?comments|join\s+the\s+(?:conversation|discussion)|"
+    r"add\s+to\s+(?:favou?rites|collection|wishlist|my\s+\w+|list|calendar)|"
+    r"save\s+(?:this\s+)?(?:article|story|recipe|post|for\s+later)|gift\s+(?:this\s+)?article|"
+    r"share\s+full\s+(?:article|story)|link\s+(?:copied|to\s+(?:this\s+)?(?:post|comment))|permalink|bookmark|"
+    r"report\s+(?:abuse|post|comment|this\s+(?:post|comment))|cancel\s+reply|submit\s+(?:a\s+)?(?:comment|reply)|"
+    r"toggle(?:\s+(?:navigation|menu|search|caption|dropdown))?|"
+    r"(?:open|close)\s+(?:menu|search|navigation)|(?:primary|main|mobile|top|footer)\s+menu|hide\s+caption|"
+    r"enlarge(?:\s+this\s+image)?|(?:accept|reject|decline)(?:\s+all)?(?:\s+cookies)?|download\s+pdf|"
+    r"printer[\s-]friendly(?:\s+(?:version|page))?|(?:read|see|view)\s+(?:the\s+)?(?:full|entire)\s+"
+    r"(?:post|page|story|article|topic|thread)|(?:entries|comments)\s+feed|rss(?:\s+feed)?|unsubscribe|"
+    r"search\s+(?:this|the)\s+site|custom\s+search|follow\s+(?:topic|author)|pin\s+it|"
+    r"instagram|youtube|scroll\s+to\s+continue|skip\s+advertisement|(?:read|open|continue)\s+in\s+(?:the\s+)?app|"
+    r"already\s+(?:a\s+)?(?:subscriber|member|registered|have\s+an\s+account)|view\s+(?:my\s+)?(?:complete\s+|full\s+)?profile|"
+    r"blog\s+archives?|reply\s+with\s+quote|quote\s+reply|multi-?quote|thread\s+tools|display\s+modes|"
+    r"search\s+this\s+(?:thread|forum|blog)|sponsored\s+(?:links?|content|stories|posts?)|write\s+a\s+review|"
+    r"(?:read|see)\s+(?:all\s+)?(?:\d+\s+)?(?:more\s+)?reviews|select\s+(?:a\s+)?language|translate(?:\s+this\s+page)?|"
+    r"first\s+name|last\s+name|(?:show|view|load|hide|see)\s+(?:\d+\s+)?(?:more\s+)?(?:replies|answers)|"
+    r"sort(?:ed)?\s+by|(?:oldest|newest|latest)(?:\s+first)?|top\s+comments|verified\s+(?:purchase|buyer|owner)|pdf|"
+    r"print\s+friendly|"
     r"share(?:\s+this(?:\s+(?:article|post|story|page))?)?(?:\s+(?:on|via|to))?|tweet|facebook|twitter|linkedin|"
     r"pinterest|reddit|whatsapp|telegram|flipboard|tumblr|pocket|(?:submit|post)\s+to|show\s+more\s+sharing\s+options|e-?mail|print\s+recipe|print(?:\s+this(?:\s+(?:page|article))?)?|copy\s+link|like|"
     r"follow(?:\s+us)?(?:\s+on)?|subscribe(?:\s+now)?|newsletter|sign\s+(?:in|up|out)|log\s*(?:in|out)|register|"
@@ -38,7 +60,7 @@ _UI_EN = (
     r"cookies|site\s*map|careers|advertise(?:\s+with\s+us)?|home(?:page)?|skip\s+to\s+(?:main\s+)?content|"
     r"back\s+to\s+top|scroll\s+to\s+top|read\s+(?:more|full\s+(?:article|story))|continue\s+reading|"
     r"show\s+more|load\s+more|view\s+(?:all|more)|see\s+(?:all|more)|click\s+here|more|"
-    r"leave\s+a\s+(?:comment|reply)|post\s+a\s+comment|add\s+(?:a\s+)?comment|write\s+a\s+comment|comments?|reply|"
+    r"leave\s+a\s+(?:comment|reply)|post\s+a\s+comment|add\s+(?:a\s+)?comment|write\s+a\s+comment|comments?|repl(?:y|ies)|"
     r"report|customer\s+service|live\s+chat|chat\s+with\s+us|download\s+(?:the|our)\s+app|get\s+the\s+app|"
     r"previous|prev|next|older\s+posts|newer\s+posts|search|close(?:\s+window)?|buy\s+now|add\s+to\s+cart|download|loading|"
     r"advertisement|sponsored|ads?|was\s+this\s+(?:article|page|answer|post|review|information)\s+helpful|helpful|"
@@ -55,14 +77,16 @@ _COUNTER_ZH = (
     r"|\d+\s*(?:分钟|小时|天)前|\d+\s*[楼#]"
 )
 _COUNTER_EN = (
-    r"(?:views?|comments?|likes?|shares?|replies|reads?|votes?|points?)\s*[:(\[]?\s*\d[\d,.]*\s*[kKmM+]?\s*[)\]]?"
-    r"|\d[\d,.]*\s*[kKmM+]?\s*(?:views?|comments?|likes?|shares?|replies|responses|reads|upvotes?)"
-    r"|\d[\d,.]*\s*[kKmM]?\s+(?:times|answers?|votes?|followers?)|\d+\s*min(?:ute)?s?(?:\s+read)?"
+    r"(?:views?|comments?|likes?|shares?|tweets?|pins?|saves?|replies|reads?|votes?|points?)\s*[:(\[]?\s*\d[\d,.]*\s*[kKmM+]?\s*[)\]]?"
+    r"|\d[\d,.]*\s*[kKmM+]?\s*(?:views?|comments?|likes?|shares?|replies|responses|reads|upvotes?|reviews?|ratings?)"
+    r"|\d[\d,.]*\s*[kKmM]?\s+(?:times|answers?|votes?|followers?)|\d+\s*min(?:ute)?s?(?:\s+read)?|thanks\s*\(\d+\)"
+    r"|\d[\d,]*\s+(?:people|persons?|users?|customers?)\s+found\s+this\s+(?:review\s+)?(?:helpful|useful)"
+    r"|(?:rated\s+)?\d(?:\.\d)?\s+out\s+of\s+5(?:\s+stars)?"
     r"|\d+\s+(?:minutes?|hours?|days?)\s+ago|liked\s+by\s+\d[\d,]*\s+(?:person|people)"
 )
 # Chinese and English terms apart: IGNORECASE makes a pattern about twice as slow, and only English needs it
 _UI_TERMS_ZH = re.compile(rf"{_COUNTER_ZH}|(?:{_UI_ZH})")
-_UI_TERMS_EN = re.compile(rf"{_COUNTER_EN}|(?<![A-Za-z])(?:{_UI_EN})(?![A-Za-z])", re.I)
+_UI_TERMS_EN = re.compile(rf"(?:{_COUNTER_EN})(?![A-Za-z])|(?<![A-Za-z])(?:{_UI_EN})(?![A-Za-z])", re.I)
 
 
 def _ui_sub(s: str) -> tuple[str, int]:

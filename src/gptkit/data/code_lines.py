@@ -61,6 +61,7 @@ def code_mask(lines: list[str]) -> list[bool]:
             continue
         if in_fence or (line.strip() and _han_fraction(line) < 0.3 and _CODE_SHAPE.search(line)):
             mask[i] = True
+    _unmask_stray_markup(lines, mask)
     if not any(mask):
         return mask
     # indented lines and lines sandwiched between code lines belong to the block (e.g. "    x" in Python)
@@ -76,6 +77,30 @@ def code_mask(lines: list[str]) -> list[bool]:
         ):
             mask[i] = True
     return mask
+
+
+# a template placeholder alone on a line ("{{ page.title }}", "{classcode}", "${name}", "%title%", "{% block %}")
+_PLACEHOLDER = re.compile(r"\{\{[^{}]{1,60}\}\}|\{%[^{}]{1,60}%\}|\$?\{[\w.:-]{1,40}\}|%[A-Za-z_]{1,40}%")
+
+
+def stray_markup(line: str) -> bool:
+    """A template placeholder alone: markup when it is not an example (`_unmask_stray_markup`)."""
+    return _PLACEHOLDER.fullmatch(line.strip()) is not None
+
+
+def _unmask_stray_markup(lines: list[str], mask: list[bool]) -> None:
+    """A code-shaped line that is only a template placeholder, with a line that is not code on each side and not
+    introduced by the line above (which would end in ":"), is a template key the page left unfilled between its
+    paragraphs, not a code example (examples come in blocks, fenced or beside other code lines, or after "like
+    this:"): it is not code (`mask` is changed in place), so the rules judge it (gptkit.data.boilerplate drops it
+    as `markup`) and it does not make the lines around it a code block. A lone tag stays code: an HTML
+    tutorial shows one between two lines of prose."""
+    nonblank = [i for i, t in enumerate(lines) if t.strip()]
+    for k, i in enumerate(nonblank):
+        if 0 < k < len(nonblank) - 1 and mask[i] and stray_markup(lines[i]):
+            prev, nxt = nonblank[k - 1], nonblank[k + 1]
+            if not mask[prev] and not mask[nxt] and not lines[prev].rstrip().endswith((":", "：")):
+                mask[i] = False
 
 
 # Prose wrapped in HTML tags ("<p>In high school football, ...</p>"): text extracted without stripping the markup.

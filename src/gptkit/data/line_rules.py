@@ -12,6 +12,7 @@ import re
 
 import numpy as np
 
+from gptkit.data.chrome_en import en_chrome
 from gptkit.data.chrome_terms import (
     _ASCII_WORD,
     _CALL_TO_ACTION,
@@ -282,7 +283,7 @@ _LETTER_OR_HAN = re.compile(rf"[A-Za-z{HAN}]")
 _SENTENCE_MARK = re.compile(r"[。！？!?；;…，,]|\.\s|\.$")
 _ROW_SEP = re.compile(r"\s*[|｜·•]\s*|\s{2,}")
 _ROW_SEP_HAN = re.compile(r"\s*[|｜•]\s*|\s{2,}")
-_LATIN_TOKEN = re.compile(r"^[A-Z][a-z]*$|^\d[\d.,]*[kKmM万]?$")
+_LATIN_TOKEN = re.compile(r"^[A-Z][a-z]*(?:[A-Z][a-z]+)?$|^\d[\d.,]*[kKmM万]?$")
 _HAN_ITEM = re.compile(
     rf"^[{HAN}]{{1,5}}$|^[A-Za-z0-9.,+万]{{1,6}}$|^[{HAN}]{{1,4}}[A-Za-z0-9]{{1,4}}$|^[A-Za-z]{{1,6}}[{HAN}]{{1,4}}$"
 )
@@ -433,6 +434,10 @@ def classify_line(line: str) -> str | None:
             return "timestamp"
         if core[-1] not in SENTENCE_END and _SEO_SEP_CHARS.search(core) and not _table_row(s) and _seo_title(core):
             return "seo-title"
+        if latin and not _HAN_RE.search(s):  # English chrome: Latin text without Han characters
+            rule = en_chrome(s)
+            if rule:
+                return rule
     if _spam(s, latin):
         return "spam"
     return None
