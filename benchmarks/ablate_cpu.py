@@ -112,6 +112,27 @@ VARIANTS = {
     "cooldown_ns3": ["train.cooldown_fraction=0.4", "train.min_lr=0.0", "train.muon_ns_steps=3"],
     "matrix_lr_6e-3": ["train.lr=6e-3"],  # with train.embedding_lr / head_lr set in the base
     "cooldown_0.6": ["train.cooldown_fraction=0.6"],
+    # round 10 (the shakespeare recipe in float32, an AVX2-only CPU): depth, width, context and batch, each at
+    # about the same tokens per step unless named so; eval_steps keeps the val tokens equal
+    "layers_3": ["model.n_layer=3"],
+    "layers_2": ["model.n_layer=2"],
+    "block_64_b24": ["model.block_size=64", "train.batch_size=24"],
+    "batch_8": ["train.batch_size=8", "train.eval_steps=30"],
+    "batch_16": ["train.batch_size=16", "train.eval_steps=15"],
+    "width_96": ["model.n_embd=96", "model.n_head=3"],
+    "width_192_l2": ["model.n_embd=192", "model.n_head=6", "model.n_layer=2"],
+    "lr_x1.5": ["train.lr=*1.5", "train.embedding_lr=*1.5", "train.head_lr=*1.5"],
+    "lr_x0.67": ["train.lr=*0.67", "train.embedding_lr=*0.67", "train.head_lr=*0.67"],
+    "l3_b64": ["model.n_layer=3", "model.block_size=64", "train.batch_size=24"],
+    "l3_lr_x1.5": ["model.n_layer=3", "train.lr=*1.5", "train.embedding_lr=*1.5", "train.head_lr=*1.5"],
+    "l3_b64_lr_x1.5": [
+        "model.n_layer=3",
+        "model.block_size=64",
+        "train.batch_size=24",
+        "train.lr=*1.5",
+        "train.embedding_lr=*1.5",
+        "train.head_lr=*1.5",
+    ],
 }
 
 

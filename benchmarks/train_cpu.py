@@ -44,6 +44,7 @@ TEXT = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 RESULTS = ROOT / "benchmarks" / "results" / "train_cpu.json"
 RECIPE = ROOT / "configs" / "shakespeare-char-cpu.toml"
 NANOGPT_RESULTS = ROOT / "benchmarks" / "results" / "train_cpu_nanogpt.json"
+BUDGET_LINES = ("step budget", "time budget")  # what gptkit prints when a budget sizes its run
 
 SETTINGS = [
     "model.preset=nano",  # 4 layers, 4 heads, 128 wide, block 64
@@ -200,6 +201,8 @@ def compare_with_nanogpt(args: argparse.Namespace) -> None:
                     "ratio": round(mine.wall_s / nano.wall_s, 3),
                     "nanogpt_phases": nano.phases(),
                     "gptkit_phases": mine.phases(),
+                    # how a budgeted recipe sized its run (train.time_budget_ref_steps / time_budget_s)
+                    "gptkit_budget": [line for _, line in mine.lines if line.startswith(BUDGET_LINES)],
                 }
                 rows.append(row)
                 print(
@@ -207,6 +210,8 @@ def compare_with_nanogpt(args: argparse.Namespace) -> None:
                     f"{nano.wall_s:.1f} s (val {nano.final_val}): ratio {row['ratio']:.2f}",
                     flush=True,
                 )
+                for line in row["gptkit_budget"]:
+                    print(f"  gptkit: {line}", flush=True)
     print(
         f"\npaired whole-process runs, interleaved; torch {torch.__version__}, {os.cpu_count()} CPUs, "
         f"threads {'default' if not args.threads else args.threads}; the machine may be shared (ratios only)"

@@ -171,28 +171,71 @@ def test_reference_step_is_timed_without_touching_the_random_state():
     assert 0 < step_s < 60
 
 
-def test_reference_budget_is_set_from_the_machine_saved_and_kept_by_a_resume(data, tmp_path, monkeypatch):
+def test_reference_steps_become_the_runs_own_steps_saved_and_kept_by_a_resume(data, tmp_path, monkeypatch):
     from gptkit.train import trainer as trainer_module
+    from gptkit.train.budget import PairedTiming
 
     timed = []
 
-    def fake_step_s() -> float:
+    def fake_times(own_step, ref_step):
+        own_step()  # the run's own step really runs (on copies), and the reference step too
+        ref_step()
         timed.append(1)
-        return 0.004  # seconds per reference step on "this machine"
+        return PairedTiming(ref_s=0.004, own_s=0.010, ratio=2.5)  # one own step = 2.5 reference steps
 
-    monkeypatch.setattr(trainer_module, "reference_step_s", fake_step_s)
-    settings = ("train.max_steps=6", "train.time_budget_ref_steps=250", "train.schedule=wsd", "train.eval_interval=0")
+    monkeypatch.setattr(trainer_module, "paired_step_times", fake_times)
+    settings = ("train.max_steps=1000", "train.time_budget_ref_steps=20", "train.schedule=wsd", "train.eval_interval=0")
     first = Trainer(tiny_config(data, *settings), tmp_path / "run", quiet=True)
-    assert first.tc.time_budget_s == pytest.approx(1.0) and first.budget.seconds == pytest.approx(1.0)
-    first.run()
+    assert first.tc.max_steps == 8 and not first.budget  # 20 / 2.5 steps, and no time budget
+    assert first.step == 0 and first.optimizer.state_dict()["state"] == {}  # the timing touched copies only
+    result = first.run()
+    assert result.step == 8 and timed == [1]
     saved = load_run_config(tmp_path / "run" / "config.toml")
-    assert saved.train.time_budget_s == pytest.approx(1.0) and saved.train.time_budget_ref_steps == 250
-    assert timed == [1]
+    assert saved.train.max_steps == 8 and saved.train.time_budget_ref_steps == 20 and saved.train.time_budget_s == 0
     again = load_run_config(tmp_path / "run" / "config.toml", ["train.max_steps=9"])
     resumed = Trainer(again, tmp_path / "run", resume=True, quiet=True)
-    assert timed == [1]  # not timed again: the resumed run keeps the budget it started with
-    assert resumed.budget.seconds == pytest.approx(1.0)
-    resumed.close()
+    assert timed == [1]  # not timed again: the resumed run keeps the steps it started with
+    assert resumed.run().step == 9 and timed == [1]
+    # A cap: max_steps below the converted count stays
+    capped = Trainer(tiny_config(data, *settings, "train.max_steps=5"), tmp_path / "capped", quiet=True)
+    assert capped.tc.max_steps == 5
+    capped.close()
+
+
+def test_reference_steps_run_the_same_updates_as_a_plain_run_of_that_many_steps(data, tmp_path, monkeypatch):
+    from gptkit.train import trainer as trainer_module
+    from gptkit.train.budget import PairedTiming
+
+    monkeypatch.setattr(trainer_module, "paired_step_times", lambda own, ref: PairedTiming(0.002, 0.004, 2.0))
+    settings = ("train.schedule=wsd", "train.eval_interval=0")
+    train(tiny_config(data, *settings, "train.max_steps=100", "train.time_budget_ref_steps=14"), tmp_path / "ref")
+    train(tiny_config(data, *settings, "train.max_steps=7"), tmp_path / "plain")
+    assert train_losses(tmp_path / "ref") == train_losses(tmp_path / "plain")  # same 7 steps, same schedule
+
+
+def test_time_budget_and_reference_steps_together_refuse_a_new_run_but_resume_an_old_one(data, tmp_path, capsys):
+    from gptkit.cli import main
+
+    both = tiny_config(data, "train.time_budget_s=5", "train.time_budget_ref_steps=100")
+    with pytest.raises(ConfigError, match=r"train\.time_budget_s and train\.time_budget_ref_steps"):
+        Trainer(both, tmp_path / "new", quiet=True)
+    assert not (tmp_path / "new").exists()
+    argv = ["train", "--data", str(data), "--out", str(tmp_path / "cli"), "--set", "model.preset=tiny"]
+    code = main([*argv, "--set", "train.time_budget_s=5", "--set", "train.time_budget_ref_steps=100"])
+    err = capsys.readouterr().err
+    assert code == 2 and "train.time_budget_s" in err and "train.time_budget_ref_steps" in err
+    # A run started before this check (round 9) saved both: its resume keeps its seconds and is not timed.
+    settings = ("train.max_steps=1000", "train.time_budget_s=0.3", "train.eval_interval=0")
+    train(tiny_config(data, *settings), tmp_path / "old")
+    config_path = tmp_path / "old" / "config.toml"
+    text = config_path.read_text()
+    assert "time_budget_ref_steps = 0" in text
+    config_path.write_text(text.replace("time_budget_ref_steps = 0", "time_budget_ref_steps = 1900"))
+    old = load_run_config(config_path, ["train.time_budget_s=0.6"])
+    assert old.train.time_budget_s == 0.6 and old.train.time_budget_ref_steps == 1900
+    resumed = Trainer(old, tmp_path / "old", resume=True, quiet=True)
+    assert resumed.budget.seconds == 0.6 and resumed.tc.max_steps == 1000
+    assert resumed.run().step > 0
 
 
 def test_reference_budget_needs_the_wall_clock_and_a_count(data, tmp_path):

@@ -1,17 +1,25 @@
-"""train.time_budget_s: a run that ends after so many seconds of the wall or CPU clock, whatever max_steps says.
+"""Budgets of a run: seconds of the wall or CPU clock (train.time_budget_s), or steps of a reference workload
+converted into the run's own steps (train.time_budget_ref_steps).
 
-train.time_budget_ref_steps = N instead sets that budget, at the start of a new run, to the wall time N steps of a
-fixed float32 reference workload take on the machine at hand (`reference_step_s`: nanoGPT's CPU shakespeare_char
-model and batch), so a recipe's budget follows the machine's speed rather than the one it was tuned on.
+train.time_budget_s: the run ends after so many seconds, whatever max_steps says. The seconds count from the
+start of the training loop (evaluations included) plus those that the runs it resumes used before (saved in each
+checkpoint), so a resumed run gets only what is left. The lr schedule follows `fraction()` instead of the step
+count (gptkit.train.optim.lr_at), and progress lines show the time used.
 
-The seconds count from the start of the training loop (evaluations included) plus those that the runs it
-resumes used before (saved in each checkpoint), so a resumed run gets only what is left. The lr schedule follows
-`fraction()` instead of the step count (gptkit.train.optim.lr_at), and progress lines show the time used.
+train.time_budget_ref_steps = N: at the start of a new run, N steps of a fixed float32 reference workload
+(nanoGPT's CPU shakespeare_char model and batch, `reference_step`) become the run's own step count: the two
+steps are timed in turn under the same load (`paired_step_times`), and the run trains N x (reference step /
+own step) steps (`steps_for_reference`) with its schedule over the steps. A fixed step count slows down with the
+machine as nanoGPT's fixed 2000 steps do, so a neighbour that starts or stops during the run moves both alike;
+what the timing has to get right is only the ratio of the two steps, which a load shared by both leaves alone.
 """
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -62,11 +70,9 @@ REFERENCE_MODEL = dict(
 REFERENCE_BATCH = 12
 
 
-def reference_step_s(warmup: int = 2, rounds: int = 5, steps: int = 3) -> float:
-    """Wall seconds of one reference step (REFERENCE_MODEL) on this machine, at torch's current thread count:
-    the median of `rounds` rounds of `steps` steps after `warmup` steps. The median, not the fastest: a neighbour
-    that keeps running (the peer of a side-by-side benchmark) slows the whole run as it slows these rounds, and a
-    short disturbance moves the median less than the mean. Leaves torch's random state as it found it."""
+def reference_step() -> Callable[[], None]:
+    """One float32 training step of REFERENCE_MODEL (seeded weights and batch) per call, at torch's current
+    thread count. Building it and each call leave torch's random state as they found it."""
     from gptkit.config import ModelConfig
     from gptkit.model import GPT
     from gptkit.train.eager_optim import EagerAdamW
@@ -79,15 +85,24 @@ def reference_step_s(warmup: int = 2, rounds: int = 5, steps: int = 3) -> float:
         opt = EagerAdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1)
         cfg = model.config
         idx = torch.randint(0, cfg.vocab_size, (REFERENCE_BATCH, cfg.block_size + 1))
-        x, y = idx[:, :-1].contiguous(), idx[:, 1:].contiguous()
+    x, y = idx[:, :-1].contiguous(), idx[:, 1:].contiguous()
 
-        def step() -> None:
-            _, loss = model(x, y)
-            loss.backward()
-            clip_grad_norm(model.parameters(), 1.0)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
+    def step() -> None:
+        _, loss = model(x, y)
+        loss.backward()
+        clip_grad_norm(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
 
+    return step
+
+
+def reference_step_s(warmup: int = 2, rounds: int = 5, steps: int = 3) -> float:
+    """Wall seconds of one reference step (REFERENCE_MODEL) on this machine, at torch's current thread count:
+    the median of `rounds` rounds of `steps` steps after `warmup` steps. Leaves torch's random state as it
+    found it."""
+    step = reference_step()
+    with torch.random.fork_rng(devices=[]):
         for _ in range(warmup):
             step()
         times = []
@@ -97,3 +112,64 @@ def reference_step_s(warmup: int = 2, rounds: int = 5, steps: int = 3) -> float:
                 step()
             times.append((time.perf_counter() - t0) / steps)
     return sorted(times)[len(times) // 2]
+
+
+@dataclass(frozen=True)
+class PairedTiming:
+    """Seconds per step of the reference workload and of the run's own step, timed in turn."""
+
+    ref_s: float  # the median over the rounds
+    own_s: float  # the median over the rounds
+    ratio: float  # own step / reference step: the median of the rounds' own ratios
+
+
+def paired_step_times(
+    own_step: Callable[[], None],
+    ref_step: Callable[[], None],
+    warmup: int = 1,
+    rounds: int = 5,
+    steps: int = 2,
+    clock: Callable[[], float] = time.perf_counter,
+) -> PairedTiming:
+    """Time `own_step` and `ref_step` in turn: `warmup` untimed steps of each, then `rounds` rounds of
+    `steps` steps of one and `steps` of the other (which goes first alternates, so a load that grows or
+    shrinks during a round favours neither). Each round gives a ratio of the two, measured under the same
+    load; the median of the rounds' ratios is what a steady disturbance leaves alone and a short one moves
+    least. Leaves torch's random state as it found it."""
+    if rounds < 1 or steps < 1 or warmup < 0:
+        raise ValueError(f"rounds and steps must be at least 1 and warmup at least 0, got {rounds}, {steps}, {warmup}")
+
+    def timed(fn: Callable[[], None]) -> float:
+        t0 = clock()
+        for _ in range(steps):
+            fn()
+        return (clock() - t0) / steps
+
+    own, ref = [], []
+    with torch.random.fork_rng(devices=[]):
+        for _ in range(warmup):
+            ref_step()
+            own_step()
+        for r in range(rounds):
+            if r % 2 == 0:
+                ref.append(timed(ref_step))
+                own.append(timed(own_step))
+            else:
+                own.append(timed(own_step))
+                ref.append(timed(ref_step))
+    ratios = [o / f for o, f in zip(own, ref, strict=True)]
+    return PairedTiming(ref_s=_median(ref), own_s=_median(own), ratio=_median(ratios))
+
+
+def _median(values: list[float]) -> float:
+    v = sorted(values)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def steps_for_reference(ref_steps: int, ratio: float) -> int:
+    """The run's own step count that takes the time of `ref_steps` reference steps, where one own step takes
+    `ratio` reference steps: ref_steps / ratio, rounded to the nearest step (halves up), at least 1."""
+    if not (ratio > 0 and ratio < float("inf")):
+        raise ValueError(f"ratio must be a positive finite number, got {ratio}")
+    return max(1, math.floor(ref_steps / ratio + 0.5))

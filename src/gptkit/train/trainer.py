@@ -11,10 +11,12 @@ Order of one step (step s counts from 0; after it, s + 1 updates are done):
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from gptkit.files import atomic_write_bytes
 from gptkit.model_info import train_flops_per_token
 from gptkit.train import checkpoint as ckpt
 from gptkit.train import distributed as D
-from gptkit.train.budget import TimeBudget, reference_step_s
+from gptkit.train.budget import TimeBudget, paired_step_times, reference_step, steps_for_reference
 from gptkit.train.config import RunConfig
 from gptkit.train.data import TrainingData, resolve_data
 from gptkit.train.evaluation import EvaluationMixin
@@ -182,7 +184,7 @@ class Trainer(EvaluationMixin, RunDirMixin):
         self.step = 0
         self._last_lr = lr_at(0, tc)
         if tc.time_budget_ref_steps and self.resumed_from is None:
-            self._set_reference_budget()
+            self._set_reference_steps()
         self.budget = TimeBudget(tc.time_budget_s, tc.time_budget_clock)  # its prior_s is set by a resume
         if tc.time_budget_s and self.dist.distributed:
             raise ConfigError(
@@ -208,20 +210,46 @@ class Trainer(EvaluationMixin, RunDirMixin):
         if self.dist.is_main:
             atomic_write_bytes(self.run_dir / CONFIG_FILE, self.cfg.to_toml().encode("utf-8"))
 
-    def _set_reference_budget(self) -> None:
-        """train.time_budget_ref_steps: time the reference step here (a new run only; the result is saved as
-        train.time_budget_s in config.toml, which a resume reads)."""
+    def _set_reference_steps(self) -> None:
+        """train.time_budget_ref_steps (a new run only): time the reference step and this run's own step in
+        turn, and set train.max_steps to the own steps that take the reference steps' time (capped by the
+        max_steps set), saved in config.toml, which a resume reads. The schedule then runs over those steps."""
         tc = self.tc
+        if tc.time_budget_s:
+            raise ConfigError(
+                "train.time_budget_s and train.time_budget_ref_steps: set one of them, not both (seconds, "
+                f"{tc.time_budget_s:g}, or reference steps, {tc.time_budget_ref_steps})"
+            )
         if self.device.type != "cpu":
             raise ConfigError("train.time_budget_ref_steps: CPU runs only (its reference workload is a CPU step)")
         if tc.time_budget_clock != "wall":
             raise ConfigError('train.time_budget_ref_steps: needs train.time_budget_clock = "wall"')
-        step_s = reference_step_s()
-        tc.time_budget_s = round(tc.time_budget_ref_steps * step_s, 1)
+        if self.dist.distributed:
+            raise ConfigError("train.time_budget_ref_steps: not supported under torchrun; set train.max_steps")
+        timing = paired_step_times(self._own_step(), reference_step())
+        steps = steps_for_reference(tc.time_budget_ref_steps, timing.ratio)
+        capped = f" (capped by train.max_steps {tc.max_steps:,})" if steps > tc.max_steps else ""
+        tc.max_steps = min(tc.max_steps, steps)
         self.log(
-            f"time budget: {tc.time_budget_ref_steps:,} reference steps x {1000 * step_s:.1f} ms on this machine "
-            f"(nanoGPT's CPU model, float32, {torch.get_num_threads()} thread(s)) = {tc.time_budget_s:g} s"
+            f"step budget: {tc.time_budget_ref_steps:,} reference steps (nanoGPT's CPU model, float32) x "
+            f"{1000 * timing.ref_s:.1f} ms / {1000 * timing.own_s:.1f} ms a step of this run, timed in turn "
+            f"(ratio {timing.ratio:.3f}, {torch.get_num_threads()} thread(s)) = {steps:,} steps{capped}, "
+            f"about {tc.max_steps * timing.own_s:.0f} s here"
         )
+
+    def _own_step(self) -> Callable[[], None]:
+        """One update of this run's training step (its model, optimizer, precision, batch shape, clipping)
+        on copies of the model and optimizer, so the run itself starts untouched."""
+        model = copy.deepcopy(self.raw_model)
+        optimizer = build_optimizer(model, self.tc, self.device.type)
+        scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
+
+        def step() -> None:
+            seed_generators(step_seed(self.tc.seed, self.dist.rank, 0), self.device)
+            micro = [self.task.batch(0, m) for m in range(self.tc.grad_accum)]
+            self._update(model, optimizer, scaler, micro)
+
+        return step
 
     def close(self, abandon: bool = False) -> None:
         """Release the RUN_DIR lock (run() does at its end). `abandon`: the setup failed; remove RUN_DIR if this
@@ -312,26 +340,35 @@ class Trainer(EvaluationMixin, RunDirMixin):
         set_lr(self.optimizer, lr)
         seed_generators(step_seed(tc.seed, self.dist.rank, step), self.device)
         micro = [self.task.batch(step, m) for m in range(tc.grad_accum)]
+        result = self._update(self.model, self.optimizer, self.scaler, micro)
+        self.task.advance(step + 1)
+        return result
+
+    def _update(
+        self, model: nn.Module, optimizer: Any, scaler: torch.amp.GradScaler, micro: list[Batch]
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Forward and backward of the micro-batches, clipping and the optimizer step of `model`."""
+        tc = self.tc
+        n = len(micro)
         loss_sum = torch.zeros((), device=self.device)
         nxt = self._batch_to_device(micro[0])
-        for m in range(tc.grad_accum):
+        for m in range(n):
             batch = nxt
-            with D.gradient_sync(self.model, sync=m == tc.grad_accum - 1):
+            with D.gradient_sync(model, sync=m == n - 1):
                 with self.autocast():
-                    loss = self.task.loss(self.model, batch)
-                if m + 1 < tc.grad_accum:  # start the next copy while the GPU computes
+                    loss = self.task.loss(model, batch)
+                if m + 1 < n:  # start the next copy while the GPU computes
                     nxt = self._batch_to_device(micro[m + 1])
-                self.scaler.scale(loss / tc.grad_accum).backward()
+                scaler.scale(loss / n).backward()
             loss_sum += loss.detach()
         norm = None
         if tc.grad_clip > 0:
-            self.scaler.unscale_(self.optimizer)
-            norm = clip_grad_norm(self.model.parameters(), tc.grad_clip)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.task.advance(step + 1)
-        return loss_sum / tc.grad_accum, norm
+            scaler.unscale_(optimizer)
+            norm = clip_grad_norm(model.parameters(), tc.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        return loss_sum / n, norm
 
     # ---- the loop -------------------------------------------------------------------------------
     def run(self) -> TrainResult:
