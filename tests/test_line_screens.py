@@ -66,16 +66,19 @@ def _first(chars: str, decimal: bool = False):
         ("_BYLINE", _first(line_rules._BYLINE_FIRST)),
         ("_HANDLE_BYLINE", _first(line_rules._BYLINE_FIRST)),
         ("_LOGIN_PROMPT", lambda s: s[0] in line_rules._LOGIN_FIRST or "登" in s or "注" in s),
+        ("_CONTACT", lambda s: chrome_terms.has_ascii_word(s) or line_rules._CONTACT_ZH.search(s)),
     ],
 )
-def test_first_character_screens_hold_for_every_match(pattern, screen):
+def test_screens_hold_for_every_match(pattern, screen):
     full = getattr(line_rules, pattern)
 
     @settings(max_examples=300, deadline=None, derandomize=True)
     @given(st.from_regex(full, fullmatch=pattern == "_HANDLE_BYLINE"))
     def check(text):
         # classify_line's lines are stripped: a match opening with white space never reaches the screen
-        if full.match(text) and not text[0].isspace():
+        if pattern == "_CONTACT":  # searched anywhere in the line, not anchored
+            assert not full.search(text) or screen(text), text
+        elif full.match(text) and not text[0].isspace():
             assert screen(text), text
 
     check()
@@ -112,6 +115,7 @@ def test_classify_line_equals_the_unscreened_rules_on_every_corpus_line(monkeypa
     monkeypatch.setattr(chrome_terms, "has_ascii_word", ascii_word)
     monkeypatch.setattr(line_rules, "is_prose", lambda s: chrome_terms._PROSE.search(s) is not None)
     monkeypatch.setattr(line_rules, "_date_time_hint", lambda s: True)
+    monkeypatch.setattr(line_rules, "_CONTACT_ZH", re.compile(""))  # matches every line
     monkeypatch.setattr(chrome_terms, "_notice_en_hint", lambda s: True)
     unscreened = [classify(line) for line in lines]
     assert screened == unscreened

@@ -374,6 +374,8 @@ _PAGE_NAV_FIRST = "上下首尾末第共‹›«»<>….(/pPnNfFlLgG跳到页确
 _NAV_ROOT_FIRST = "首主网本hHmMiIİı"  # _NAV_ROOTS, the first word of a spaced breadcrumb
 _PREV_NEXT_FIRST = "上下前后pPnNoO"
 _BYLINE_FIRST = "bBpPwWuU"  # _BYLINE, _HANDLE_BYLINE
+# _CONTACT's Chinese words; each English one holds three ASCII letters in a row, even with re.I's İ ı ſ K
+_CONTACT_ZH = re.compile("客服|热线|电话|咨询|联系|传真")
 _LOGIN_FIRST = "pPlLsSſrRyY"  # _LOGIN_PROMPT's English alternatives; the Chinese ones need 登 or 注
 
 
@@ -448,7 +450,7 @@ def classify_line(line: str) -> str | None:
             return "comment-byline"
         if n <= 120 and colon and _RELATED_LINK.match(core):
             return "related-link"
-        if n <= 100 and _DIGIT_RUN.search(s):
+        if n <= 100 and (latin or _CONTACT_ZH.search(s)) and _DIGIT_RUN.search(s):
             m = _CONTACT.search(s)
             if m and (n <= 50 or m.start() <= 4):
                 return "contact"
