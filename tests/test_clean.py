@@ -180,7 +180,8 @@ def test_content_lines_are_not_boilerplate(line):
         ("chrome_terms", "_NOTICE_ZH", "_NOTICE_ZH_HINT"),
         ("chrome_terms", "_PROMO", "_PROMO_HINT"),
         ("chrome_terms", "_CALL_TO_ACTION", "_call_to_action_hint"),
-        ("line_rules", "_DATE_TIME", "_DATE_TIME_HINT"),
+        ("line_rules", "_DATE_TIME", "_date_time_hint"),
+        ("chrome_terms", "_NOTICE_EN", "_notice_en_hint"),
     ],
 )
 def test_hints_are_necessary_for_their_patterns(module, pattern, hint):

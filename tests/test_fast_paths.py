@@ -142,3 +142,65 @@ def test_normalize_skips_the_repair_steps_only_when_they_change_nothing(text):
         assert normalize.normalize_text(text) == fast
     finally:
         normalize._NEEDS_REPAIR = original
+
+
+_TRICKY_RECORDS = [
+    b'{"text": "a", "text": "b"}',  # the last duplicate key wins in both
+    b'{"text": "\\ud800 lone surrogate escape"}',  # orjson rejects it, json reads it
+    b'{"text": "\\udfff\\ud800"}',
+    b'{"text": "\\ud83d\\ude00 pair"}',
+    b'{"text": "x", "n": NaN}',
+    b'{"text": "x", "n": 123456789012345678901234567890}',  # orjson: a float, never read
+    b'{"text": "x", "n": 1e400}',
+    b'\xef\xbb\xbf{"text": "byte order mark"}',
+    b'{"text": "invalid \xff\xfe utf-8"}',
+    b'{"text": "\xed\xa0\x80 an encoded surrogate"}',
+    b'{"text": "\\u0000 nul"}',
+    b'{"text": "raw\ttab"}',
+    b'  {"text": "spaces around"}  ',
+    b'{"text": 5}',
+    b'["text"]',
+    b'{"text": "trailing"} x',
+    b'{"text": "a",}',
+    b'{"text": "x", "deep": ' + b"[" * 1010 + b"]" * 1010 + b"}",  # json: RecursionError
+]
+
+
+def _read_jsonl(path) -> list | str:
+    from gptkit.data.sources import SourceError, plan_splits, read_split, resolve_inputs
+
+    try:
+        splits = plan_splits(resolve_inputs([str(path)]), 1 << 20)
+        return [(d.id, d.text, d.n_bytes, d.bad_bytes) for s in splits for d in read_split(s)]
+    except (SourceError, RecursionError) as e:
+        return f"{type(e).__name__}: {e}"
+
+
+def test_jsonl_records_read_with_orjson_as_with_json(tmp_path, monkeypatch):
+    """Each record alone, then all good ones together: the same documents or the same error as json's path."""
+    import orjson
+
+    from gptkit.data import sources
+
+    class _NoOrjson:
+        JSONDecodeError = orjson.JSONDecodeError
+
+        @staticmethod
+        def loads(raw: bytes) -> object:
+            raise orjson.JSONDecodeError("off", "", 0)
+
+    results = {}
+    for k, record in enumerate([*_TRICKY_RECORDS, None]):
+        path = tmp_path / f"r{k}.jsonl"
+        path.write_bytes(record + b"\n" if record else b'{"text": "one"}\n\n{"id": 3, "text": "two"}\r\n')
+        fast = _read_jsonl(path)
+        with monkeypatch.context() as m:
+            m.setattr(sources, "orjson", _NoOrjson)
+            results[record] = (fast, _read_jsonl(path))
+    for record, (fast, plain) in results.items():
+        if record is not None and b"deep" in record:
+            assert isinstance(plain, str) and "RecursionError" in plain and isinstance(fast, list)
+        else:
+            assert fast == plain, record
+    assert "invalid JSON in the record at byte 0" in results[_TRICKY_RECORDS[-2]][0]
+    assert results[_TRICKY_RECORDS[1]][0][0][1] == "\ud800 lone surrogate escape"

