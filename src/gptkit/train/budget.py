@@ -20,6 +20,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from statistics import median
 
 import torch
 
@@ -97,23 +98,6 @@ def reference_step() -> Callable[[], None]:
     return step
 
 
-def reference_step_s(warmup: int = 2, rounds: int = 5, steps: int = 3) -> float:
-    """Wall seconds of one reference step (REFERENCE_MODEL) on this machine, at torch's current thread count:
-    the median of `rounds` rounds of `steps` steps after `warmup` steps. Leaves torch's random state as it
-    found it."""
-    step = reference_step()
-    with torch.random.fork_rng(devices=[]):
-        for _ in range(warmup):
-            step()
-        times = []
-        for _ in range(rounds):
-            t0 = time.perf_counter()
-            for _ in range(steps):
-                step()
-            times.append((time.perf_counter() - t0) / steps)
-    return sorted(times)[len(times) // 2]
-
-
 @dataclass(frozen=True)
 class PairedTiming:
     """Seconds per step of the reference workload and of the run's own step, timed in turn."""
@@ -158,13 +142,7 @@ def paired_step_times(
                 own.append(timed(own_step))
                 ref.append(timed(ref_step))
     ratios = [o / f for o, f in zip(own, ref, strict=True)]
-    return PairedTiming(ref_s=_median(ref), own_s=_median(own), ratio=_median(ratios))
-
-
-def _median(values: list[float]) -> float:
-    v = sorted(values)
-    n = len(v)
-    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+    return PairedTiming(ref_s=median(ref), own_s=median(own), ratio=median(ratios))
 
 
 def steps_for_reference(ref_steps: int, ratio: float) -> int:

@@ -56,10 +56,11 @@ class TrainConfig:
     # machine is. Clock "wall" (the user's time) or "cpu" (this process's CPU seconds: fair on a busy machine).
     time_budget_s: float = 0.0
     time_budget_clock: str = "wall"
-    # > 0: a new run's time_budget_s becomes the wall time this many steps of a fixed float32 reference workload
-    # (nanoGPT's CPU shakespeare_char model and batch) take on this machine, timed before the loop
-    # (gptkit.train.budget.reference_step_s), and is saved as such, so --resume keeps it. A budget that follows
-    # the machine's speed instead of the seconds of the machine it was tuned on. CPU only.
+    # > 0: a new run's max_steps becomes the number of its own steps that take the time of this many steps of a
+    # fixed float32 reference workload (nanoGPT's CPU shakespeare_char model and batch), from the two steps timed
+    # in turn before the loop (gptkit.train.budget.paired_step_times), and is saved as such, so --resume keeps
+    # it. A budget that follows the machine's speed instead of the seconds of the machine it was tuned on. CPU
+    # only; not with time_budget_s on a new run.
     time_budget_ref_steps: int = 0
     optimizer: str = "adamw"  # adamw | muon (Muon for the hidden matrices, AdamW for the rest)
     embedding_lr: float | None = None  # peak lr of the embeddings (and a tied head); None: lr
