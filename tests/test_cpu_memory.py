@@ -32,9 +32,14 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
-def minor_faults(mode: str) -> int:
-    out = subprocess.run([sys.executable, "-c", CHILD, mode], capture_output=True, text=True, check=True)
-    return int(out.stdout.split()[-1])
+def minor_faults(mode: str, runs: int = 2) -> int:
+    """The fewest minor faults of `runs` child processes: faults that other work on the machine causes (a
+    parallel test's memory, the kernel reclaiming pages) only add to a count, so the least is the measurement."""
+    counts = []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", CHILD, mode], capture_output=True, text=True, check=True)
+        counts.append(int(out.stdout.split()[-1]))
+    return min(counts)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")

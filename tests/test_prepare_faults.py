@@ -49,7 +49,7 @@ def test_a_killed_run_leaves_no_workers_and_no_lock_and_the_rerun_finishes_it(tm
     it runs (the workers died with their parent and did not keep the lock) and gives the same files as a run
     that was never interrupted."""
     corpus = tmp_path / "news.jsonl"
-    write_news_corpus(corpus, 300)
+    write_news_corpus(corpus, 900)  # about 75 clean tasks: the kill lands long before the stage ends, when busy too
     opts = ("--workers", "2", "--split-mb", "0.02")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     whole = tmp_path / "whole"
@@ -58,9 +58,14 @@ def test_a_killed_run_leaves_no_workers_and_no_lock_and_the_rerun_finishes_it(tm
     proc = subprocess.Popen(_prepare_cmd([str(corpus)], out, *opts), env=env, stdout=subprocess.DEVNULL)
     markers = out / "work" / "state" / "clean"
     deadline = time.monotonic() + 60
-    while not (markers.is_dir() and len(list(markers.glob("*.json"))) >= 2) and time.monotonic() < deadline:
+    workers: list[str] = []
+    while time.monotonic() < deadline:
+        done = len(list(markers.glob("*.json"))) if markers.is_dir() else 0
+        if done >= 1 and not workers:  # the pool runs: list its workers now, so the kill follows done >= 2 at once
+            workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        if done >= 2 and workers:
+            break
         time.sleep(0.005)
-    workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (out / "work" / "state" / "clean.json").exists()  # killed in the middle of the stage
