@@ -26,7 +26,9 @@ Sets (tests/data/boilerplate/README.md has the labelling guideline and the split
   blind8   batch 8 (web/blind8_*.txt): 20 pages (10 zh, 10 en) from sites in none of the sets above, committed alone,
            then scored by the cleaner of main 1d208d2 (RULES_VERSION 9) before any change.
   blind9   batch 9 (web/blind9_*.txt): 24 pages (12 zh, 12 en) from sites in none of the sets above, committed alone
-           (4d4b9ab) before any cleaner ran on it; not yet scored.
+           (4d4b9ab) before any cleaner ran on it, then scored by RULES_VERSION 10 and 11 (frozen9*_scores.json).
+  blind10  batch 10 (web/blind10_*.txt): 26 pages (13 zh, 13 en) from sites in none of the sets above, committed
+           alone (13caf46) before any cleaner ran on it, then scored by RULES_VERSION 11 (frozen10_v11_scores.json).
 The line model (gptkit.data.line_model) is trained on design .. blind3, so with it those sets are its training
 pages (in-sample figures); its honest figures are benchmarks/train_line_model.py --cv (every site held out) and
 blind4 (frozen before it scored it).
@@ -48,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 
-SETS = ("design", "blind1", "blind2", "design-all", *(f"blind{n}" for n in range(3, 10)))  # blind3 .. blind9
+SETS = ("design", "blind1", "blind2", "design-all", *(f"blind{n}" for n in range(3, 11)))  # blind3 .. blind10
 
 
 def evaluate(line_model: str | None = "builtin", only: tuple[str, ...] = SETS) -> dict:
@@ -71,6 +73,7 @@ def evaluate(line_model: str | None = "builtin", only: tuple[str, ...] = SETS) -
         "blind7": load_web_pages("blind7"),
         "blind8": load_web_pages("blind8"),
         "blind9": load_web_pages("blind9"),
+        "blind10": load_web_pages("blind10"),
     }
     sets = {name: pages for name, pages in sets.items() if name in only}
     out: dict = {}
