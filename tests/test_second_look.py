@@ -62,3 +62,16 @@ def test_a_page_too_short_or_without_an_english_paragraph_stays_dropped() -> Non
     french = "Le chat dort sur le canapé depuis ce matin, et il ne veut pas du tout se lever pour manger."
     res = clean_document("\n".join([*FOOTER, french, french.replace("chat", "chien")]), CleanConfig(line_model=None))
     assert res.rule == "gopher-stopwords" and res.text is None  # French has no paragraph by English stop words
+
+
+def test_long_list_entries_count_as_long_lines_for_finewebs_short_line_share() -> None:
+    from gptkit.data.filters import FilterConfig, quality_rule
+
+    steps = [f"{k}. {p}" for k, p in enumerate(PARAGRAPHS, 1)]  # numbered paragraphs: list entries
+    headings = ["Before", "During", "After", "Who pays?", "Contacts"]  # one ends a sentence (FineWeb's 12%)
+    page = "\n".join(headings[:3] + steps[:2] + headings[3:] + steps[2:])
+    assert quality_rule(page, "en", FilterConfig()) is None  # was fineweb-short-lines: 5 of 5 non-list lines short
+    # short list entries ("- 3 ripe bananas") are still left out, and short lines (punctuated here, so that the
+    # punctuation share passes) are still a link list
+    links = "\n".join([*(f"{x}." for x in FOOTER), *PARAGRAPHS[:1], "- eggs", "- milk"])
+    assert quality_rule(links, "en", FilterConfig()) == "fineweb-short-lines"
