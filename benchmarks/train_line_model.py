@@ -240,7 +240,7 @@ def cross_validate() -> dict:
                     "kept_fraction": round(s.kept_fraction, 4),
                     "pages_dropped_whole": s.pages_dropped,
                 }
-                if name == "web":
+                if name in ("web", "rules-blind"):
                     row[who]["content_lost_by_cause"] = dict(s.cause_lost.most_common())
                     row[who]["boilerplate_by_kind"] = {
                         k: [s.kind_lines[k] - s.kind_missed[k], s.kind_lines[k]] for k in sorted(s.kind_lines)

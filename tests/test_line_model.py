@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gptkit.data.boilerplate import MODEL_MIN_LINES, clean_lines
+from gptkit.data.boilerplate import GUARD_YIELDS_EN, MODEL_MIN_LINES, clean_lines
 from gptkit.data.clean import CleanConfig, clean_document
 from gptkit.data.line_features import FEATURE_NAMES, N_FEATURES, page_features
 from gptkit.data.line_model import (
@@ -208,6 +208,31 @@ def test_model_drops_with_a_reason_keeps_headings_and_rescues(tmp_path):
     rescued = clean_lines(lines, keep_all)
     assert all(v.rule is None for v in rescued)  # the model has the last word: rule drops come back
     assert rescued[6].text == lines[6]
+
+
+PARA_EN = [
+    "The river rose again this spring, and the farmers in the valley moved their animals to the higher fields.",
+    "Most of them have done this for years, but the flood came earlier than anyone in the village remembers.",
+    "The council has promised to rebuild the old embankment next summer, although it has not said how.",
+]
+
+
+def test_the_heading_guard_yields_to_a_sure_model_on_english_pages_only(tmp_path):
+    # P(boilerplate) = sigmoid(log1p(8) - log1p(chars)), dropped from 0.1 (en) / 0.2 (zh): "Valley" 0.56,
+    # "Flood warnings" 0.38, "茶叶" 0.75, "绿色食品产地" 0.56, the paragraphs under 0.09 (en) / 0.18 (zh)
+    c, mean = np.zeros(N_FEATURES), np.zeros(N_FEATURES)
+    c[_col("log_chars")], mean[_col("log_chars")] = -1.0, math.log1p(8)
+    path = tmp_path / "short.json"
+    path.write_text(json.dumps(LineModel(mean, np.ones(N_FEATURES), c, 0.0, 0.2, 0.1).to_json()))
+    lines = [PARA_EN[0], PARA_EN[1], "Valley", "Flood warnings", PARA_EN[2]]
+    assert [v.rule for v in clean_lines(lines)] == [None] * 5
+    out = clean_lines(lines, str(path))
+    assert GUARD_YIELDS_EN == 0.5
+    assert out[2].rule == REASON_PREFIX + "log_chars"  # the model is sure: the guard yields
+    assert [v.rule for v in out[:2] + out[3:]] == [None] * 4  # less sure: a heading above a paragraph stays
+    zh = [PARA_ZH, PARA_ZH2, "茶叶", "绿色食品产地", PARA_ZH, "茶叶"]
+    # the model is as sure of "茶叶" at the end as above a paragraph; on a Chinese page the guard holds there
+    assert [v.rule for v in clean_lines(zh, str(path))] == [None] * 5 + [REASON_PREFIX + "log_chars"]
 
 
 def test_model_never_empties_a_page_and_leaves_tiny_pages_to_the_rules(tmp_path):

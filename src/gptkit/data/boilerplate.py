@@ -48,6 +48,7 @@ zhuyin in brackets, citation and edit markers ("[3]", "[编辑]", "[citation nee
 
 from __future__ import annotations
 
+import math
 import re
 from typing import NamedTuple
 
@@ -239,6 +240,10 @@ def clean_lines(lines: list[str], line_model: str | None = None) -> list[LineVer
 
 
 HEADING_LINES = 2
+# On an English page the heading guard yields to a model at least this sure (P(boilerplate) >= it: more likely
+# boilerplate than not): bylines, menu rows and widgets right above the body (round 11, site-held-out CV). On a
+# Chinese page the lines it was that sure of there were headings ("长城", "第十二章 山雨欲来"): the guard holds.
+GUARD_YIELDS_EN = 0.5
 MODEL_MIN_LINES = 3  # its features are page-relative: a page of one or two judged lines is left to the rules
 
 
@@ -261,13 +266,18 @@ def apply_line_model(lines: list[str], verdicts: list[LineVerdict], line_model: 
         return verdicts  # it finds no content in a page the rules keep: a page unlike any it learnt from
     # jusText's headings: a line no rule dropped, at most HEADING_LINES lines above a paragraph the model keeps
     # (a title, then a subtitle or byline), is that paragraph's heading and stays (the model alone drops short
-    # headings: they cost few characters)
+    # headings: they cost few characters), unless the page is English and the model is sure (GUARD_YIELDS_EN)
     good, n = x[:, GOOD] > 0, len(rows)
+    sure = None
     for p in range(n - 1):
         if drop[p] and verdicts[rows[p]].rule is None:
             ahead = range(p + 1, min(n, p + 1 + HEADING_LINES))
             if any(good[q] and not drop[q] for q in ahead):
-                drop[p] = False
+                if sure is None:
+                    en = not x[0, PAGE_ZH]
+                    sure = model.logits(x) >= _GUARD_LOGIT if en else np.zeros(n, dtype=bool)
+                if not sure[p]:
+                    drop[p] = False
     for i, d, why in zip(rows, drop.tolist(), reasons, strict=True):
         rule = verdicts[i].rule
         if d and rule is None:
@@ -275,6 +285,9 @@ def apply_line_model(lines: list[str], verdicts: list[LineVerdict], line_model: 
         elif not d and rule is not None:
             verdicts[i] = LineVerdict(i, clean_inline(lines[i]), None)
     return verdicts
+
+
+_GUARD_LOGIT = math.log(GUARD_YIELDS_EN / (1 - GUARD_YIELDS_EN))
 
 
 def _untouched_article(verdicts: list[LineVerdict]) -> bool:
@@ -291,7 +304,8 @@ def _model_skips(rows: list[int], x: np.ndarray) -> bool:
 def model_decides(verdicts: list[LineVerdict], rows: list[int], x: np.ndarray) -> np.ndarray:
     """(len(rows),) bool: the judged rows whose verdict is the model's. False on a page it skips, and for a line
     no rule dropped at most HEADING_LINES lines above a paragraph (the heading guard of apply_line_model keeps
-    it, unless the model drops that paragraph too). benchmarks/train_line_model.py trains on these rows only."""
+    it, unless the model drops that paragraph too, or is sure on an English page: GUARD_YIELDS_EN).
+    benchmarks/train_line_model.py trains on these rows only."""
     n = len(rows)
     if _untouched_article(verdicts) or _model_skips(rows, x):
         return np.zeros(n, dtype=bool)

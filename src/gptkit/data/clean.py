@@ -16,11 +16,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from gptkit.data.boilerplate import LineVerdict, apply_line_model, clean_lines
+from gptkit.data.boilerplate import HEADING_LINES, LineVerdict, apply_line_model, clean_lines
+from gptkit.data.context import is_good
 from gptkit.data.filters import FilterConfig, detect_lang, quality_rule, repetition_rule
 from gptkit.data.normalize import NormalizeStats, normalize_text
 
-RULES_VERSION = 11  # bump when a rule changes, so `prepare` re-runs the cleaning stage on old outputs
+RULES_VERSION = 12  # bump when a rule changes, so `prepare` re-runs the cleaning stage on old outputs
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _MARKDOWN_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|>\s*|\d{1,3}[.)]\s+)")  # also "1. ": a numbered copy
 MIN_REPEAT_KEY_CHARS = 4  # shorter repeated lines ("是", "否", "谢谢！") can be legitimate
@@ -99,7 +100,7 @@ def clean_document(text: str, cfg: CleanConfig = CleanConfig()) -> CleanResult:
     lines = normalized.split("\n")
     rules = clean_lines(lines)
     if cfg.line_model is None:
-        return _judge_document(lines, rules, normalized, stats, fc)
+        return _paragraphs_if_dropped(_judge_document(lines, rules, normalized, stats, fc), lines, rules, fc)
     model = apply_line_model(lines, list(rules), cfg.line_model)  # a verdict it leaves is the same object
     res = _judge_document(lines, model, normalized, stats, fc)
     if res.text is None and any(a is not b for a, b in zip(model, rules, strict=True)):
@@ -107,6 +108,37 @@ def clean_document(text: str, cfg: CleanConfig = CleanConfig()) -> CleanResult:
         alone = _judge_document(lines, rules, normalized, stats, fc)
         if alone.text is not None:
             return alone
+    return _paragraphs_if_dropped(res, lines, model, fc)
+
+
+# The document rules that the lines around a page's paragraphs can make it fail (repetition, line shapes, word
+# statistics); a page too short, in another language or without content is not given a second look.
+NO_SECOND_LOOK = frozenset({"too-short", "language", "no-content", "encoding-damage"})
+PARAGRAPHS_ONLY = "paragraphs-only:"  # the reason of a line dropped by the second look: + the document rule
+
+
+def _paragraphs_if_dropped(
+    res: CleanResult, lines: list[str], verdicts: list[LineVerdict], fc: FilterConfig
+) -> CleanResult:
+    """A page must never be dropped for its boilerplate: when a document rule drops a page, the rule judges
+    the page once more on its paragraphs alone (jusText's good paragraphs, each with the kept lines at most
+    HEADING_LINES above it: its headings), the chrome the line rules and the model missed left out. If those
+    pass, the page is kept as them, every other line dropped as "paragraphs-only:<rule>"; otherwise, or when
+    the page is only paragraphs already, it stays dropped by the rule."""
+    if res.text is not None or res.rule in NO_SECOND_LOOK:
+        return res
+    judged = [k for k, v in enumerate(verdicts) if not v.rule and not v.code and v.text.strip()]
+    good = [is_good(verdicts[k].text) for k in judged]
+    if not any(good) or all(good):
+        return res
+    for ahead in (HEADING_LINES, 0):  # with their headings, else the paragraphs alone
+        out = list(verdicts)
+        for pos, k in enumerate(judged):
+            if not good[pos] and not any(good[pos + 1 : pos + 1 + ahead]):
+                out[k] = LineVerdict(k, lines[k], PARAGRAPHS_ONLY + res.rule)
+        second = _judge_document(lines, out, res.normalized, res.stats, fc)
+        if second.text is not None:
+            return second
     return res
 
 

@@ -360,7 +360,10 @@ def _line_rules(lines: list[str], lang: str, cfg: FilterConfig) -> str | None:
     if sum(ln.rstrip().endswith(_LINE_END_PUNCT) for ln in prose) / n < cfg.fineweb_min_punct_lines:
         return "fineweb-punctuation"
     short = cfg.fineweb_short_line_chars_zh if lang == "zh" else cfg.fineweb_short_line_chars_en
-    if sum(len(ln.strip()) <= short for ln in prose) / n > cfg.fineweb_max_short_lines:
+    # a list entry longer than a short line (a step, a numbered paragraph) is no link fragment: it counts as a
+    # long line, so a page whose paragraphs are list entries is not judged by its headings alone
+    n_long_items = sum(len(ln.strip()) > short for ln in lines if _LIST_ITEM.match(ln)) if n < len(lines) else 0
+    if sum(len(ln.strip()) <= short for ln in prose) / (n + n_long_items) > cfg.fineweb_max_short_lines:
         return "fineweb-short-lines"
     return None
 
