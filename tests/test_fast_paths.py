@@ -204,3 +204,35 @@ def test_jsonl_records_read_with_orjson_as_with_json(tmp_path, monkeypatch):
             assert fast == plain, record
     assert "invalid JSON in the record at byte 0" in results[_TRICKY_RECORDS[-2]][0]
     assert results[_TRICKY_RECORDS[1]][0][0][1] == "\ud800 lone surrogate escape"
+
+
+def test_remembered_signatures_equal_fresh_ones(monkeypatch):
+    """CleanCache.signatures: each row equals the hasher's signature of that document alone, whether computed in
+    a batch, remembered from an earlier call, or too long to remember; remembered rows are not hashed again."""
+    import numpy as np
+
+    from gptkit.data import tasks
+    from gptkit.data.dedup import DedupConfig, MinHasher, batch_shingles
+
+    cfg = DedupConfig().signature_config()
+    hasher = MinHasher(cfg)
+    long_text = "长文档的内容各不相同，" * 120  # over CACHE_MAX_CHARS: never remembered
+    first = [("今天天气很好，我们去公园散步。", "zh"), ("", "zh"), ("a short English review, fine", "en")]
+    second = [first[2], ("另一条评论，质量不错。", "zh"), first[0], (long_text, "zh"), first[0]]
+    cache = tasks.CleanCache()
+    hashed: list[int] = []
+    signatures = MinHasher.signatures
+
+    def counted(self: MinHasher, sets: list) -> np.ndarray:
+        hashed.append(len(sets))
+        return signatures(self, sets)
+
+    monkeypatch.setattr(MinHasher, "signatures", counted)
+    rows = [cache.signatures(hasher, docs) for docs in (first, second)]
+    assert hashed == [3, 2]  # the second call hashes only the new short text and the long one
+    assert cache.signatures(hasher, [(long_text, "zh"), first[1]]).shape == (2, cfg.num_perm)
+    assert hashed == [3, 2, 1]  # the long text again, the empty one remembered
+    for docs, got in zip((first, second), rows, strict=True):
+        for (text, lang), row in zip(docs, got, strict=True):
+            alone = signatures(hasher, batch_shingles([text], [lang], cfg.ngram))[0]
+            assert np.array_equal(row, alone)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from gptkit.data import shards
 from gptkit.data.clean import CleanConfig, CleanResult, clean_document
@@ -92,6 +93,8 @@ class CleanCache:
     def clear(self) -> None:
         self.cfg: CleanConfig | None = None
         self.results: OrderedDict[str, CleanResult] = OrderedDict()
+        self.sig_cfg: SignatureConfig | None = None
+        self.rows: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()  # (text, lang) -> MinHash signature
 
     def clean(self, text: str, cfg: CleanConfig) -> CleanResult:
         if cfg is not self.cfg:  # identity first: a task passes the same object each time
@@ -108,6 +111,35 @@ class CleanCache:
             if len(self.results) > CACHE_ENTRIES:
                 self.results.popitem(last=False)
         return res
+
+    def signatures(self, hasher: MinHasher, docs: list[tuple[str, str]]) -> np.ndarray:
+        """(len(docs), num_perm) uint32: hasher's signatures of (text, lang), those of the short texts computed
+        before reused (a repeat of a document of an earlier split is cleaned by the cache above, and its kept
+        text is hashed again unless it is remembered here; a document's signature does not depend on the others
+        in its batch)."""
+        if hasher.cfg is not self.sig_cfg:
+            if hasher.cfg != self.sig_cfg:
+                self.rows.clear()
+            self.sig_cfg = hasher.cfg
+        out = np.empty((len(docs), hasher.cfg.num_perm), dtype=np.uint32)
+        todo = []
+        for k, doc in enumerate(docs):
+            row = self.rows.get(doc)
+            if row is None:
+                todo.append(k)
+            else:
+                self.rows.move_to_end(doc)
+                out[k] = row
+        if todo:
+            texts, langs = zip(*[docs[k] for k in todo], strict=True)
+            new = hasher.signatures(batch_shingles(texts, langs, hasher.cfg.ngram))
+            out[todo] = new
+            for k, row in zip(todo, new, strict=True):
+                if len(docs[k][0]) <= CACHE_MAX_CHARS:
+                    self.rows[docs[k]] = row.copy()
+                    if len(self.rows) > CACHE_ENTRIES:
+                        self.rows.popitem(last=False)
+        return out
 
 
 CLEAN_CACHE = CleanCache()
@@ -146,8 +178,7 @@ def clean_task(
             nonlocal pending_size
             if pending:
                 if hasher:
-                    texts, langs = zip(*pending, strict=True)
-                    sig_f.write(hasher.signatures(batch_shingles(texts, langs, dcfg.ngram)).tobytes())
+                    sig_f.write(CLEAN_CACHE.signatures(hasher, pending).tobytes())
                 else:
                     sig_f.write(np.full((len(pending), dcfg.num_perm), NO_SIGNATURE, dtype=np.uint32).tobytes())
                 pending.clear()
@@ -241,7 +272,8 @@ def documents_task(out: str, index: int, progress: Callable[[int], None] | None 
                 extra = f', "rule": {JSON_STR(rule)}, "duplicate_of": {JSON_STR(of)}}}\n'
                 dup_f.write(line[:-2] + extra.encode())
             else:
-                _, lang, source, n = json.loads(info)  # the kept line is copied without parsing its text
+                # the kept line is copied without parsing its text; orjson reads our own JSON as json does
+                _, lang, source, n = orjson.loads(info)
                 if repeated:
                     doc = json.loads(line)
                     text, dropped = drop_repeated_lines(doc["text"], repeated)
