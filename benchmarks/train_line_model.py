@@ -10,10 +10,13 @@ one row per judged line (not blank, not code) with gptkit.data.line_features' fe
 normalised page with the rules' verdicts (clean_lines without a model), exactly as `clean_document` does.
 Target: the line's label is B (boilerplate).
 
-Model: scikit-learn's LogisticRegression (L2, C) on standardised features; its parameters are written as JSON
-(no pickle) and gptkit runs it in numpy. Weights: within each language the boilerplate lines weigh 1 in total
-and the content lines CONTENT_WEIGHT in total, each in proportion to its characters (the goals count boilerplate
-lines removed and content characters kept; a dropped paragraph is the worse error).
+Model: a part per page language (gptkit.data.line_model.route_zh). Chinese: scikit-learn's LogisticRegression
+(L2, C) on standardised features, fitted on every page; English: GradientBoostingClassifier on the English pages
+(the English-only features and the heading guard's rows too; see SHARED below). Their parameters are written as
+JSON (no pickle) and gptkit runs them in numpy. `--shared`: the regression for both parts.
+Weights: within each language the boilerplate lines weigh 1 in total and the content lines CONTENT_WEIGHT in
+total, each in proportion to its characters (the goals count boilerplate lines removed and content characters
+kept; a dropped paragraph is the worse error).
 Threshold, per language: the lowest one that keeps >= TARGET_KEPT of the content characters on out-of-fold
 predictions of the training pages (INNER_FOLDS folds grouped by site), never on the pages it will score.
 
