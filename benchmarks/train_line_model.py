@@ -10,13 +10,10 @@ one row per judged line (not blank, not code) with gptkit.data.line_features' fe
 normalised page with the rules' verdicts (clean_lines without a model), exactly as `clean_document` does.
 Target: the line's label is B (boilerplate).
 
-Model: a part per page language (gptkit.data.line_model.route_zh). Chinese: scikit-learn's LogisticRegression
-(L2, C) on standardised features, fitted on every page; English: GradientBoostingClassifier on the English pages
-(the English-only features and the heading guard's rows too; see SHARED below). Their parameters are written as
-JSON (no pickle) and gptkit runs them in numpy. `--shared`: the regression for both parts.
-Weights: within each language the boilerplate lines weigh 1 in total and the content lines CONTENT_WEIGHT in
-total, each in proportion to its characters (the goals count boilerplate lines removed and content characters
-kept; a dropped paragraph is the worse error).
+Model: scikit-learn's LogisticRegression (L2, C) on standardised features; its parameters are written as JSON
+(no pickle) and gptkit runs it in numpy. Weights: within each language the boilerplate lines weigh 1 in total
+and the content lines CONTENT_WEIGHT in total, each in proportion to its characters (the goals count boilerplate
+lines removed and content characters kept; a dropped paragraph is the worse error).
 Threshold, per language: the lowest one that keeps >= TARGET_KEPT of the content characters on out-of-fold
 predictions of the training pages (INNER_FOLDS folds grouped by site), never on the pages it will score.
 
@@ -46,14 +43,6 @@ INNER_FOLDS = 5
 OUTER_FOLDS = 10
 C = 1.0
 GUARD_AWARE = True  # train and set thresholds only on the rows whose verdict is the model's (model_decides)
-# The Chinese part (LineModel.zh): the regression above, fitted on every page (both languages' rows, each language
-# weighted by its labels), on the features of both languages. The English part (LineModel.en): gradient-boosted
-# trees (gptkit.data.line_trees) fitted on the pages routed to it (line_model.route_zh), with the English-only
-# features and the heading guard's rows (its verdict there is the model's when it is sure, GUARD_YIELDS_EN).
-# SHARED (--shared): the regression for both parts, a threshold each (format version 1's model), for comparison.
-SHARED = False
-LANGS = ("zh", "en")
-TREES, DEPTH, LEARNING_RATE = 200, 2, 0.05
 # tests/labelled.py's web splits
 TRAINING_SPLITS = ("design", "blind", "blind2", "blind3", "blind4", "blind5", "blind6")
 
@@ -80,7 +69,7 @@ def page_rows(page) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Features (n, N_FEATURES), is-boilerplate (n,), characters (n,) and model-decides (n,) of a page's judged
     lines. model-decides is False where the cleaner never asks the model (gptkit.data.boilerplate.model_decides:
     the pages it skips, the headings its guard keeps): those rows neither train it nor set its threshold."""
-    from gptkit.data.boilerplate import clean_lines, model_decides, model_judges_page
+    from gptkit.data.boilerplate import clean_lines, model_decides
     from gptkit.data.line_features import page_features
     from gptkit.data.normalize import normalize_text
 
@@ -91,8 +80,7 @@ def page_rows(page) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     rows, x = page_features(lines, [v.rule for v in verdicts], [v.code for v in verdicts])
     y = np.array([page.labels[i] == "B" for i in rows], dtype=bool)
     w = np.array([len(lines[i].strip()) for i in rows], dtype=np.float64)
-    asked = np.full(len(rows), model_judges_page(verdicts, rows, x))
-    return x, y, w, model_decides(verdicts, rows, x), asked
+    return x, y, w, model_decides(verdicts, rows, x)
 
 
 class Data:
@@ -102,25 +90,11 @@ class Data:
         self.y = np.concatenate([p[1] for p in parts])
         self.chars = np.concatenate([p[2] for p in parts])
         self.decides = np.concatenate([p[3] for p in parts]) if GUARD_AWARE else np.ones(len(self.y), dtype=bool)
-        self.asked = np.concatenate([p[4] for p in parts])
         self.page = np.concatenate([np.full(len(p[1]), k) for k, p in enumerate(parts)])
         self.zh = np.array([pages[k].lang == "zh" for k in self.page], dtype=bool)
         self.group = np.array([group_of(pages[k]) for k in self.page])
 
-        # the heading guard's rows (the model is asked, but the guard keeps the line unless the model is sure)
-        self.guard = self.asked & ~self.decides
-        # the part of the model that judges the row: the cleaner routes a page by its page_zh feature
-        from gptkit.data.line_model import route_zh
-
-        self.route = np.concatenate([np.full(len(p[1]), route_zh(p[0]) if len(p[1]) else False) for p in parts])
-
-    def lang_zh(self, idx: np.ndarray) -> np.ndarray:
-        """Whether rows idx count as Chinese for the thresholds: the part that judges them (their page's labelled
-        language under SHARED, as before)."""
-        return self.zh[idx] if SHARED else self.route[idx]
-
     def sample_weight(self, idx: np.ndarray) -> np.ndarray:
-        """Within each labelled language (of the rows idx), boilerplate weighs 1 and content CONTENT_WEIGHT."""
         y, zh, chars = self.y[idx], self.zh[idx], self.chars[idx]
         w = np.zeros(len(idx))
         for lang in (True, False):
@@ -133,59 +107,23 @@ class Data:
         return w * len(idx)
 
 
-def fit(data: Data, idx: np.ndarray) -> dict:
-    """The model's parts fitted on rows idx: {"zh": (mean, scale, coef, intercept), "en": a TreeModel} (SHARED: the
-    regression for both)."""
-    from gptkit.data.line_features import FEATURE_NAMES
-    from gptkit.data.line_features_en import EN_FEATURE_NAMES
-
-    base = np.array([n not in EN_FEATURE_NAMES for n in FEATURE_NAMES])
-    regression = fit_regression(data, idx[data.decides[idx]], base)
-    if SHARED:
-        return {"zh": regression, "en": regression}
-    en = idx[~data.route[idx]]
-    return {"zh": regression, "en": fit_trees(data, en[data.decides[en] | data.guard[en]])}
-
-
-def fit_trees(data: Data, idx: np.ndarray):
-    """Gradient-boosted trees (gptkit.data.line_trees) on rows idx, every feature."""
-    from sklearn.ensemble import GradientBoostingClassifier
-
-    from gptkit.data.line_trees import from_sklearn
-
-    clf = GradientBoostingClassifier(n_estimators=TREES, max_depth=DEPTH, learning_rate=LEARNING_RATE, random_state=0)
-    clf.fit(data.x[idx], data.y[idx], sample_weight=data.sample_weight(idx))
-    return from_sklearn(clf, 0.5)
-
-
-def fit_regression(data: Data, idx: np.ndarray, cols: np.ndarray):
-    """Standardisation and logistic regression on rows idx and the features `cols` (a bool mask; the others get
-    coefficient 0): (mean, scale, coef, intercept)."""
+def fit(data: Data, idx: np.ndarray):
+    """Standardisation and logistic regression on rows idx: (mean, scale, coef, intercept)."""
     from sklearn.linear_model import LogisticRegression
 
+    idx = idx[data.decides[idx]]
     x = data.x[idx].astype(np.float64)
-    mean = np.where(cols, x.mean(axis=0), 0.0)
-    scale = np.where(cols, x.std(axis=0), 1.0)
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
     scale[scale < 1e-6] = 1.0  # a constant feature: its coefficient is 0 anyway
     lr = LogisticRegression(C=C, max_iter=5000)
-    lr.fit(((x - mean) / scale)[:, cols], data.y[idx], sample_weight=data.sample_weight(idx))
-    coef = np.zeros(len(cols))
-    coef[cols] = lr.coef_[0]
-    return mean, scale, coef, float(lr.intercept_[0])
+    lr.fit((x - mean) / scale, data.y[idx], sample_weight=data.sample_weight(idx))
+    return mean, scale, lr.coef_[0], float(lr.intercept_[0])
 
 
-def _proba(params: dict, x: np.ndarray, route: np.ndarray) -> np.ndarray:
-    """P(boilerplate) of rows x, each by the part of the model its route (True: zh) picks."""
-    out = np.zeros(len(x))
-    for lang in LANGS:
-        m = route == (lang == "zh")
-        part = params[lang]
-        if isinstance(part, tuple):
-            mean, scale, coef, icpt = part
-            out[m] = 1.0 / (1.0 + np.exp(-(((x[m] - mean) / scale) @ coef + icpt)))
-        else:
-            out[m] = 1.0 / (1.0 + np.exp(-part.logits(x[m])))
-    return out
+def _proba(params, x: np.ndarray) -> np.ndarray:
+    mean, scale, coef, icpt = params
+    return 1.0 / (1.0 + np.exp(-(((x - mean) / scale) @ coef + icpt)))
 
 
 def pick_thresholds(data: Data, idx: np.ndarray) -> dict[str, float]:
@@ -195,10 +133,10 @@ def pick_thresholds(data: Data, idx: np.ndarray) -> dict[str, float]:
 
     p = np.zeros(len(idx))
     for tr, te in GroupKFold(n_splits=INNER_FOLDS).split(idx, groups=data.group[idx]):
-        p[te] = _proba(fit(data, idx[tr]), data.x[idx[te]], data.route[idx[te]])
+        p[te] = _proba(fit(data, idx[tr]), data.x[idx[te]])
     out = {}
     for lang, name in ((True, "zh"), (False, "en")):
-        m = (data.lang_zh(idx) == lang) & ~data.y[idx]
+        m = (data.zh[idx] == lang) & ~data.y[idx]
         total = data.chars[idx][m].sum()  # every content character counts; the model can only drop its rows
         m &= data.decides[idx]
         pc, wc = p[m], data.chars[idx][m]
@@ -211,17 +149,11 @@ def pick_thresholds(data: Data, idx: np.ndarray) -> dict[str, float]:
     return out
 
 
-def model_json(params: dict, thresholds: dict[str, float], meta: dict) -> dict:
-    from dataclasses import replace
+def model_json(params, thresholds: dict[str, float], meta: dict) -> dict:
+    from gptkit.data.line_model import LineModel
 
-    from gptkit.data.line_model import LangModel, LineModel
-
-    def part(lang: str):
-        p = params[lang]
-        return LangModel(*p, thresholds[lang]) if isinstance(p, tuple) else replace(p, threshold_p=thresholds[lang])
-
-    zh, en = (part(lang) for lang in LANGS)
-    return LineModel(zh, en).to_json(meta)
+    mean, scale, coef, icpt = params
+    return LineModel(mean, scale, coef, icpt, thresholds["zh"], thresholds["en"]).to_json(meta)
 
 
 def train_all(out: Path) -> dict:
@@ -240,8 +172,6 @@ def train_all(out: Path) -> dict:
         "target_kept": TARGET_KEPT,
         "guard_aware": GUARD_AWARE,
         "C": C,
-        "shared": SHARED,
-        "en_trees": None if SHARED else {"trees": TREES, "depth": DEPTH, "learning_rate": LEARNING_RATE},
     }
     d = model_json(params, thr, meta)
     out.write_text(json.dumps(d, indent=1) + "\n", encoding="utf-8")
@@ -342,11 +272,7 @@ def main() -> None:
                     help="where the trained model goes")  # fmt: skip
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "line_model_cv.json"),
                     help="where --cv writes its figures")  # fmt: skip
-    ap.add_argument("--shared", action="store_true",
-                    help="one regression for both languages (as before round 11), for comparison")  # fmt: skip
     args = ap.parse_args()
-    global SHARED
-    SHARED = args.shared
     if args.cv:
         res = cross_validate()
         print_cv(res)
@@ -354,15 +280,9 @@ def main() -> None:
         print(f"wrote {args.json}")
         return
     d = train_all(Path(args.out))
-    print(f"wrote {args.out}: {d['meta']['pages']} pages, {d['meta']['lines']} lines")
-    for lang in LANGS:
-        part = d[lang]
-        if part["kind"] == "trees":
-            print(f"{lang}: threshold {part['threshold']:.4f}, {len(part['trees'])} trees")
-            continue
-        top = sorted(zip(d["features"], part["coef"], strict=True), key=lambda t: -abs(t[1]))[:8]
-        print(f"{lang}: threshold {part['threshold']:.4f}, largest coefficients:",
-              ", ".join(f"{n} {c:+.2f}" for n, c in top))  # fmt: skip
+    top = sorted(zip(d["features"], d["coef"], strict=True), key=lambda t: -abs(t[1]))[:8]
+    print(f"wrote {args.out}: thresholds {d['threshold']}, {d['meta']['pages']} pages, {d['meta']['lines']} lines")
+    print("largest coefficients:", ", ".join(f"{n} {c:+.2f}" for n, c in top))
 
 
 if __name__ == "__main__":

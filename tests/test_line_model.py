@@ -3,7 +3,6 @@ its file checks, how the cleaner applies it, and its figures on the labelled pag
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 
@@ -17,24 +16,17 @@ from gptkit.data.clean import CleanConfig, clean_document
 from gptkit.data.line_features import FEATURE_NAMES, N_FEATURES, page_features
 from gptkit.data.line_model import (
     BUILTIN_PATH,
-    FORMAT_VERSION,
     REASON_PREFIX,
-    LangModel,
     LineModel,
     LineModelError,
     load_line_model,
     parse_line_model,
-    route_zh,
 )
-from gptkit.data.line_trees import TreeModel
 from gptkit.errors import GptkitError
 from tests.labelled import load_web_pages, score_pages
 
 PARA_ZH = "这是一段很长的正文内容，我们在这里讨论了城市的交通问题和居民的出行方式，以及政府的应对措施。"
 PARA_ZH2 = "居民们认为交通问题的根源在于道路规划，政府已经开始修建新的地铁线路，预计明年可以通车。"
-
-
-EN_ONLY = tuple(__import__("gptkit.data.line_features_en", fromlist=["x"]).EN_FEATURE_NAMES)
 
 
 def _col(name: str) -> int:
@@ -80,19 +72,17 @@ def test_page_features_of_an_empty_page():
 
 def test_judge_matches_a_float64_reference():
     model = load_line_model("builtin")
-    part = model.zh
-    assert isinstance(part, LangModel) and isinstance(model.en, TreeModel)  # the shipped kinds
     rng = np.random.default_rng(0)
-    x = (part.mean + rng.normal(size=(40, N_FEATURES)) * part.scale).astype(np.float32)
-    for zh in (True,):
+    x = (model.mean + rng.normal(size=(40, N_FEATURES)) * model.scale).astype(np.float32)
+    for zh in (True, False):
         drop, reasons = model.judge(x, zh)
-        thr = part.threshold
+        thr = model.threshold_zh if zh else model.threshold_en
         for r in range(len(x)):
             contrib = [
-                float(part.coef[j]) * (float(x[r, j]) - float(part.mean[j])) / float(part.scale[j])
+                float(model.coef[j]) * (float(x[r, j]) - float(model.mean[j])) / float(model.scale[j])
                 for j in range(N_FEATURES)
             ]
-            p = 1 / (1 + math.exp(-(sum(contrib) + part.intercept)))
+            p = 1 / (1 + math.exp(-(sum(contrib) + model.intercept)))
             if abs(p - thr) > 1e-9:
                 assert bool(drop[r]) == (p >= thr)
             top = max(range(N_FEATURES), key=contrib.__getitem__)
@@ -108,20 +98,11 @@ def test_builtin_model_is_what_the_training_script_makes(tmp_path):
     made, shipped = json.loads(out.read_text()), json.loads(BUILTIN_PATH.read_text())
     stale = "src/gptkit/data/line_model.json is stale: run python benchmarks/train_line_model.py"
     assert made["features"] == shipped["features"] and made["meta"] == shipped["meta"], stale
-    assert made["version"] == shipped["version"] == FORMAT_VERSION, stale
-    zh, zh_shipped = made["zh"], shipped["zh"]
     for key in ("mean", "scale", "coef"):  # a solver of another scikit-learn version may differ in the last digits
-        np.testing.assert_allclose(zh[key], zh_shipped[key], rtol=1e-4, atol=1e-6, err_msg=stale)
-    assert zh["intercept"] == pytest.approx(zh_shipped["intercept"], rel=1e-4, abs=1e-6), stale
-    en, en_shipped = made["en"], shipped["en"]
-    assert en["kind"] == en_shipped["kind"] == "trees" and len(en["trees"]) == len(en_shipped["trees"]), stale
-    assert en["base"] == pytest.approx(en_shipped["base"], rel=1e-6), stale
-    for a, b in zip(en["trees"], en_shipped["trees"], strict=True):
-        assert [a[k] for k in ("feature", "left", "right")] == [b[k] for k in ("feature", "left", "right")], stale
-        np.testing.assert_allclose(a["threshold"], b["threshold"], rtol=1e-6, err_msg=stale)
-        np.testing.assert_allclose(a["value"], b["value"], rtol=1e-4, atol=1e-9, err_msg=stale)
+        np.testing.assert_allclose(made[key], shipped[key], rtol=1e-4, atol=1e-6, err_msg=stale)
+    assert made["intercept"] == pytest.approx(shipped["intercept"], rel=1e-4, abs=1e-6), stale
     for lang in ("zh", "en"):
-        assert made[lang]["threshold"] == pytest.approx(shipped[lang]["threshold"], abs=1e-3), stale
+        assert made["threshold"][lang] == pytest.approx(shipped["threshold"][lang], abs=1e-3), stale
 
 
 def test_exported_logits_equal_scikit_learns():
@@ -133,59 +114,14 @@ def test_exported_logits_equal_scikit_learns():
     idx = np.arange(len(data.y))
     params = fit(data, idx)
     model = parse_line_model(model_json(params, {"zh": 0.5, "en": 0.5}, {}), "test")
-    mean, scale = params["zh"][0], params["zh"][1]
+    mean, scale = params[0], params[1]
     lr = LogisticRegression(C=1.0, max_iter=5000)
     x = data.x.astype(np.float64)
     sel = idx[data.decides]  # fit sees only the rows whose verdict is the model's
     assert 0 < len(sel) < len(idx)
-    base = np.array([n not in EN_ONLY for n in FEATURE_NAMES])  # the regression's features
-    lr.fit(((x[sel] - mean) / scale)[:, base], data.y[sel], sample_weight=data.sample_weight(sel))
-    want = lr.decision_function(((x - mean) / scale)[:, base])
-    np.testing.assert_allclose(model.logits(x, zh=True), want, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(mean[base], x[sel][:, base].mean(axis=0), rtol=1e-6, atol=1e-9)
-    assert (model.zh.coef[~base] == 0).all()  # the English-only features are the English part's
-
-
-def _walk(tree: TreeModel, k: int, row: np.ndarray) -> list[int]:
-    """The nodes of tree k a row visits, root first, by the definition (left when value <= threshold)."""
-    node, path = 0, [0]
-    while tree.feature[k, node] >= 0:
-        f = tree.feature[k, node]
-        node = tree.left[k, node] if float(row[f]) <= float(tree.threshold[k, node]) else tree.right[k, node]
-        path.append(int(node))
-    return path
-
-
-def test_trees_equal_scikit_learns_and_explain_their_drops():
-    pytest.importorskip("sklearn")
-    from sklearn.ensemble import GradientBoostingClassifier
-
-    from gptkit.data.line_trees import from_sklearn
-
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(300, N_FEATURES)).astype(np.float32)
-    y = x[:, 0] + x[:, 3] * x[:, 5] > 0.2  # an interaction: what a regression cannot fit
-    w = rng.uniform(0.5, 2.0, size=len(y))
-    clf = GradientBoostingClassifier(n_estimators=30, max_depth=3, learning_rate=0.1, random_state=0)
-    clf.fit(x, y, sample_weight=w)
-    tree = from_sklearn(clf, 0.4)
-    np.testing.assert_allclose(tree.logits(x), clf.decision_function(x), rtol=1e-9, atol=1e-9)
-    again = parse_line_model(LineModel(load_line_model("builtin").zh, tree).to_json(), "test").en
-    np.testing.assert_array_equal(again.logits(x), tree.logits(x))  # the JSON holds it exactly
-    drop, reasons = tree.judge(x)
-    np.testing.assert_array_equal(drop, clf.predict_proba(x)[:, 1] >= 0.4)
-    for r in range(0, len(x), 7):
-        contrib = np.zeros(N_FEATURES)
-        for k in range(tree.feature.shape[0]):
-            path = _walk(tree, k, x[r])
-            for a, b in itertools.pairwise(path):
-                contrib[tree.feature[k, a]] += tree.value[k, b] - tree.value[k, a]
-        top = int(contrib.argmax())
-        assert reasons[r] == (FEATURE_NAMES[top] if contrib[top] > 0 else "prior")
-    # an inner node's value is the average of its leaves over the training rows: the moves sum to the logit
-    roots = tree.value[:, 0].sum()
-    contrib_sum = sum(tree.value[k, _walk(tree, k, x[0])[-1]] - tree.value[k, 0] for k in range(tree.feature.shape[0]))
-    assert tree.base + roots + contrib_sum == pytest.approx(float(tree.logits(x[:1])[0]))
+    lr.fit((x[sel] - mean) / scale, data.y[sel], sample_weight=data.sample_weight(sel))
+    np.testing.assert_allclose(model.logits(x), lr.decision_function((x - mean) / scale), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(mean, x[sel].mean(axis=0), rtol=1e-6, atol=1e-9)
 
 
 def test_model_decides_the_rows_the_cleaner_asks_it_about():
@@ -206,100 +142,34 @@ def test_model_decides_the_rows_the_cleaner_asks_it_about():
     assert not model_decides(v2, r2, x2).any()
 
 
-def test_bilingual_pages_go_to_the_chinese_part_and_english_pages_to_the_english_one():
-    bilingual = ["第一章 概述", PARA_EN[0], "第二章 方法", PARA_EN[1], PARA_EN[2]]  # Chinese headings, English text
-    one_in_eleven = [*PARA_EN, *["Tags"] * 7, "中文标题"]  # under ROUTE_HAN_LINES (10%) of its lines are Chinese
-    for lines, want in ((one_in_eleven, False), (bilingual, True), ([PARA_ZH, PARA_ZH2, "标题"], True)):
-        v = clean_lines(lines)
-        _, x = page_features(lines, [a.rule for a in v], [a.code for a in v])
-        assert route_zh(x) is want, lines
-        assert not x[0, _col("page_zh")] or want  # page_zh alone would send the bilingual page to English
-
-
-def test_english_features_of_a_page():
-    from gptkit.data.line_features_en import english_features
-
-    texts = ["River Flood Warning", "Home", "News", "Sport", "SHARE THIS", PARA_EN[0], "The flood in 2024", PARA_EN[1]]
-    good = [False, False, False, False, False, True, False, True]
-    f = english_features(texts, good, 0, zh=False)
-    col = {n: k for k, n in enumerate(EN_ONLY)}
-    # "River Flood Warning" .. "SHARE THIS": one run of 5 short title-case lines; "The flood in 2024" has 1
-    assert [round(math.expm1(r[col["menu_run"]])) for r in f] == [5, 5, 5, 5, 5, 0, 0, 0]
-    assert f[4][col["caps_share"]] == 1.0 and f[1][col["caps_share"]] == 0.0
-    assert f[6][col["title_overlap"]] == pytest.approx(1 / 1)  # its content word "flood" is in the title
-    assert f[0][col["title_overlap"]] == 0.0  # the title itself
-    assert f[6][col["next_overlap"]] == 1.0  # "flood" is in the paragraph below: a heading
-    assert f[4][col["next_overlap"]] == 0.0  # "share" is not
-    assert f[6][col["digit_words"]] == pytest.approx(1 / 4)
-    assert [round(math.expm1(r[col["chrome_run"]])) for r in f] == [5, 5, 5, 5, 5, 0, 1, 0]
-    assert english_features(texts, good, 0, zh=True) == [[0.0] * len(EN_ONLY)] * len(texts)
-
-
 # --- the model file ---------------------------------------------------------------------------------
 
 
-def _model_dict(part: str | None = None, tree: int | None = None, **override) -> dict:
-    """The shipped model's JSON with `override` applied at the top, in a part ("zh", "en") or in one of its trees."""
+def _model_dict(**override) -> dict:
     d = json.loads(BUILTIN_PATH.read_text())
-    where = d if part is None else d[part] if tree is None else d[part]["trees"][tree]
-    where.update(override)
+    d.update(override)
     return d
 
 
-def _first_split(tree: dict) -> int:
-    return next(k for k, f in enumerate(tree["feature"]) if f >= 0)
-
-
 @pytest.mark.parametrize(
-    ("part", "override", "message"),
+    ("override", "message"),
     [
-        (None, {"format": "other"}, "not a gptkit-line-model file"),
-        (None, {"version": None}, "version None, this gptkit reads version 2"),
-        (None, {"version": 3}, "version 3, this gptkit reads version 2"),
-        (None, {"features": list(FEATURE_NAMES[:-1])}, "'features' differ"),
-        (None, {"zh": [1, 2]}, "'zh': must be an object whose 'kind' is"),
-        ("zh", {"coef": [0.0] * (N_FEATURES - 1)}, "'zh': 'coef' must be a list of"),
-        ("zh", {"mean": [float("nan")] * N_FEATURES}, "'zh': 'mean' holds a non-finite value"),
-        ("zh", {"scale": [0.0] * N_FEATURES}, "'zh': 'scale' must be positive"),
-        ("zh", {"threshold": 1.5}, "'zh': 'threshold' must be"),
-        ("zh", {"intercept": "x"}, "'zh': 'intercept' must be a finite number"),
-        ("en", {"kind": "forest"}, "'en': must be an object whose 'kind' is"),
-        ("en", {"base": float("inf")}, "'en': 'base' must be a finite number"),
-        ("en", {"trees": []}, "'en': 'trees' is empty"),
-        ("en", {"trees": [{"feature": [-1], "threshold": [0.0], "left": [-1], "right": [-1]}]}, "tree 0: feature, "),
+        ({"format": "other"}, "not a gptkit-line-model file"),
+        ({"features": list(FEATURE_NAMES[:-1])}, "'features' differ"),
+        ({"coef": [0.0] * (N_FEATURES - 1)}, "'coef' must be a list of"),
+        ({"mean": [float("nan")] * N_FEATURES}, "'mean' holds a non-finite value"),
+        ({"scale": [0.0] * N_FEATURES}, "'scale' must be positive"),
+        ({"threshold": {"zh": 1.5, "en": 0.5}}, "'threshold' must be"),
+        ({"intercept": "x"}, "'intercept' must be a finite number"),
     ],
 )
-def test_bad_model_files_are_refused_with_the_field(tmp_path, part, override, message):
+def test_bad_model_files_are_refused_with_the_field(tmp_path, override, message):
     path = tmp_path / "m.json"
-    path.write_text(json.dumps(_model_dict(part, **override)))
+    path.write_text(json.dumps(_model_dict(**override)))
     with pytest.raises(LineModelError, match=message) as err:
         load_line_model(str(path))
     assert str(path) in str(err.value)
     assert isinstance(err.value, GptkitError)
-
-
-def test_a_model_file_of_format_version_1_is_refused_by_name(tmp_path):
-    old = {"format": "gptkit-line-model", "features": list(FEATURE_NAMES), "threshold": {"zh": 0.2, "en": 0.1}}
-    path = tmp_path / "v1.json"
-    path.write_text(json.dumps(old))
-    with pytest.raises(LineModelError, match=r"version 1, this gptkit reads version 2 .*retrain") as err:
-        load_line_model(str(path))
-    assert str(path) in str(err.value)
-
-
-def test_a_tree_with_a_child_out_of_range_is_refused(tmp_path):
-    d = json.loads(BUILTIN_PATH.read_text())
-    tree = d["en"]["trees"][3]
-    tree["left"][_first_split(tree)] = len(tree["left"])  # past the last node
-    path = tmp_path / "child.json"
-    path.write_text(json.dumps(d))
-    with pytest.raises(LineModelError, match="'en': tree 3: a feature index or child index is out of range"):
-        load_line_model(str(path))
-    d = json.loads(BUILTIN_PATH.read_text())
-    d["en"]["trees"][0]["feature"][_first_split(d["en"]["trees"][0])] = N_FEATURES
-    path.write_text(json.dumps(d))
-    with pytest.raises(LineModelError, match="tree 0: a feature index"):
-        parse_line_model(d, str(path))
 
 
 def test_missing_or_unreadable_model_file(tmp_path):
@@ -318,7 +188,7 @@ def _one_feature_model(tmp_path, name: str, coef: float, intercept: float, cente
     """A model that looks at one feature only (threshold 0.5: drop when coef * (x - center) + intercept >= 0)."""
     c, mean = np.zeros(N_FEATURES), np.zeros(N_FEATURES)
     c[_col(name)], mean[_col(name)] = coef, center
-    m = LineModel.shared(mean, np.ones(N_FEATURES), c, intercept, 0.5, 0.5)
+    m = LineModel(mean, np.ones(N_FEATURES), c, intercept, 0.5, 0.5)
     path = tmp_path / f"{name}_{coef}_{intercept}_{center}.json"  # load_line_model caches by path
     path.write_text(json.dumps(m.to_json()))
     return str(path)
@@ -353,7 +223,7 @@ def test_the_heading_guard_yields_to_a_sure_model_on_english_pages_only(tmp_path
     c, mean = np.zeros(N_FEATURES), np.zeros(N_FEATURES)
     c[_col("log_chars")], mean[_col("log_chars")] = -1.0, math.log1p(8)
     path = tmp_path / "short.json"
-    path.write_text(json.dumps(LineModel.shared(mean, np.ones(N_FEATURES), c, 0.0, 0.2, 0.1).to_json()))
+    path.write_text(json.dumps(LineModel(mean, np.ones(N_FEATURES), c, 0.0, 0.2, 0.1).to_json()))
     lines = [PARA_EN[0], PARA_EN[1], "Valley", "Flood warnings", PARA_EN[2]]
     assert [v.rule for v in clean_lines(lines)] == [None] * 5
     out = clean_lines(lines, str(path))

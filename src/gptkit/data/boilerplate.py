@@ -66,7 +66,7 @@ from gptkit.data.context import (
 from gptkit.data.filters import HAN
 from gptkit.data.line_cache import cache_short_lines
 from gptkit.data.line_features import FEATURE_NAMES, page_features
-from gptkit.data.line_model import REASON_PREFIX, load_line_model, route_zh
+from gptkit.data.line_model import REASON_PREFIX, load_line_model
 from gptkit.data.line_rules import _SEO_SEP, _SEO_SEP_CHARS, _is_title_like, _strip_decoration, classify_line
 
 _BLOCK_HEADING = re.compile(
@@ -261,8 +261,7 @@ def apply_line_model(lines: list[str], verdicts: list[LineVerdict], line_model: 
     rows, x = page_features(lines, [v.rule for v in verdicts], code)
     if _model_skips(rows, x):
         return verdicts
-    zh = route_zh(x)
-    drop, reasons = model.judge(x, zh)
+    drop, reasons = model.judge(x, zh=bool(x[0, PAGE_ZH]))
     if drop.all() and any(verdicts[i].rule is None for i in rows):
         return verdicts  # it finds no content in a page the rules keep: a page unlike any it learnt from
     # jusText's headings: a line no rule dropped, at most HEADING_LINES lines above a paragraph the model keeps
@@ -275,7 +274,8 @@ def apply_line_model(lines: list[str], verdicts: list[LineVerdict], line_model: 
             ahead = range(p + 1, min(n, p + 1 + HEADING_LINES))
             if any(good[q] and not drop[q] for q in ahead):
                 if sure is None:
-                    sure = np.zeros(n, dtype=bool) if x[0, PAGE_ZH] else model.logits(x, zh) >= _GUARD_LOGIT
+                    en = not x[0, PAGE_ZH]
+                    sure = model.logits(x) >= _GUARD_LOGIT if en else np.zeros(n, dtype=bool)
                 if not sure[p]:
                     drop[p] = False
     for i, d, why in zip(rows, drop.tolist(), reasons, strict=True):
@@ -299,12 +299,6 @@ def _untouched_article(verdicts: list[LineVerdict]) -> bool:
 def _model_skips(rows: list[int], x: np.ndarray) -> bool:
     """Too small, or no paragraph (verse, lists): no main body to judge lines against."""
     return len(rows) < MODEL_MIN_LINES or not (x[:, GOOD] > 0).any()
-
-
-def model_judges_page(verdicts: list[LineVerdict], rows: list[int], x: np.ndarray) -> bool:
-    """Whether apply_line_model asks the model about the page at all (it leaves untouched articles, tiny pages and
-    pages without a paragraph to the rules)."""
-    return not (_untouched_article(verdicts) or _model_skips(rows, x))
 
 
 def model_decides(verdicts: list[LineVerdict], rows: list[int], x: np.ndarray) -> np.ndarray:

@@ -31,7 +31,6 @@ import numpy as np
 
 from gptkit.data.context import _LIST_ITEM, _WORD, FUNCTION_CHARS_ZH, STOPWORDS_EN, headline_like, is_good
 from gptkit.data.filters import _NOT_HAN, HAN, _count, count_han
-from gptkit.data.line_features_en import EN_FEATURE_NAMES, english_features
 
 # Character classes are counted by deleting the runs of everything else (gptkit.data.filters._count: the same
 # count as len(findall) of the one-character class, without building a list)
@@ -99,7 +98,6 @@ FEATURE_NAMES: tuple[str, ...] = (
     + tuple(f"prev_{n}" for n in _NEIGHBOUR)
     + tuple(f"next_{n}" for n in _NEIGHBOUR)
     + ("window_rule_share",)
-    + EN_FEATURE_NAMES  # English pages only (gptkit.data.line_features_en; zeros on a Chinese page)
 )
 N_FEATURES = len(FEATURE_NAMES)
 _N_OWN = len(_OWN)
@@ -264,7 +262,6 @@ def page_features(lines: list[str], rules: list[str | None], code: list[bool]) -
     log_m, good_share, no_body = math.log1p(m), len(good_idx) / m, float(not good_idx)
     dropped = [f[_RULE_ANY] for f in own]
     blank = [0.0] * len(_NEIGHBOUR)
-    en = english_features(texts, good, first_kept, zh > 0)
     out = []
     before = 0
     for p in range(m):
@@ -294,6 +291,6 @@ def page_features(lines: list[str], rules: list[str | None], code: list[bool]) -
             float(p == 0),
             float(p == first_kept),  # where the title usually is
         ]
-        out.append(own[p] + page + prev + nxt + [window] + en[p])
+        out.append(own[p] + page + prev + nxt + [window])
         before += sizes[p]
     return rows, np.array(out, dtype=np.float32)
