@@ -133,6 +133,19 @@ VARIANTS = {
         "train.embedding_lr=*1.5",
         "train.head_lr=*1.5",
     ],
+    # round 11: the demo at 2 threads, bfloat16, ~200 s of wall
+    "cooldown_0.8": ["train.cooldown_fraction=0.8"],
+    "cooldown_0.8_lr_x1.5": [
+        "train.cooldown_fraction=0.8",
+        "train.lr=*1.5",
+        "train.embedding_lr=*1.5",
+        "train.head_lr=*1.5",
+    ],
+    "width_160": ["model.n_embd=160", "model.n_head=5"],
+    "block_64_b32": ["model.block_size=64", "train.batch_size=32"],
+    "batch_24": ["train.batch_size=24"],
+    "zero_init": ["model.zero_init_proj=true"],
+    "width_160_zero_init": ["model.n_embd=160", "model.n_head=5", "model.zero_init_proj=true"],
 }
 
 
@@ -179,6 +192,13 @@ def main() -> None:
     parser.add_argument("--base", choices=sorted(BASES), default="demo")
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per variant (default 60)")
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=0,
+        help="train this many steps instead of a time budget (the schedule over the steps): for variants of "
+        "the same step cost, a comparison the machine's speed does not move",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1; ablate at the run's own)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names (default: all)")
     parser.add_argument("--set", action="append", default=[], metavar="K=V", help="extra setting for every variant")
@@ -192,8 +212,8 @@ def main() -> None:
     common = [
         *BASES[args.base],
         *args.set,
-        "train.max_steps=1000000",
-        f"train.time_budget_s={args.budget}",
+        f"train.max_steps={args.steps or 1000000}",
+        f"train.time_budget_s={0 if args.steps else args.budget}",
         "train.time_budget_ref_steps=0",  # the recipe's own budget (configs/shakespeare-char-cpu.toml) gives way
         f"train.time_budget_clock={args.clock}",
         f"train.cpu_threads={args.threads}",
@@ -215,7 +235,8 @@ def main() -> None:
                 flush=True,
             )
     threads = f"{args.threads} thread{'s' if args.threads > 1 else ''}"
-    print(f"\n{args.base} base, {args.budget:g} s {args.clock} budget per variant, {threads}, data {args.data}\n")
+    budget = f"{args.steps} steps" if args.steps else f"{args.budget:g} s {args.clock} budget"
+    print(f"\n{args.base} base, {budget} per variant, {threads}, data {args.data}\n")
     print("| variant | change | steps | val nats/char (end) | best |")
     print("|---|---|---|---|---|")
     for r in rows:
@@ -227,7 +248,11 @@ def main() -> None:
     out = args.out or RESULTS / f"ablate_cpu_{args.base}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
-        json.dumps({"base": args.base, "budget_s": args.budget, "clock": args.clock, "rows": rows}, indent=1) + "\n"
+        json.dumps(
+            {"base": args.base, "budget_s": args.budget, "steps": args.steps, "clock": args.clock, "rows": rows},
+            indent=1,
+        )
+        + "\n"
     )
     print(f"\nwrote {out}")
 

@@ -59,6 +59,11 @@ def groups(demo_data: str | None) -> dict[str, tuple[list[str], str, dict[str, l
                 "batch 32": ["train.batch_size=32"],
                 "4 x 192": ["model.n_embd=192", "model.n_head=6"],
                 "6 x 128": ["model.n_layer=6"],
+                "2 x 192": ["model.n_layer=2", "model.n_embd=192", "model.n_head=6"],
+                "3 x 160": ["model.n_embd=160", "model.n_head=5"],
+                "3 x 192": ["model.n_embd=192", "model.n_head=6"],
+                "block 64, batch 32": ["model.block_size=64", "train.batch_size=32"],
+                "batch 24": ["train.batch_size=24"],
             },
         )
     return out
@@ -70,6 +75,7 @@ def main() -> None:
     parser.add_argument("--groups", default="demo,shakespeare,nanogpt", help="comma-separated (default all)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: PyTorch's default)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--settings", help="the demo group's settings to time, names separated by ; (default all)")
     parser.add_argument("--steps", type=int, default=0, help="steps per round (default 3 for demo, else 10)")
     args = parser.parse_args()
     if args.threads:
@@ -81,6 +87,8 @@ def main() -> None:
             if group not in available:
                 raise SystemExit(f"--groups: {group!r} unknown or needs --demo-data (have {', '.join(available)})")
             base, data, variants = available[group]
+            if args.settings and group == "demo":
+                variants = {n: variants[n] for n in args.settings.split(";")}
             trainers = {}
             for name, changes in variants.items():
                 common = ["train.max_steps=1000000", "train.eval_interval=0", "train.sample_tokens=0"]

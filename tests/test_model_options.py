@@ -9,7 +9,7 @@ import torch
 from gptkit import KVCache, preset
 from gptkit.errors import ConfigError, InteropError
 from gptkit.interop.hf import config_to_hf
-from gptkit.model import apply_rotary, rotary_cos_sin
+from gptkit.model import GPT, apply_rotary, rotary_cos_sin
 from tests.reference import reference_logits, rotate_pairs
 from tests.test_model import randomized, small_config
 
@@ -75,7 +75,7 @@ def test_presets_keep_the_papers_architecture_and_hf_refuses_the_options():
     for name in ("gpt1", "gpt2", "gpt2-xl", "gpt3-small", "gpt3-175b"):
         cfg = preset(name)
         assert (cfg.position_embedding, cfg.norm, cfg.qk_norm) == ("learned", "layernorm", False)
-        assert cfg.activation == "gelu_tanh" and cfg.tie_embeddings
+        assert cfg.activation == "gelu_tanh" and cfg.tie_embeddings and not cfg.zero_init_proj
     for overrides, word in [
         (dict(position_embedding="rotary"), "rotary"),
         (dict(norm="rmsnorm"), "norm=rmsnorm"),
@@ -88,6 +88,44 @@ def test_presets_keep_the_papers_architecture_and_hf_refuses_the_options():
         small_config(position_embedding="rotary", n_embd=36, n_head=4)
     with pytest.raises(ConfigError, match="norm: 'batchnorm' is not one of"):
         small_config(norm="batchnorm")
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_zero_init_proj_zeroes_the_branch_outputs_only_and_training_moves_them(tied):
+    torch.manual_seed(0)
+    plain = GPT(small_config(tie_embeddings=tied, bias=False))
+    torch.manual_seed(0)
+    model = GPT(small_config(tie_embeddings=tied, bias=False, zero_init_proj=True))
+    zeroed = {f"h.{i}.{part}.c_proj.weight" for i in range(2) for part in ("attn", "mlp")}
+    if not tied:
+        zeroed.add("lm_head.weight")
+    weights, reference = dict(model.named_parameters()), dict(plain.named_parameters())
+    for name, p in weights.items():
+        if name in zeroed:
+            assert torch.count_nonzero(p) == 0, name
+        else:  # the rest is the plain init, value for value (same seed)
+            assert torch.equal(p, reference[name]), name
+    idx = torch.randint(0, 101, (2, 9))
+    # Each block is the identity at the start: the hidden state is ln_f of the token + position embeddings.
+    hidden = model(idx, output_hidden=True)
+    torch.testing.assert_close(hidden, model.ln_f(model.wte(idx) + model.wpe(torch.arange(9))), rtol=0, atol=0)
+    logits = model(idx)
+    if not tied:
+        assert torch.count_nonzero(logits) == 0  # uniform predictions
+    # Training moves every zeroed matrix: an untied head gets a gradient at once (the blocks' c_proj only at
+    # the next step, since nothing flows back through a zero head), a tied one passes gradients to all.
+    targets = torch.randint(0, 101, (2, 9))
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    for step in range(2):
+        opt.zero_grad()
+        model(idx, targets)[1].backward()
+        if step == 0:
+            first = {name for name in zeroed if torch.count_nonzero(weights[name].grad) > 0}
+            assert first == (zeroed if tied else {"lm_head.weight"})
+        opt.step()
+    for name in zeroed:  # (the head's vocabulary padding rows stay zero)
+        w = weights[name][:101] if name == "lm_head.weight" else weights[name]
+        assert torch.count_nonzero(w) == w.numel(), name
 
 
 def test_relu_squared_matches_its_formula_forward_and_backward():

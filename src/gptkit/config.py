@@ -109,9 +109,12 @@ class ModelConfig:
     # position_embedding "rotary" (RoFormer, Su et al. 2021; rotates q and k, no position weights),
     # activation "relu2" (ReLU squared, So et al. 2021) or "swiglu" (Shazeer 2020: silu(x W) * (x V), so
     # c_fc is twice ffn_dim wide), norm "rmsnorm" (Zhang & Sennrich 2019), qk_norm (RMS-normalise each
-    # head's queries and keys before the dot product, no gain), tie_embeddings false (an untied head).
+    # head's queries and keys before the dot product, no gain), tie_embeddings false (an untied head),
+    # zero_init_proj (the output layer of every residual branch, both c_proj, and an untied lm_head start
+    # at zero, so each block starts as the identity; the forward is unchanged).
     norm: str = "layernorm"  # "layernorm" (the papers') or "rmsnorm"
     qk_norm: bool = False
+    zero_init_proj: bool = False
     rope_base: float = 10000.0  # rotary: angle of pair i at position p is p / rope_base^(2i / head_dim)
 
     def validate(self) -> None:

@@ -356,7 +356,8 @@ class GPT(nn.Module):
 
     # ---- initialisation -----------------------------------------------------------------------
     def reset_parameters(self) -> None:
-        """Initialise every weight per `config.init`; embeddings are N(0, 0.02) in every scheme."""
+        """Initialise every weight per `config.init`; embeddings are N(0, 0.02) in every scheme. With
+        `config.zero_init_proj` the residual branches' output layers (and an untied head) then start at zero."""
         cfg = self.config
         for name, module in self.named_modules():
             if isinstance(module, nn.Linear):
@@ -376,6 +377,10 @@ class GPT(nn.Module):
                 nn.init.normal_(module.weight, mean=0.0, std=0.02)
             elif isinstance(module, (nn.LayerNorm, nn.RMSNorm)):
                 module.reset_parameters()
+        if cfg.zero_init_proj:  # every block starts as the identity; an untied head predicts uniformly
+            for name, module in self.named_modules():
+                if name.endswith("c_proj") or (name == "lm_head" and not cfg.tie_embeddings):
+                    nn.init.zeros_(module.weight)
         with torch.no_grad():  # padding rows are never looked up nor predicted: keep them at zero
             self.wte.weight[cfg.vocab_size :].zero_()
             if not cfg.tie_embeddings:
