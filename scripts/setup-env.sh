@@ -12,15 +12,11 @@ fi
 # shellcheck disable=SC1091
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
-# --no-compile: no bytecode for the ~2,300 modules of torch (and the dependencies) at install time; Python
-# compiles the few hundred a process imports when it imports them. On a fresh .venv (2 cores, local wheels,
-# 2026-12-03): torch 9.4 s instead of 23.6, gptkit and its dependencies 11.3 s instead of 16.3, the first
-# import of torch + gptkit 6.4 s instead of 3.0 (docs/training.md, round 11).
 if ! python -c "import torch" 2>/dev/null; then
-  python -m pip install -q --no-compile "torch==${TORCH_VERSION}"
+  python -m pip install -q "torch==${TORCH_VERSION}"
 fi
 stamp=".venv/.gptkit-installed-${extras:-base}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  python -m pip install -q --no-compile -e ".${extras:+[$extras]}"
+  python -m pip install -q -e ".${extras:+[$extras]}"
   touch "$stamp"
 fi

@@ -36,9 +36,7 @@ TOTAL_MINUTES = 6.0  # the whole demo; training gets what prepare and the closin
 # Kept after training for the samples and the plot (the n-gram is fitted before training, so the budget counts
 # it). Round 6 used 11 s of 30 for samples, plot and n-gram together (AVX512-BF16 EPYC); round 4's AVX2 CPU 19 s.
 # Round 11: everything after the budget is set (the trainer's start, the step-0 and final evaluations, the
-# samples, the plot) took 6.1 s on a compiled .venv (the 17:35 baseline), 11.1 s on the uncompiled one that
-# scripts/setup-env.sh now installs (the imports after training compile their modules): 11 s ran 0.1 s past
-# the 6 minutes (docs/training.md), so 15.
+# samples, the plot) took 6.1 s on this .venv (compiled by pip), 11.1 s on one installed with --no-compile.
 AFTER_TRAINING_S = 15.0
 MIN_TRAIN_S = 60.0
 NGRAM_ORDER = 4
