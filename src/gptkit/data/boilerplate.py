@@ -244,6 +244,7 @@ HEADING_LINES = 2
 # boilerplate than not): bylines, menu rows and widgets right above the body (round 11, site-held-out CV). On a
 # Chinese page the lines it was that sure of there were headings ("长城", "第十二章 山雨欲来"): the guard holds.
 GUARD_YIELDS_EN = 0.5
+_GUARD_LOGIT = math.log(GUARD_YIELDS_EN / (1 - GUARD_YIELDS_EN))
 MODEL_MIN_LINES = 3  # its features are page-relative: a page of one or two judged lines is left to the rules
 
 
@@ -268,16 +269,12 @@ def apply_line_model(lines: list[str], verdicts: list[LineVerdict], line_model: 
     # (a title, then a subtitle or byline), is that paragraph's heading and stays (the model alone drops short
     # headings: they cost few characters), unless the page is English and the model is sure (GUARD_YIELDS_EN)
     good, n = x[:, GOOD] > 0, len(rows)
-    sure = None
+    sure = np.zeros(n, dtype=bool) if x[0, PAGE_ZH] else model.logits(x) >= _GUARD_LOGIT
     for p in range(n - 1):
-        if drop[p] and verdicts[rows[p]].rule is None:
+        if drop[p] and not sure[p] and verdicts[rows[p]].rule is None:
             ahead = range(p + 1, min(n, p + 1 + HEADING_LINES))
             if any(good[q] and not drop[q] for q in ahead):
-                if sure is None:
-                    en = not x[0, PAGE_ZH]
-                    sure = model.logits(x) >= _GUARD_LOGIT if en else np.zeros(n, dtype=bool)
-                if not sure[p]:
-                    drop[p] = False
+                drop[p] = False
     for i, d, why in zip(rows, drop.tolist(), reasons, strict=True):
         rule = verdicts[i].rule
         if d and rule is None:
@@ -285,9 +282,6 @@ def apply_line_model(lines: list[str], verdicts: list[LineVerdict], line_model: 
         elif not d and rule is not None:
             verdicts[i] = LineVerdict(i, clean_inline(lines[i]), None)
     return verdicts
-
-
-_GUARD_LOGIT = math.log(GUARD_YIELDS_EN / (1 - GUARD_YIELDS_EN))
 
 
 def _untouched_article(verdicts: list[LineVerdict]) -> bool:
