@@ -29,6 +29,8 @@ Sets (tests/data/boilerplate/README.md has the labelling guideline and the split
            (4d4b9ab) before any cleaner ran on it, then scored by RULES_VERSION 10 and 11 (frozen9*_scores.json).
   blind10  batch 10 (web/blind10_*.txt): 26 pages (13 zh, 13 en) from sites in none of the sets above, committed
            alone (13caf46) before any cleaner ran on it, then scored by RULES_VERSION 11 (frozen10_v11_scores.json).
+  blind11  batch 11 (web/blind11_*.txt): 26 pages (13 zh, 13 en) from sites in none of the sets above, committed
+           alone (9899bcd) before any cleaner ran on it, then scored by RULES_VERSION 12 (frozen11_v12_scores.json).
 The line model (gptkit.data.line_model) is trained on design .. blind3, so with it those sets are its training
 pages (in-sample figures); its honest figures are benchmarks/train_line_model.py --cv (every site held out) and
 blind4 (frozen before it scored it).
@@ -50,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 
-SETS = ("design", "blind1", "blind2", "design-all", *(f"blind{n}" for n in range(3, 11)))  # blind3 .. blind10
+SETS = ("design", "blind1", "blind2", "design-all", *(f"blind{n}" for n in range(3, 12)))  # blind3 .. blind11
 
 
 def evaluate(line_model: str | None = "builtin", only: tuple[str, ...] = SETS) -> dict:
@@ -74,6 +76,7 @@ def evaluate(line_model: str | None = "builtin", only: tuple[str, ...] = SETS) -
         "blind8": load_web_pages("blind8"),
         "blind9": load_web_pages("blind9"),
         "blind10": load_web_pages("blind10"),
+        "blind11": load_web_pages("blind11"),
     }
     sets = {name: pages for name, pages in sets.items() if name in only}
     out: dict = {}

@@ -169,7 +169,7 @@ def load_web_pages(split: str) -> list[Page]:
     frozen before RULES_VERSION 7 scored it) or "blind6" (batch 6: sites in none of those, committed before
     any cleaner ran on it) or "blind7" (batch 7: likewise, committed before RULES_VERSION 9) or "blind8" (batch 8:
     sites in none of those, committed before any cleaner ran on it, then scored by RULES_VERSION 9) or "blind9"
-    (batch 9: sites in none of those, committed before any cleaner ran on it)."""
+    (batch 9: sites in none of those, committed before any cleaner ran on it), and likewise "blind10", "blind11"."""
     return load_pages(f"{split}_", WEB_DIR)
 
 

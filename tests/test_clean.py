@@ -64,11 +64,11 @@ def test_web_pages_are_split_by_site_and_big_enough():
     assert not {site_of(p.url) for p in design} & {site_of(p.url) for p in blind}
     for lang in ("zh", "en"):
         assert sum(p.lang == lang for p in blind) >= 15
-    # batches 2-10: one page per site, every site new to the earlier sets (so no template leaks into them)
+    # batches 2-11: one page per site, every site new to the earlier sets (so no template leaks into them)
     earlier = {site_of(p.url) for p in design + blind}
     later = ((load_web_pages("blind3"), 30), (load_web_pages("blind4"), 20), (load_web_pages("blind5"), 24))
     later += ((load_web_pages("blind6"), 40), (load_web_pages("blind7"), 30), (load_web_pages("blind8"), 20))
-    later += ((load_web_pages("blind9"), 24), (load_web_pages("blind10"), 26))
+    later += ((load_web_pages("blind9"), 24), (load_web_pages("blind10"), 26), (load_web_pages("blind11"), 26))
     for batch, size in ((blind2, 30), *later):
         sites = [site_of(p.url) for p in batch]
         assert all(p.url.startswith("http") for p in batch) and len(set(sites)) == len(sites) >= size
