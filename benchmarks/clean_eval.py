@@ -31,9 +31,10 @@ Sets (tests/data/boilerplate/README.md has the labelling guideline and the split
            alone (13caf46) before any cleaner ran on it, then scored by RULES_VERSION 11 (frozen10_v11_scores.json).
   blind11  batch 11 (web/blind11_*.txt): 26 pages (13 zh, 13 en) from sites in none of the sets above, committed
            alone (9899bcd) before any cleaner ran on it, then scored by RULES_VERSION 12 (frozen11_v12_scores.json).
-The line model (gptkit.data.line_model) is trained on design .. blind3, so with it those sets are its training
-pages (in-sample figures); its honest figures are benchmarks/train_line_model.py --cv (every site held out) and
-blind4 (frozen before it scored it).
+The line model (gptkit.data.line_model) is trained on design .. blind10 (benchmarks/train_line_model.py's
+TRAINING_SPLITS; batches 7-10 joined in RULES_VERSION 14), so with it those sets are its training pages (in-sample
+figures); its honest figures are benchmarks/train_line_model.py --cv (every site held out) and the next frozen
+batch.
 Each is reported for Chinese and English apart: boilerplate lines removed (share of lines labelled B that the
 cleaner drops) and content characters kept (characters of lines labelled C that come out, aligned with
 difflib; a page dropped whole by a document rule loses all of its content). Per-kind tables say which kinds

@@ -21,7 +21,8 @@ from gptkit.data.context import is_good
 from gptkit.data.filters import FilterConfig, detect_lang, quality_rule, repetition_rule
 from gptkit.data.normalize import NormalizeStats, normalize_text
 
-RULES_VERSION = 12  # bump when a rule changes, so `prepare` re-runs the cleaning stage on old outputs
+RULES_VERSION = 14  # bump when a rule changes, so `prepare` re-runs the cleaning stage on old outputs (13 was
+# a reverted change's: skipped, so no output it wrote passes for current)
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _MARKDOWN_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|>\s*|\d{1,3}[.)]\s+)")  # also "1. ": a numbered copy
 MIN_REPEAT_KEY_CHARS = 4  # shorter repeated lines ("是", "否", "谢谢！") can be legitimate
