@@ -55,6 +55,10 @@ class Stage:
     # False: the local executor runs the tasks one by one in this process (tasks that use every core themselves,
     # or a global task that needs the memory); other executors may still run them anywhere
     parallel: bool = True
+    # estimated cost per item: the tasks are handed to the executor costliest first (None: in item order), so
+    # that a costly task does not start last and keep one worker busy while the others wait. Not hashed: the
+    # order changes no output
+    costs: Sequence[float] | None = None
 
 
 @dataclass
@@ -368,6 +372,9 @@ class Runner:
                 stats[i] = m["stats"]
             else:
                 calls.append((i, stage.fn, (str(self.out), item, *stage.settings)))
+        if stage.costs is not None:
+            costs = stage.costs
+            calls.sort(key=lambda c: -costs[c[0]])  # stable: equal costs keep the item order
         t0 = time.perf_counter()
         with self._progress(name, total_bytes, n) as bar, _frozen_gc():
 

@@ -35,7 +35,7 @@ from gptkit.data.clean import CleanConfig, CleanResult, clean_document
 from gptkit.data.dedup import NO_SIGNATURE, MinHasher, SignatureConfig, batch_shingles, exact_hash, rows_to_band_major
 from gptkit.data.files import JSON_STR, atomic_writer, jsonl, sizes
 from gptkit.data.line_counts import RULE as REPEATED_RULE
-from gptkit.data.line_counts import drop_repeated_lines, load_repeated
+from gptkit.data.line_counts import LineCounter, drop_repeated_lines, load_repeated
 from gptkit.data.runner import Ticker
 from gptkit.data.sources import InputSplit, read_split
 from gptkit.files import temp_path
@@ -150,13 +150,16 @@ def clean_task(
 ) -> dict:
     """Clean one input split (item: [split number, InputSplit JSON]). Writes work/clean/NNNNN.{jsonl,ids,hash,sig}
     (kept documents; per document a JSON line [id, lang, source, text bytes]; exact hashes (n, 2) uint64;
-    MinHash signatures band-major (bands, n, rows) uint32) and rejected/{docs,lines}-NNNNN.jsonl.gz."""
+    MinHash signatures band-major (bands, n, rows) uint32), rejected/{docs,lines}-NNNNN.jsonl.gz, and the kept
+    documents' line counts work/lines/NNNNN.npy (gptkit.data.line_counts: counted here, as the documents are
+    written, instead of reading them back in a stage of their own)."""
     index, sp = item[0], InputSplit.from_json(item[1])
     outp = Path(out)
     hasher = MinHasher(dcfg) if dcfg.near else None
     pending: list[tuple[str, str]] = []  # (text, lang) of kept documents whose signatures are not written yet
     pending_size = 0  # their characters: about one shingle each
     seen_hashes: set[bytes] = set()  # exact hashes of this split's kept documents (16 B + overhead each)
+    line_counter = LineCounter()
     stem = f"{index:05d}"
     cdir, rdir = clean_dir(outp), outp / "rejected"
     tick = Ticker(progress)
@@ -215,6 +218,7 @@ def clean_task(
                     f'{{"id": {id_json}, "text": {text_json}, "source": {source_json}, "lang": {lang_json}}}\n'
                 )
                 ids_f.write(f"[{id_json}, {lang_json}, {source_json}, {n_bytes}]\n")
+                line_counter.add(res.text)
                 eh = exact_hash(res.text)
                 hash_f.write(eh)
                 # an exact repeat of a document earlier in this split is dropped by exact dedup and never
@@ -231,6 +235,7 @@ def clean_task(
     with atomic_writer(cdir / f"{stem}.sig", binary=True) as f:  # band-major for the dedup task
         rows_to_band_major(rows_path, f, dcfg.num_perm, dcfg.bands)
     rows_path.unlink()
+    line_counter.save(outp, index)
     tick.flush()
     totals = {"docs_in": docs_in, "bytes_in": bytes_in, "docs_out": docs_out, "bytes_out": bytes_out}
     st = {
