@@ -244,7 +244,8 @@ def _prepare_locked(cfg: PrepareConfig, out: Path, files: list[InputFile], execu
         )  # fmt: skip
     finally:
         CLEAN_CACHE.clear()  # tasks that ran in this process (one worker) leave their results behind
-        executor.close()  # and the workers' caches go with them; the later stages share one new pool
+    # the pool stays for the later stages: a worker lets its clean cache go at its first task of another stage
+    # (gptkit.data.runner.release_between_stages); a new pool cost 30-45 ms (shutting the workers down, forking)
     _, h_exact = runner.run(Stage("exact", exact_task, exact_items(sig, layout), (layout,),
                                   outputs=["work/dedup/exact-*"]), h)  # fmt: skip
     _, h_lsh = runner.run(Stage("lsh", lsh_task, lsh_items(sig, layout), (sig, layout),

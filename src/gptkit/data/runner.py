@@ -135,9 +135,26 @@ class Ticker:
             self.pending = 0
 
 
+_RELEASES: list[Callable[[], None]] = []  # what a process lets go of when it turns to another stage's tasks
+_last_fn: Callable[..., dict] | None = None  # the task function this process ran last
+
+
+def release_between_stages(release: Callable[[], None]) -> None:
+    """Register `release` (a cache's clear): a process calls it before a task of another function than the one
+    it ran last. A stage's state (the clean tasks' caches) then goes when the process turns to the next stage's
+    tasks, so one pool of workers can serve every stage without carrying that state along."""
+    _RELEASES.append(release)
+
+
 def timed_call(fn: Callable[..., dict], args: tuple, progress: Callable[[int], None] | None = None) -> dict:
     """fn(*args, progress=progress), its stats with "cpu_seconds" added: the CPU time of the process running it
     (all its threads), which unlike wall time does not grow when other jobs share the machine."""
+    global _last_fn
+    if fn is not _last_fn:
+        if _last_fn is not None:
+            for release in _RELEASES:
+                release()
+        _last_fn = fn
     c0 = time.process_time()
     stats = fn(*args, progress=progress)
     return {**stats, "cpu_seconds": time.process_time() - c0}
@@ -174,8 +191,9 @@ def _init_local_worker(queue: Any, parent_pid: int) -> None:
 class LocalExecutor:
     """This machine: a process pool of `workers` (fork where available), or this process for one worker, one
     task, or a stage that is not parallel. One pool serves consecutive stages until close() (a fresh pool per
-    stage cost ~30 ms a stage: forking the workers, shutting them down, the progress reader's last timeout); a
-    failed stage closes it."""
+    stage cost ~30 ms a stage: forking the workers, shutting them down, the progress reader's last timeout; what
+    a stage's tasks leave in a worker goes when it turns to the next stage: release_between_stages); a failed
+    stage closes it."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers

@@ -1,5 +1,6 @@
-"""The clean stage's task order (gptkit.data.split_costs, Stage.costs) and the line counts the clean task writes:
-structure only, so the outputs must be the same as before, in any order."""
+"""How `prepare` runs, not what it decides: the clean stage's task order (gptkit.data.split_costs, Stage.costs),
+the line counts the clean task writes, the pool kept across stages (release_between_stages), the documents
+task's copy in runs. Structure only: the outputs must be the same in every variant."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gptkit.data import pipeline
+from gptkit.data import pipeline, tasks
 from gptkit.data.line_counts import LineCounter, count_lines_task
 from gptkit.data.pipeline import PrepareConfig, prepare
-from gptkit.data.runner import LocalExecutor, Runner, Stage
+from gptkit.data.runner import LocalExecutor, Runner, Stage, timed_call
 from gptkit.data.sources import InputSplit, plan_splits, read_split, resolve_inputs
 from gptkit.data.split_costs import MULTILINE_COST, estimate_cost, estimate_costs, multiline_share
 from tests.prepare_helpers import output_tree
@@ -110,3 +111,50 @@ def test_line_counter_counts_each_document_once_per_line():
     c.add(page)
     c.add("一行的文档没有键，也足够长足够长足够长")
     assert c.docs == 3 and sorted(c.counts.values()) == [2, 2]
+
+
+def _prepared(tmp_path: Path, workers: int = 1) -> Path:
+    src = tmp_path / "in"
+    src.mkdir()
+    news, reviews, _ = resolve_inputs(["builtin:zh-news", "builtin:zh-reviews"])
+    texts = [
+        d.text
+        for f, n in ((news, 30_000), (reviews, 20_000))
+        for s in plan_splits([f.__class__(f.path, f.kind, f.source, f.label, n, f.mtime_ns)], 1 << 20)
+        for d in read_split(s)
+    ]
+    _jsonl(src / "a.jsonl", texts + texts[:50] + [REVIEW] * 3)  # exact duplicates to drop
+    out = tmp_path / "out"
+    prepare(PrepareConfig(inputs=(str(src),), out=str(out), workers=workers, split_bytes=8_000, progress=False))
+    return out
+
+
+def test_the_documents_copy_in_runs_writes_what_the_per_document_edit_writes(tmp_path, monkeypatch):
+    out = _prepared(tmp_path)
+    n = len(json.loads((out / "work" / "plan.json").read_text())["splits"])
+    assert n >= 3 and any(json.loads(p.read_text()) for p in (out / "work" / "dedup").glob("0*.json"))
+
+    def documents() -> list[dict]:
+        return [{k: v for k, v in tasks.documents_task(str(out), i).items() if k != "seconds"} for i in range(n)]
+
+    fast = documents()
+    files = output_tree(out)
+    assert sum(sum(st["duplicates"].values()) for st in fast) >= 20
+    monkeypatch.setattr(tasks, "DOCUMENTS_CHUNK_BYTES", 3_000)  # chunks end between and on the duplicates
+    assert documents() == fast and output_tree(out) == files
+    # a repeated-line key no document has: every kept document parsed and written again by _edit_documents
+    monkeypatch.setattr(tasks, "load_repeated", lambda _out: frozenset({12345}))
+    slow = documents()
+    assert slow == fast and output_tree(out) == files
+    assert [json.dumps(st) for st in slow] == [json.dumps(st) for st in fast]  # the counts' keys in one order
+
+
+def test_a_worker_lets_the_clean_cache_go_when_it_turns_to_another_stage(tmp_path):
+    tasks.CLEAN_CACHE.clean(REVIEW, tasks.CleanConfig())
+    assert tasks.CLEAN_CACHE.results
+    timed_call(_record, (str(tmp_path), 0, str(tmp_path / "log")))  # another function than the last one
+    assert not tasks.CLEAN_CACHE.results
+    tasks.CLEAN_CACHE.clean(REVIEW, tasks.CleanConfig())
+    timed_call(_record, (str(tmp_path), 1, str(tmp_path / "log")))  # the same function again: kept
+    assert tasks.CLEAN_CACHE.results
+    tasks.CLEAN_CACHE.clear()
