@@ -1,10 +1,12 @@
 """Corpus-level repeated lines: a line found in many documents of the corpus is a site template (a slogan, a
 disclaimer, a sign-up prompt), dropped as C4, RefinedWeb and CCNet drop repeated lines / paragraphs.
 
-Three pure tasks over the cleaned documents (work/clean/NNNNN.jsonl), so any executor runs them:
+Pure functions of the cleaned documents, so any executor runs them:
 
-    count_lines_task(out, i)     per split: for every line key (below), the number of documents holding it ->
-                                 work/lines/NNNNN.npy, a (2, n) uint64 array [keys; counts], keys sorted
+    LineCounter                  per split: for every line key (below), the number of documents holding it ->
+                                 work/lines/NNNNN.npy, a (2, n) uint64 array [keys; counts], keys sorted; the
+                                 clean task counts its kept documents as it writes them (count_lines_task(out, i):
+                                 the same counts read back from work/clean/NNNNN.jsonl)
     repeated_lines_task(out, 0)  sums the counts of all splits -> work/lines/repeated.npy: the sorted keys found
                                  in >= REPEAT_MIN_DOCS documents
     drop_repeated_lines(text, repeated)   used by the documents task: the text without those lines
@@ -52,29 +54,48 @@ def lines_dir(out: Path) -> Path:
     return out / "work" / "lines"
 
 
+class LineCounter:
+    """Per line key, the number of documents holding the line: one split's counts, fed document by document
+    (the clean task feeds it each kept document as it writes it, so the documents are not read back)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[int, int] = {}
+        self.docs = 0
+
+    def add(self, text: str) -> None:
+        self.docs += 1
+        if "\n" in text:  # a one-line document has no keys (most documents of review sets)
+            counts = self.counts
+            for k in _doc_keys(text):
+                counts[k] = counts.get(k, 0) + 1
+
+    def save(self, out: Path, index: int) -> dict:
+        """-> work/lines/NNNNN.npy; the split's stats."""
+        keys = np.fromiter(self.counts.keys(), dtype=np.uint64, count=len(self.counts))
+        vals = np.fromiter(self.counts.values(), dtype=np.uint64, count=len(self.counts))
+        order = np.argsort(keys)
+        d = lines_dir(out)
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = d / f"{index:05d}.tmp.npy"
+        np.save(tmp, np.stack([keys[order], vals[order]]))
+        tmp.replace(d / f"{index:05d}.npy")
+        return {"docs": self.docs, "distinct_lines": len(self.counts)}
+
+
 def count_lines_task(out: str, index: int, progress=None) -> dict:
-    """Count, per line key, the documents of split `index` that hold the line."""
+    """Count, per line key, the documents of split `index` that hold the line, reading the clean task's kept
+    documents back (`prepare` counts them in the clean task itself: the same file, LineCounter)."""
     outp = Path(out)
-    counts: dict[int, int] = {}
-    docs = 0
+    counter = LineCounter()
     with open(outp / "work" / "clean" / f"{index:05d}.jsonl", encoding="utf-8") as f:
         for raw in f:
-            docs += 1
             # JSON writes a line break as the two characters \n: a record without them holds a one-line
-            # document, which has no keys, and is not parsed (most documents of review sets)
+            # document, which has no keys, and is not parsed
             if "\\n" not in raw:
+                counter.docs += 1
                 continue
-            for k in _doc_keys(orjson.loads(raw)["text"]):  # our own JSON: read as json reads it
-                counts[k] = counts.get(k, 0) + 1
-    keys = np.fromiter(counts.keys(), dtype=np.uint64, count=len(counts))
-    vals = np.fromiter(counts.values(), dtype=np.uint64, count=len(counts))
-    order = np.argsort(keys)
-    d = lines_dir(outp)
-    d.mkdir(parents=True, exist_ok=True)
-    tmp = d / f"{index:05d}.tmp.npy"
-    np.save(tmp, np.stack([keys[order], vals[order]]))
-    tmp.replace(d / f"{index:05d}.npy")
-    return {"docs": docs, "distinct_lines": len(counts)}
+            counter.add(orjson.loads(raw)["text"])  # our own JSON: read as json reads it
+    return counter.save(outp, index)
 
 
 def repeated_lines_task(out: str, _item: int, n_splits: int, min_docs: int = REPEAT_MIN_DOCS, progress=None) -> dict:
@@ -120,6 +141,7 @@ def drop_repeated_lines(text: str, repeated: frozenset[int]) -> tuple[str, list[
 __all__ = [
     "REPEAT_MIN_DOCS",
     "RULE",
+    "LineCounter",
     "count_lines_task",
     "drop_repeated_lines",
     "line_key",

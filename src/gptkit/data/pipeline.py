@@ -5,7 +5,8 @@ independent tasks (gptkit.data.tasks, gptkit.data.dedup_tasks) that gptkit.data.
 skips, on an executor (this machine's processes, or Ray: gptkit.data.ray_executor).
 
   plan        inputs -> input splits                                              work/plan.json
-  clean       per split: normalise, drop boilerplate lines and documents, hash + MinHash signature per document
+  clean       per split: normalise, drop boilerplate lines and documents, hash + MinHash signature per document,
+              the kept documents' line counts (tasks are started costliest first: gptkit.data.split_costs)
   exact       per hash partition: exact duplicates
   lsh         per (band, partition): near-duplicate candidates
   dedup       one task: verification and union-find over the candidates
@@ -32,7 +33,7 @@ from gptkit.data.dedup import DedupConfig
 from gptkit.data.dedup_tasks import DedupLayout, dedup_task, exact_items, exact_task, lsh_items, lsh_task
 from gptkit.data.files import read_json, write_json
 from gptkit.data.filters import FilterConfig
-from gptkit.data.line_counts import REPEAT_MIN_DOCS, count_lines_task, repeated_lines_task
+from gptkit.data.line_counts import REPEAT_MIN_DOCS, repeated_lines_task
 from gptkit.data.report import build_report
 from gptkit.data.runner import LOCK_NAME, Executor, LocalExecutor, Runner, Stage, digest, output_lock
 from gptkit.data.sources import (
@@ -45,6 +46,7 @@ from gptkit.data.sources import (
     resolve_inputs,
     total_bytes,
 )
+from gptkit.data.split_costs import estimate_costs
 from gptkit.data.tasks import (
     CLEAN_CACHE,
     ShardConfig,
@@ -61,7 +63,7 @@ from gptkit.errors import GptkitError
 
 __all__ = ["PrepareConfig", "PrepareError", "is_val", "iter_documents", "output_lock", "prepare"]
 
-PIPELINE_VERSION = 4  # bump when an output or intermediate format changes
+PIPELINE_VERSION = 5  # bump when an output or intermediate format changes
 EXECUTORS = ("local", "ray")
 
 
@@ -235,20 +237,23 @@ def _prepare_locked(cfg: PrepareConfig, out: Path, files: list[InputFile], execu
     try:
         clean, h = runner.run(
             Stage("clean", clean_task, [[i, s.to_json()] for i, s in enumerate(splits)], (ccfg, sig),
-                  outputs=["work/clean/*", "rejected/docs-*", "rejected/lines-*"], weights=[s.n_bytes for s in splits]),
+                  outputs=["work/clean/*", "rejected/docs-*", "rejected/lines-*", "work/lines/0*"],
+                  weights=[s.n_bytes for s in splits],
+                  costs=estimate_costs(splits)),
             prev="",
         )  # fmt: skip
     finally:
         CLEAN_CACHE.clear()  # tasks that ran in this process (one worker) leave their results behind
-        executor.close()  # and the workers' caches go with them; the later stages share one new pool
+    # the pool stays for the later stages: a worker lets its clean cache go at its first task of another stage
+    # (gptkit.data.runner.release_between_stages); a new pool cost 30-45 ms (shutting the workers down, forking)
     _, h_exact = runner.run(Stage("exact", exact_task, exact_items(sig, layout), (layout,),
                                   outputs=["work/dedup/exact-*"]), h)  # fmt: skip
     _, h_lsh = runner.run(Stage("lsh", lsh_task, lsh_items(sig, layout), (sig, layout),
                                 outputs=["work/dedup/lsh-*"]), h_exact)  # fmt: skip
     _, h = runner.run(Stage("dedup", dedup_task, [0], (dcfg, layout), outputs=["work/dedup/[0-9]*.json"],
                             parallel=False), h_lsh)  # fmt: skip
-    # corpus-level repeated lines (gptkit.data.line_counts): counted per split, summed, dropped by documents_task
-    _, h = runner.run(Stage("lines", count_lines_task, split_items, outputs=["work/lines/0*"]), h)
+    # corpus-level repeated lines (gptkit.data.line_counts): counted per split by clean_task, summed, dropped by
+    # documents_task
     _, h = runner.run(Stage("repeated-lines", repeated_lines_task, [0], (len(splits), REPEAT_MIN_DOCS),
                             outputs=["work/lines/repeated*"], parallel=False), h)  # fmt: skip
     weights = [st["bytes_out"] for st in clean.stats]

@@ -55,6 +55,10 @@ class Stage:
     # False: the local executor runs the tasks one by one in this process (tasks that use every core themselves,
     # or a global task that needs the memory); other executors may still run them anywhere
     parallel: bool = True
+    # estimated cost per item: the tasks are handed to the executor costliest first (None: in item order), so
+    # that a costly task does not start last and keep one worker busy while the others wait. Not hashed: the
+    # order changes no output
+    costs: Sequence[float] | None = None
 
 
 @dataclass
@@ -131,9 +135,26 @@ class Ticker:
             self.pending = 0
 
 
+_RELEASES: list[Callable[[], None]] = []  # what a process lets go of when it turns to another stage's tasks
+_last_fn: Callable[..., dict] | None = None  # the task function this process ran last
+
+
+def release_between_stages(release: Callable[[], None]) -> None:
+    """Register `release` (a cache's clear): a process calls it before a task of another function than the one
+    it ran last. A stage's state (the clean tasks' caches) then goes when the process turns to the next stage's
+    tasks, so one pool of workers can serve every stage without carrying that state along."""
+    _RELEASES.append(release)
+
+
 def timed_call(fn: Callable[..., dict], args: tuple, progress: Callable[[int], None] | None = None) -> dict:
     """fn(*args, progress=progress), its stats with "cpu_seconds" added: the CPU time of the process running it
     (all its threads), which unlike wall time does not grow when other jobs share the machine."""
+    global _last_fn
+    if fn is not _last_fn:
+        if _last_fn is not None:
+            for release in _RELEASES:
+                release()
+        _last_fn = fn
     c0 = time.process_time()
     stats = fn(*args, progress=progress)
     return {**stats, "cpu_seconds": time.process_time() - c0}
@@ -170,8 +191,9 @@ def _init_local_worker(queue: Any, parent_pid: int) -> None:
 class LocalExecutor:
     """This machine: a process pool of `workers` (fork where available), or this process for one worker, one
     task, or a stage that is not parallel. One pool serves consecutive stages until close() (a fresh pool per
-    stage cost ~30 ms a stage: forking the workers, shutting them down, the progress reader's last timeout); a
-    failed stage closes it."""
+    stage cost ~30 ms a stage: forking the workers, shutting them down, the progress reader's last timeout; what
+    a stage's tasks leave in a worker goes when it turns to the next stage: release_between_stages); a failed
+    stage closes it."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -368,6 +390,9 @@ class Runner:
                 stats[i] = m["stats"]
             else:
                 calls.append((i, stage.fn, (str(self.out), item, *stage.settings)))
+        if stage.costs is not None:
+            costs = stage.costs
+            calls.sort(key=lambda c: -costs[c[0]])  # stable: equal costs keep the item order
         t0 = time.perf_counter()
         with self._progress(name, total_bytes, n) as bar, _frozen_gc():
 

@@ -476,10 +476,16 @@ def total_bytes(files: list[InputFile]) -> int:
     return sum(f.size for f in files)
 
 
+MIN_SPLIT_BYTES = 512 << 10
+
+
 def default_split_bytes(total: int, workers: int) -> int:
-    """About eight splits per worker (splits differ in speed: reviews cost more per byte than articles, so
-    more, smaller tasks balance the workers), between 1 MiB and 64 MiB (per-task overhead, file counts)."""
-    return int(min(64 << 20, max(1 << 20, total // max(1, 8 * workers))))
+    """About eight splits per worker (splits differ in speed: articles cost more per byte than reviews, so
+    more, smaller tasks balance the workers), between MIN_SPLIT_BYTES and 64 MiB (per-task overhead, file
+    counts). The floor was 1 MiB, which cut benchmarks/prepare.py's 14 MB into 12 splits for two workers instead
+    of 16: the last split ended 0.11-0.26 s after the other worker's last task, 0.02-0.08 s with 16
+    (docs/prepare.md, round 12). The documents and their order do not depend on the splits."""
+    return int(min(64 << 20, max(MIN_SPLIT_BYTES, total // max(1, 8 * workers))))
 
 
 __all__ = [

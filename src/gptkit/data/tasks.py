@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -35,8 +36,8 @@ from gptkit.data.clean import CleanConfig, CleanResult, clean_document
 from gptkit.data.dedup import NO_SIGNATURE, MinHasher, SignatureConfig, batch_shingles, exact_hash, rows_to_band_major
 from gptkit.data.files import JSON_STR, atomic_writer, jsonl, sizes
 from gptkit.data.line_counts import RULE as REPEATED_RULE
-from gptkit.data.line_counts import drop_repeated_lines, load_repeated
-from gptkit.data.runner import Ticker
+from gptkit.data.line_counts import LineCounter, drop_repeated_lines, load_repeated
+from gptkit.data.runner import Ticker, release_between_stages
 from gptkit.data.sources import InputSplit, read_split
 from gptkit.files import temp_path
 
@@ -143,6 +144,7 @@ class CleanCache:
 
 
 CLEAN_CACHE = CleanCache()
+release_between_stages(CLEAN_CACHE.clear)  # a worker that turns to the next stage's tasks lets the results go
 
 
 def clean_task(
@@ -150,13 +152,16 @@ def clean_task(
 ) -> dict:
     """Clean one input split (item: [split number, InputSplit JSON]). Writes work/clean/NNNNN.{jsonl,ids,hash,sig}
     (kept documents; per document a JSON line [id, lang, source, text bytes]; exact hashes (n, 2) uint64;
-    MinHash signatures band-major (bands, n, rows) uint32) and rejected/{docs,lines}-NNNNN.jsonl.gz."""
+    MinHash signatures band-major (bands, n, rows) uint32), rejected/{docs,lines}-NNNNN.jsonl.gz, and the kept
+    documents' line counts work/lines/NNNNN.npy (gptkit.data.line_counts: counted here, as the documents are
+    written, instead of reading them back in a stage of their own)."""
     index, sp = item[0], InputSplit.from_json(item[1])
     outp = Path(out)
     hasher = MinHasher(dcfg) if dcfg.near else None
     pending: list[tuple[str, str]] = []  # (text, lang) of kept documents whose signatures are not written yet
     pending_size = 0  # their characters: about one shingle each
     seen_hashes: set[bytes] = set()  # exact hashes of this split's kept documents (16 B + overhead each)
+    line_counter = LineCounter()
     stem = f"{index:05d}"
     cdir, rdir = clean_dir(outp), outp / "rejected"
     tick = Ticker(progress)
@@ -215,6 +220,7 @@ def clean_task(
                     f'{{"id": {id_json}, "text": {text_json}, "source": {source_json}, "lang": {lang_json}}}\n'
                 )
                 ids_f.write(f"[{id_json}, {lang_json}, {source_json}, {n_bytes}]\n")
+                line_counter.add(res.text)
                 eh = exact_hash(res.text)
                 hash_f.write(eh)
                 # an exact repeat of a document earlier in this split is dropped by exact dedup and never
@@ -231,6 +237,7 @@ def clean_task(
     with atomic_writer(cdir / f"{stem}.sig", binary=True) as f:  # band-major for the dedup task
         rows_to_band_major(rows_path, f, dcfg.num_perm, dcfg.bands)
     rows_path.unlink()
+    line_counter.save(outp, index)
     tick.flush()
     totals = {"docs_in": docs_in, "bytes_in": bytes_in, "docs_out": docs_out, "bytes_out": bytes_out}
     st = {
@@ -259,46 +266,114 @@ def documents_task(out: str, index: int, progress: Callable[[int], None] | None 
     repeated = load_repeated(outp)  # corpus-level repeated lines (gptkit.data.line_counts); usually few or none
     with (
         open(cdir / f"{stem}.jsonl", "rb") as src,  # bytes: kept lines are copied without decoding them
-        open(cdir / f"{stem}.ids", encoding="utf-8") as meta,
+        open(cdir / f"{stem}.ids", "rb") as meta,
         atomic_writer(outp / "documents" / f"{stem}.jsonl.gz", binary=True, gz=True) as kept_f,
         atomic_writer(outp / "rejected" / f"duplicates-{stem}.jsonl.gz", binary=True, gz=True) as dup_f,
         atomic_writer(outp / "rejected" / f"corpus-lines-{stem}.jsonl.gz", gz=True) as rline_f,
     ):
-        for local, (line, info) in enumerate(zip(src, meta, strict=True)):
-            if local in drops:
-                rule, of = drops[local]
-                st["duplicates"][rule] += 1
-                # the document's JSON object with two more fields, appended without parsing it: b'...}\n'
-                extra = f', "rule": {JSON_STR(rule)}, "duplicate_of": {JSON_STR(of)}}}\n'
-                dup_f.write(line[:-2] + extra.encode())
-            else:
-                # the kept line is copied without parsing its text; orjson reads our own JSON as json does
-                _, lang, source, n = orjson.loads(info)
-                if repeated:
-                    doc = json.loads(line)
-                    text, dropped = drop_repeated_lines(doc["text"], repeated)
-                    if dropped:
-                        st["repeated_lines"] += len(dropped)
-                        for line_no, t in dropped:
-                            rline_f.write(jsonl({"id": doc["id"], "line": line_no, "rule": REPEATED_RULE, "text": t}))
-                        if not text.strip():
-                            st["emptied_by_repeated_lines"] += 1
-                            continue
-                        doc["text"] = text
-                        line = jsonl(doc).encode()
-                        n = len(text.encode())
-                st["docs"] += 1
-                st["bytes"] += n
-                st["lang"][lang] += 1
-                s = st["sources"].setdefault(source, {"docs": 0, "bytes": 0})
-                s["docs"] += 1
-                s["bytes"] += n
-                kept_f.write(line)
-            tick(len(line))
+        if not repeated:  # (nearly always) the kept lines are copied in runs between the dropped ones
+            _copy_documents(src, meta, drops, st, tick, kept_f, dup_f)
+        else:
+            _edit_documents(src, meta, drops, repeated, st, tick, kept_f, dup_f, rline_f)
     tick.flush()
     st["seconds"] = time.perf_counter() - t0
     st["outputs"] = sizes(outp, [outp / "documents" / f"{stem}.jsonl.gz"])
     return json.loads(json.dumps(st))
+
+
+def _duplicate_line(line: bytes, rule: str, of: str) -> bytes:
+    """A kept document's JSON line as a duplicate's: two more fields appended without parsing it (b'...}\\n')."""
+    return line[:-2] + f', "rule": {JSON_STR(rule)}, "duplicate_of": {JSON_STR(of)}}}\n'.encode()
+
+
+def _count_kept(st: dict, infos: list) -> None:
+    """Add kept documents' [id, lang, source, bytes] to the documents task's stats (in their order, so the
+    counts' keys come in the order _edit_documents adds them)."""
+    st["docs"] += len(infos)
+    st["lang"].update(info[1] for info in infos)
+    sources = dict.fromkeys(info[2] for info in infos)  # one, unless the split is a group of files
+    for source in sources:
+        mine = infos if len(sources) == 1 else [info for info in infos if info[2] == source]
+        n = sum(info[3] for info in mine)
+        s = st["sources"].setdefault(source, {"docs": 0, "bytes": 0})
+        s["docs"] += len(mine)
+        s["bytes"] += n
+        st["bytes"] += n
+
+
+DOCUMENTS_CHUNK_BYTES = 1 << 20  # _copy_documents reads the kept lines this much at a time
+
+
+def _copy_documents(src, meta, drops: dict, st: dict, tick: Ticker, kept_f, dup_f) -> None:
+    """documents_task without corpus-repeated lines: the kept lines are copied in runs between the duplicates,
+    their [id, lang, source, bytes] parsed a chunk at a time (the same files and stats as _edit_documents with
+    nothing to edit: tests/test_prepare_structure.py)."""
+    drop_at = sorted(drops)
+    d = 0  # drop_at[d]: the next duplicate
+    base = 0  # local index of the chunk's first line
+    while True:
+        lines = src.readlines(DOCUMENTS_CHUNK_BYTES)
+        if not lines:
+            break
+        infos_raw = list(itertools.islice(meta, len(lines)))
+        if len(infos_raw) != len(lines):
+            raise ValueError(f"documents_task: {len(infos_raw)} id lines for {len(lines)} documents")
+        infos = orjson.loads(b"[" + b",".join(infos_raw) + b"]")  # our own JSON lines: read as json reads them
+        end = base + len(lines)
+        prev = 0
+        kept_infos = []
+        while d < len(drop_at) and drop_at[d] < end:
+            k = drop_at[d] - base
+            kept_f.write(b"".join(lines[prev:k]))
+            kept_infos += infos[prev:k]
+            rule, of = drops[drop_at[d]]
+            st["duplicates"][rule] += 1
+            dup_f.write(_duplicate_line(lines[k], rule, of))
+            prev = k + 1
+            d += 1
+        kept_f.write(b"".join(lines[prev:]))
+        kept_infos += infos[prev:]
+        _count_kept(st, kept_infos)
+        tick(sum(map(len, lines)))
+        base = end
+    if meta.readline():
+        raise ValueError("documents_task: more id lines than documents")
+
+
+def _edit_documents(src, meta, drops: dict, repeated: frozenset[int], st: dict, tick: Ticker, kept_f, dup_f,
+                    rline_f) -> None:  # fmt: skip
+    """documents_task with corpus-repeated lines to drop: each kept document parsed, edited, written again."""
+    for local, (line, info) in enumerate(zip(src, meta, strict=True)):
+        if local in drops:
+            rule, of = drops[local]
+            st["duplicates"][rule] += 1
+            # the document's JSON object with two more fields, appended without parsing it: b'...}\n'
+            extra = f', "rule": {JSON_STR(rule)}, "duplicate_of": {JSON_STR(of)}}}\n'
+            dup_f.write(line[:-2] + extra.encode())
+        else:
+            # the kept line is copied without parsing its text; orjson reads our own JSON as json does
+            _, lang, source, n = orjson.loads(info)
+            if repeated:
+                doc = json.loads(line)
+                text, dropped = drop_repeated_lines(doc["text"], repeated)
+                if dropped:
+                    st["repeated_lines"] += len(dropped)
+                    for line_no, t in dropped:
+                        rline_f.write(jsonl({"id": doc["id"], "line": line_no, "rule": REPEATED_RULE, "text": t}))
+                    if not text.strip():
+                        st["emptied_by_repeated_lines"] += 1
+                        continue
+                    doc["text"] = text
+                    line = jsonl(doc).encode()
+                    n = len(text.encode())
+            st["docs"] += 1
+            st["bytes"] += n
+            st["lang"][lang] += 1
+            s = st["sources"].setdefault(source, {"docs": 0, "bytes": 0})
+            s["docs"] += 1
+            s["bytes"] += n
+            kept_f.write(line)
+        tick(len(line))
 
 
 def iter_documents(out: Path, split: str | None = None, val_fraction: float = 0.0) -> Iterator[dict]:
