@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 
 from gptkit.train.checkpoint import latest_checkpoint
 from gptkit.train.config import load_run_config
+from gptkit.train.metrics import read_metrics
 from gptkit.train.trainer import train
 from tests.train_helpers import TINY, make_shards, one_thread, tiny_config, train_losses, val_losses  # noqa: F401
 
@@ -71,6 +72,18 @@ def test_ddp_two_ranks_match_one_process_with_twice_the_batch(data, single, tmp_
     torchrun(data, tmp_path)
     assert_close_runs(tmp_path, single)
     assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["step_0000010"]  # rank 0 wrote it alone
+
+
+def test_ddp_under_a_time_budget_ends_every_rank_at_the_same_step(data, tmp_path):
+    # Each rank's clock differs: without one agreed reading per step a rank could leave the loop while its
+    # peer waits in the next all-reduce (the agreement itself: test_train_fast.py's agreed-budget test).
+    budget = ("train.max_steps=100000", "train.time_budget_s=3", "train.schedule=wsd", "train.eval_interval=0")
+    torchrun(data, tmp_path, *budget, "train.checkpoint_interval=0", "train.min_lr=0.0")
+    records = [r for r in read_metrics(tmp_path) if "train_loss" in r]
+    last = records[-1]["step"]
+    assert 3 < last < 100000
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == [f"step_{last:07d}"]
+    assert records[-1]["lr"] < 0.2 * records[len(records) // 2]["lr"]  # the schedule ran over the seconds
 
 
 @pytest.mark.slow  # three torchrun / training runs: about 20-30 s on 2 cores

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 
@@ -159,6 +161,36 @@ def test_progress_line_under_a_time_budget_shows_the_clock_not_the_step_cap():
     line = progress_line(record, 20, 30.0, budget)  # the steps end first
     assert line.startswith("step 10/20 | 1m00s/5m00s wall |") and line.endswith("eta 30s")
     assert progress_line(record, 20, 30.0).startswith("step 10/20 | loss 2.5000")  # no budget: as before
+
+
+def test_an_agreed_budget_reads_the_clock_once_per_sync():
+    from gptkit.train.budget import TimeBudget
+
+    readings = []
+
+    def agree(value: float) -> float:  # stands in for the all-reduce: every rank gets the latest reading
+        readings.append(value)
+        return value + 2.0
+
+    budget = TimeBudget(10, prior_s=1.0, agree=agree)
+    assert budget.used() == 1.0 and readings == []  # nothing agreed yet: the clock (not started)
+    budget.start()
+    budget.sync()
+    agreed = budget.used()
+    assert len(readings) == 1 and agreed == readings[0] + 2.0 >= 3.0
+    time.sleep(0.02)
+    assert budget.used() == agreed and budget.fraction() == agreed / 10  # frozen until the next sync
+    budget.sync()
+    assert budget.used() >= agreed + 0.02 and len(readings) == 2
+    plain = TimeBudget(10)
+    plain.start()
+    plain.sync()  # no agree: a no-op, the clock is read live
+    first = plain.used()
+    time.sleep(0.02)
+    assert plain.used() >= first + 0.02
+    unbudgeted = TimeBudget(0, agree=agree)
+    unbudgeted.sync()  # no budget: no collective either
+    assert len(readings) == 2
 
 
 def test_reference_step_leaves_the_random_state_as_it_found_it():

@@ -28,13 +28,26 @@ CLOCKS = ("wall", "cpu")
 
 
 class TimeBudget:
-    def __init__(self, seconds: float, clock: str = "wall", prior_s: float = 0.0) -> None:
+    """Seconds of one clock. Under torchrun each rank's clock differs a little, so the ranks would take their
+    schedules and their last step from different readings: `agree` (a collective that returns the largest of
+    the ranks' values) makes `sync()` fix one reading for every rank, which used() then returns until the next
+    sync(). Every rank calls sync() at the same points of its loop; without `agree` the clock is read live."""
+
+    def __init__(
+        self,
+        seconds: float,
+        clock: str = "wall",
+        prior_s: float = 0.0,
+        agree: Callable[[float], float] | None = None,
+    ) -> None:
         if clock not in CLOCKS:
             raise ValueError(f"clock must be one of {CLOCKS}, not {clock!r}")
         self.seconds = float(seconds)  # 0: no budget
         self.clock = clock
         self.prior_s = float(prior_s)  # used by the runs this one resumes
         self._start: float | None = None
+        self._agree = agree
+        self._agreed: float | None = None
 
     def __bool__(self) -> bool:
         return self.seconds > 0
@@ -45,11 +58,23 @@ class TimeBudget:
     def start(self) -> None:
         self._start = self._now()
 
-    def used(self) -> float:
-        """Seconds of the budget's clock since start(), plus those of the runs this one resumes."""
+    def _read(self) -> float:
         if self._start is None:
             return self.prior_s
         return self.prior_s + self._now() - self._start
+
+    def sync(self) -> None:
+        """Fix the reading every rank uses from now until the next sync (the largest rank's); a no-op
+        without `agree` or without a budget (a collective otherwise: every rank must call it)."""
+        if self._agree is not None and self:
+            self._agreed = self._agree(self._read())
+
+    def used(self) -> float:
+        """Seconds of the budget's clock since start(), plus those of the runs this one resumes (under
+        `agree`: the reading of the last sync())."""
+        if self._agreed is not None:
+            return self._agreed
+        return self._read()
 
     def fraction(self) -> float | None:
         """The share of the budget used, at most 1; None without a budget."""

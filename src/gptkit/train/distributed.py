@@ -77,6 +77,15 @@ def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return t
 
 
+def max_over_ranks(value: float, info: DistInfo) -> float:
+    """The largest of every rank's `value` (a collective: every rank must call it)."""
+    if not info.distributed:
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=info.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return float(t.item())
+
+
 def any_rank(flag: bool, info: DistInfo) -> bool:
     """True if `flag` is true on any rank (a collective: every rank must call it)."""
     if not info.distributed:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import math
 import os
 import shutil
@@ -185,12 +186,10 @@ class Trainer(EvaluationMixin, RunDirMixin):
         self._last_lr = lr_at(0, tc)
         if tc.time_budget_ref_steps and self.resumed_from is None:
             self._set_reference_steps()
-        self.budget = TimeBudget(tc.time_budget_s, tc.time_budget_clock)  # its prior_s is set by a resume
-        if tc.time_budget_s and self.dist.distributed:
-            raise ConfigError(
-                "train.time_budget_s: not supported under torchrun (each rank's clock differs, so their "
-                "schedules would too); set train.max_steps"
-            )
+        # Its prior_s is set by a resume. Under torchrun the ranks agree on one reading per step (the latest
+        # rank's), so every rank follows the same schedule and stops after the same step.
+        agree = functools.partial(D.max_over_ranks, info=self.dist) if self.dist.distributed else None
+        self.budget = TimeBudget(tc.time_budget_s, tc.time_budget_clock, agree=agree)
         self.best_val_loss: float | None = None
         self.last_val_loss: float | None = None
         self.last_train_loss: float | None = None
@@ -406,12 +405,15 @@ class Trainer(EvaluationMixin, RunDirMixin):
             # The budget is checked once per step, where `done` is decided, so the last step always evaluates
             # and saves; a budget spent by the initial evaluation still gets that one step. A resumed run
             # whose budget was spent before trains no more.
+            budget.sync()
             spent = budget.spent()
             while self.step < max_steps and not spent:
+                budget.sync()
                 loss, norm = self.train_step(self.step, budget.fraction())
                 self.step += 1
                 pending.append((self.step, loss, norm))
                 steps_timed += 1
+                budget.sync()
                 done = self.step == max_steps or budget.spent()
                 do_eval = self._val_batches and (done or (tc.eval_interval and self.step % tc.eval_interval == 0))
                 do_ckpt = done or (tc.checkpoint_interval and self.step % tc.checkpoint_interval == 0)
