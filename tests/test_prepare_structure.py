@@ -60,6 +60,17 @@ def _record(out: str, item: int, log: str, progress=None) -> dict:
     return {"item": item}
 
 
+def _builtin_texts(news_bytes: int, review_bytes: int) -> list[str]:
+    """The documents in the first news_bytes of builtin:zh-news, then the first review_bytes of the reviews."""
+    news, reviews, _ = resolve_inputs(["builtin:zh-news", "builtin:zh-reviews"])
+    return [
+        d.text
+        for f, n in ((news, news_bytes), (reviews, review_bytes))
+        for s in plan_splits([f.__class__(f.path, f.kind, f.source, f.label, n, f.mtime_ns)], 1 << 20)
+        for d in read_split(s)
+    ]
+
+
 def test_the_runner_starts_the_costliest_tasks_first_and_keeps_results_by_item(tmp_path):
     log = tmp_path / "order.txt"
     runner = Runner(tmp_path, LocalExecutor(1), False)
@@ -70,13 +81,7 @@ def test_the_runner_starts_the_costliest_tasks_first_and_keeps_results_by_item(t
 
 
 def test_prepare_writes_the_same_files_in_any_task_order(tmp_path, monkeypatch):
-    news, reviews, _ = resolve_inputs(["builtin:zh-news", "builtin:zh-reviews"])
-    texts = [
-        d.text
-        for f, n in ((news, 60_000), (reviews, 30_000))
-        for s in plan_splits([f.__class__(f.path, f.kind, f.source, f.label, n, f.mtime_ns)], 1 << 20)
-        for d in read_split(s)
-    ]
+    texts = _builtin_texts(60_000, 30_000)
     src = tmp_path / "in"
     src.mkdir()
     for k in range(4):  # four files, each articles then reviews, as benchmarks/prepare.py writes them
@@ -116,13 +121,7 @@ def test_line_counter_counts_each_document_once_per_line():
 def _prepared(tmp_path: Path, workers: int = 1) -> Path:
     src = tmp_path / "in"
     src.mkdir()
-    news, reviews, _ = resolve_inputs(["builtin:zh-news", "builtin:zh-reviews"])
-    texts = [
-        d.text
-        for f, n in ((news, 30_000), (reviews, 20_000))
-        for s in plan_splits([f.__class__(f.path, f.kind, f.source, f.label, n, f.mtime_ns)], 1 << 20)
-        for d in read_split(s)
-    ]
+    texts = _builtin_texts(30_000, 20_000)
     _jsonl(src / "a.jsonl", texts + texts[:50] + [REVIEW] * 3)  # exact duplicates to drop
     out = tmp_path / "out"
     prepare(PrepareConfig(inputs=(str(src),), out=str(out), workers=workers, split_bytes=8_000, progress=False))

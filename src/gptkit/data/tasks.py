@@ -347,25 +347,21 @@ def _edit_documents(src, meta, drops: dict, repeated: frozenset[int], st: dict, 
         if local in drops:
             rule, of = drops[local]
             st["duplicates"][rule] += 1
-            # the document's JSON object with two more fields, appended without parsing it: b'...}\n'
-            extra = f', "rule": {JSON_STR(rule)}, "duplicate_of": {JSON_STR(of)}}}\n'
-            dup_f.write(line[:-2] + extra.encode())
+            dup_f.write(_duplicate_line(line, rule, of))
         else:
-            # the kept line is copied without parsing its text; orjson reads our own JSON as json does
-            _, lang, source, n = orjson.loads(info)
-            if repeated:
-                doc = json.loads(line)
-                text, dropped = drop_repeated_lines(doc["text"], repeated)
-                if dropped:
-                    st["repeated_lines"] += len(dropped)
-                    for line_no, t in dropped:
-                        rline_f.write(jsonl({"id": doc["id"], "line": line_no, "rule": REPEATED_RULE, "text": t}))
-                    if not text.strip():
-                        st["emptied_by_repeated_lines"] += 1
-                        continue
-                    doc["text"] = text
-                    line = jsonl(doc).encode()
-                    n = len(text.encode())
+            _, lang, source, n = orjson.loads(info)  # our own JSON: orjson reads it as json does
+            doc = json.loads(line)
+            text, dropped = drop_repeated_lines(doc["text"], repeated)
+            if dropped:
+                st["repeated_lines"] += len(dropped)
+                for line_no, t in dropped:
+                    rline_f.write(jsonl({"id": doc["id"], "line": line_no, "rule": REPEATED_RULE, "text": t}))
+                if not text.strip():
+                    st["emptied_by_repeated_lines"] += 1
+                    continue
+                doc["text"] = text
+                line = jsonl(doc).encode()
+                n = len(text.encode())
             st["docs"] += 1
             st["bytes"] += n
             st["lang"][lang] += 1
