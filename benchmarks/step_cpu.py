@@ -64,6 +64,7 @@ def groups(demo_data: str | None) -> dict[str, tuple[list[str], str, dict[str, l
                 "3 x 192": ["model.n_embd=192", "model.n_head=6"],
                 "block 64, batch 32": ["model.block_size=64", "train.batch_size=32"],
                 "batch 24": ["train.batch_size=24"],
+                "batch 12": ["train.batch_size=12"],
                 "batch 8": ["train.batch_size=8"],
                 "compiled": ["train.compile=true"],
             },
