@@ -502,7 +502,7 @@ class GPT(nn.Module):
         else:
             rope = rotary_cos_sin(position_ids, self.config.head_dim, self.config.rope_base, x.dtype)
         x = self.drop(x)
-        for block, ve in zip(self.h, ves):
+        for block, ve in zip(self.h, ves, strict=True):
             x = block(x, mask, kv_cache, rope, ve)
         x = self.ln_f(x)
         if kv_cache is not None:

@@ -3,8 +3,9 @@ and gradient clipping.
 
 Parameter groups (`named_groups`): "embeddings" (token and position embeddings, value-embedding tables, and a
 tied LM head), "head" (an untied LM head), "matrices" (every other matrix: attention and MLP weights), "vectors"
-(biases, norm gains and the other scalars and vectors). Matrices, embeddings and head decay; vectors do not. train.lr is the matrices' peak rate;
-train.embedding_lr / train.head_lr set those groups' own (default lr); the schedule scales every group alike.
+(biases, norm gains and the other scalars and vectors). Matrices, embeddings and head decay; vectors do not.
+train.lr is the matrices' peak rate; train.embedding_lr / train.head_lr set those groups' own (default lr); the
+schedule scales every group alike.
 train.optimizer = "muon": torch.optim.Muon for "matrices" (orthogonalised momentum, Jordan et al. 2024, with
 Moonshot's RMS matching so AdamW's lr and weight decay carry over) and AdamW for the rest. On a CPU without
 bfloat16 kernels (gptkit.devices.cpu_has_native_bf16) Muon is gptkit.train.muon_fp32's
