@@ -66,6 +66,10 @@ def groups(demo_data: str | None) -> dict[str, tuple[list[str], str, dict[str, l
                 "batch 24": ["train.batch_size=24"],
                 "batch 8": ["train.batch_size=8"],
                 "compiled": ["train.compile=true"],
+                "value embeddings 1": ["model.value_embeddings=1"],
+                "value embeddings 3": ["model.value_embeddings=3"],
+                "smear": ["model.smear=true"],
+                "value embeddings 1, smear": ["model.value_embeddings=1", "model.smear=true"],
             },
         )
     return out
