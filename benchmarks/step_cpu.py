@@ -67,6 +67,12 @@ def groups(demo_data: str | None) -> dict[str, tuple[list[str], str, dict[str, l
                 "batch 12": ["train.batch_size=12"],
                 "batch 8": ["train.batch_size=8"],
                 "compiled": ["train.compile=true"],
+                "value embeddings 1": ["model.value_embeddings=1"],
+                "value embeddings 2": ["model.value_embeddings=2"],
+                "value embeddings 3": ["model.value_embeddings=3"],
+                "value embeddings 2, smear": ["model.value_embeddings=2", "model.smear=true"],
+                "smear": ["model.smear=true"],
+                "value embeddings 1, smear": ["model.value_embeddings=1", "model.smear=true"],
             },
         )
     return out

@@ -64,9 +64,22 @@ def reference_logits(state: dict[str, torch.Tensor], cfg, idx: torch.Tensor) -> 
             return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
         return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
 
-    def attention(x: torch.Tensor, prefix: str) -> torch.Tensor:
+    # Value embeddings (the modded-nanogpt speedrun's): table j is added to the values of layer j and of layer
+    # L - N + j when that layer is not one of the first N; the k-th such layer (counting up) has scale k.
+    N, L = getattr(cfg, "value_embeddings", 0), cfg.n_layer
+    fed = {}
+    for j in range(N):
+        fed[j] = j
+        if L - N + j >= N:
+            fed[L - N + j] = j
+    scale_of = {layer: k for k, layer in enumerate(sorted(fed))}
+
+    def attention(x: torch.Tensor, prefix: str, layer: int) -> torch.Tensor:
         qkv = linear(x, f"{prefix}.c_attn")
         q, k, v = qkv[..., :C], qkv[..., C : 2 * C], qkv[..., 2 * C :]
+        if layer in fed:
+            ve = W[f"value_embeds.tables.{fed[layer]}.weight"][idx]  # (B, T, C)
+            v = v + W["value_embeds.scales"][scale_of[layer]] * ve
         future = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
         heads = []
         for h in range(nh):
@@ -89,6 +102,12 @@ def reference_logits(state: dict[str, torch.Tensor], cfg, idx: torch.Tensor) -> 
         return linear(activation(linear(x, f"{prefix}.c_fc")), f"{prefix}.c_proj")
 
     x = W["wte.weight"][idx]
+    if getattr(cfg, "smear", False):  # x_t + s * sigmoid(w . e_t[:12]) * e_{t-1} for t >= 1, e the embeddings
+        e, x = x, x.clone()
+        w, s = W["smear.gate"], W["smear.scale"][0]
+        for t in range(1, T):
+            gate = s / (1.0 + torch.exp(-(e[:, t, : w.numel()] @ w)))  # (B,)
+            x[:, t] = e[:, t] + gate.unsqueeze(-1) * e[:, t - 1]
     if cfg.position_embedding == "learned":
         x = x + W["wpe.weight"][:T]
     elif cfg.position_embedding == "sinusoidal":
@@ -96,10 +115,10 @@ def reference_logits(state: dict[str, torch.Tensor], cfg, idx: torch.Tensor) -> 
     for i in range(cfg.n_layer):
         p = f"h.{i}"
         if cfg.norm_position == "post":  # GPT-1: LN(x + sublayer(x))
-            x = layer_norm(x + attention(x, f"{p}.attn"), f"{p}.ln_1")
+            x = layer_norm(x + attention(x, f"{p}.attn", i), f"{p}.ln_1")
             x = layer_norm(x + mlp(x, f"{p}.mlp"), f"{p}.ln_2")
         else:  # GPT-2: x + sublayer(LN(x)), then a final LN
-            x = x + attention(layer_norm(x, f"{p}.ln_1"), f"{p}.attn")
+            x = x + attention(layer_norm(x, f"{p}.ln_1"), f"{p}.attn", i)
             x = x + mlp(layer_norm(x, f"{p}.ln_2"), f"{p}.mlp")
     if cfg.norm_position == "pre":
         x = layer_norm(x, "ln_f")

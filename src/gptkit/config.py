@@ -83,6 +83,7 @@ ACTIVATIONS = ("gelu_tanh", "gelu", "relu", "relu2", "swiglu")
 NORMS = ("layernorm", "rmsnorm")
 INITS = ("gpt2", "xavier", "kaiming")
 ATTENTIONS = ("sdpa", "explicit")
+SMEAR_CHANNELS = 12  # smear's gate reads this many leading channels of each position's embedding
 
 
 @dataclass
@@ -116,6 +117,13 @@ class ModelConfig:
     qk_norm: bool = False
     zero_init_proj: bool = False
     rope_base: float = 10000.0  # rotary: angle of pair i at position p is p / rope_base^(2i / head_dim)
+    # value_embeddings N: N extra (Vp, C) token tables whose rows for the input ids are added, through a learned
+    # per-layer scale, to the attention values of the first N layers and (shared, as in the modded-nanogpt
+    # speedrun) of the last N layers not among those (gptkit.token_mixing.value_embedding_layers); 0: none.
+    # smear: each position gets a learned, gated share of the previous position's token embedding
+    # (gptkit.token_mixing.Smear); it starts at zero, so the model starts as the one without it.
+    value_embeddings: int = 0
+    smear: bool = False
 
     def validate(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "vocab_pad_multiple"):
@@ -141,6 +149,13 @@ class ModelConfig:
             raise ConfigError(f"n_embd: rotary positions need an even head width, got {self.head_dim}")
         if not (self.rope_base > 1 and math.isfinite(self.rope_base)):
             raise ConfigError(f"rope_base: must be a finite number > 1, got {self.rope_base}")
+        if isinstance(self.value_embeddings, bool) or not 0 <= self.value_embeddings <= self.n_layer:
+            raise ConfigError(
+                f"value_embeddings: must be a number of tables from 0 to n_layer={self.n_layer}, "
+                f"got {self.value_embeddings!r}"
+            )
+        if self.smear and self.n_embd < SMEAR_CHANNELS:
+            raise ConfigError(f"smear: its gate reads the first {SMEAR_CHANNELS} channels; n_embd is {self.n_embd}")
         if self.position_embedding == "sinusoidal" and self.n_embd % 2:
             raise ConfigError(f"n_embd: sinusoidal positions need an even width, got {self.n_embd}")
 

@@ -19,6 +19,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from gptkit.config import ModelConfig
 from gptkit.errors import ConfigError
 from gptkit.fused_loss import linear_cross_entropy
+from gptkit.token_mixing import Smear, ValueEmbeddings
 
 # "causal", None (attend to every key) or a boolean (B or 1, 1, T, S) tensor; see GPT._attention_mask.
 AttentionMask = Union[str, torch.Tensor, None]
@@ -41,6 +42,9 @@ class KVCache:
     attends over every column of the buffers, those at or past `length` masked (`decode_attention`), so
     each layer's keys are one contiguous block and one batched product serves every row and head. The
     unwritten columns stay zero (finite, so masking them gives exact zeros).
+
+    A model with `smear` also keeps `smear_prev` (B, C): the token embedding of each row's last position so
+    far, the predecessor of the next position (gptkit.token_mixing.Smear); None for other models.
     """
 
     def __init__(
@@ -68,6 +72,7 @@ class KVCache:
         self.position = torch.zeros(1, dtype=torch.long, device=device)
         self.slots = torch.arange(max_len, device=device)  # (max_len,) slot numbers, for static writes and masks
         self._write: torch.Tensor | None = None  # static: the slots this forward pass writes
+        self.smear_prev = torch.zeros(batch_size, config.n_embd, device=device, dtype=dtype) if config.smear else None
 
     @property
     def batch_size(self) -> int:
@@ -102,6 +107,8 @@ class KVCache:
         """Keep batch rows `index` (B',), in that order: beam search moves each beam's history, finished
         rows are dropped. Only the filled positions are copied (all of them for static caches)."""
         end = self.max_len if self.static else self.length
+        if self.smear_prev is not None:
+            self.smear_prev = self.smear_prev[index]
         if index.numel() == self.batch_size:
             self.k[:, :, :, :end] = self.k[:, index, :, :end]
             self.v[:, :, :, :end] = self.v[:, index, :, :end]
@@ -168,12 +175,20 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(config.dropout)
 
     def forward(
-        self, x: torch.Tensor, mask: AttentionMask, kv_cache: KVCache | None, rope: Rope | None = None
+        self,
+        x: torch.Tensor,
+        mask: AttentionMask,
+        kv_cache: KVCache | None,
+        rope: Rope | None = None,
+        ve: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """x (B, T, C); mask: which of the S keys each query may see (see `GPT._attention_mask`);
-        rope: rotary (cos, sin) of the T new positions, for rotary models."""
+        rope: rotary (cos, sin) of the T new positions, for rotary models; ve (B, T, C): a value embedding
+        (already scaled) added to the values (gptkit.token_mixing)."""
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
+        if ve is not None:
+            v = v + ve.to(v.dtype)
         q = q.view(B, T, self.n_head, self.head_dim).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, self.head_dim).transpose(1, 2)
         v = v.view(B, T, self.n_head, self.head_dim).transpose(1, 2)
@@ -324,12 +339,17 @@ class Block(nn.Module):
         self.mlp = MLP(config)
 
     def forward(
-        self, x: torch.Tensor, mask: AttentionMask, kv_cache: KVCache | None, rope: Rope | None = None
+        self,
+        x: torch.Tensor,
+        mask: AttentionMask,
+        kv_cache: KVCache | None,
+        rope: Rope | None = None,
+        ve: torch.Tensor | None = None,
     ) -> torch.Tensor:
         if self.post:
-            x = self.ln_1(x + self.attn(x, mask, kv_cache, rope))
+            x = self.ln_1(x + self.attn(x, mask, kv_cache, rope, ve))
             return self.ln_2(x + self.mlp(x))
-        x = x + self.attn(self.ln_1(x), mask, kv_cache, rope)
+        x = x + self.attn(self.ln_1(x), mask, kv_cache, rope, ve)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -345,6 +365,9 @@ class GPT(nn.Module):
         elif config.position_embedding == "sinusoidal":  # fixed: a buffer, not saved (recomputed on load), float64
             self.register_buffer("sinusoid", sinusoidal_positions(config.block_size, C), persistent=False)
         # rotary: nothing here; attention rotates q and k (rotary_cos_sin)
+        # Options of gptkit.token_mixing: extra token tables added to attention values, the previous token smeared in.
+        self.value_embeds = ValueEmbeddings(config) if config.value_embeddings else None
+        self.smear = Smear(config) if config.smear else None
         self.drop = nn.Dropout(config.dropout)
         self.h = nn.ModuleList([Block(config, i) for i in range(config.n_layer)])
         # GPT-1 (post-LN) ends with the last block's LN; GPT-2/3 add a final LN after the pre-LN stack.
@@ -377,6 +400,9 @@ class GPT(nn.Module):
                 nn.init.normal_(module.weight, mean=0.0, std=0.02)
             elif isinstance(module, (nn.LayerNorm, nn.RMSNorm)):
                 module.reset_parameters()
+        for extra in (self.value_embeds, self.smear):  # after their nn.Embedding tables' default init above
+            if extra is not None:
+                extra.reset_parameters()
         if cfg.zero_init_proj:  # every block starts as the identity; an untied head predicts uniformly
             for name, module in self.named_modules():
                 if name.endswith("c_proj") or (name == "lm_head" and not cfg.tie_embeddings):
@@ -398,6 +424,7 @@ class GPT(nn.Module):
         n = sum(p.numel() for p in self.parameters())  # parameters() yields a tied tensor once
         pad_rows = self.config.padded_vocab_size - self.config.vocab_size
         n -= pad_rows * self.config.n_embd * (1 if self.config.tie_embeddings else 2)
+        n -= pad_rows * self.config.n_embd * self.config.value_embeddings
         if exclude_positions and self.config.position_embedding == "learned":
             n -= self.wpe.weight.numel()
         return n
@@ -460,6 +487,13 @@ class GPT(nn.Module):
             mask = self._attention_mask(attention_mask, T, S, idx.device)
 
         x = self.wte(idx)  # (B, T, C)
+        if self.smear is not None:
+            before = kv_cache.smear_prev if kv_cache is not None else None
+            emb = x
+            x = self.smear(x, before, position_ids)
+            if kv_cache is not None:  # the next forward pass's predecessor (in place: a static cache's buffer)
+                kv_cache.smear_prev.copy_(emb[:, -1])
+        ves = self.value_embeds(idx) if self.value_embeds is not None else [None] * len(self.h)
         rope = None
         if self.config.position_embedding == "learned":
             x = x + self.wpe(position_ids)
@@ -468,8 +502,8 @@ class GPT(nn.Module):
         else:
             rope = rotary_cos_sin(position_ids, self.config.head_dim, self.config.rope_base, x.dtype)
         x = self.drop(x)
-        for block in self.h:
-            x = block(x, mask, kv_cache, rope)
+        for block, ve in zip(self.h, ves, strict=True):
+            x = block(x, mask, kv_cache, rope, ve)
         x = self.ln_f(x)
         if kv_cache is not None:
             kv_cache.advance(T)

@@ -40,7 +40,7 @@ def model_stats(config: ModelConfig) -> ModelStats:
         model = GPT(config)
     n = model.num_parameters()
     # Kaplan et al.'s N leaves out the token and position embeddings (an untied LM head stays in).
-    n_non_embedding = n - config.vocab_size * config.n_embd
+    n_non_embedding = n - config.vocab_size * config.n_embd * (1 + config.value_embeddings)  # + value-embedding tables
     if config.position_embedding == "learned":
         n_non_embedding -= config.block_size * config.n_embd
     return ModelStats(

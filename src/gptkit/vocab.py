@@ -62,8 +62,8 @@ def grow_vocab(
     neutral start for special tokens). init="centred": for tokens with pieces, that mean minus the mean of
     the rows of every old token any new token's pieces use (the part all new tokens share), rescaled to
     CENTRED_NORM_SCALE x the old rows' mean norm, plus N(0, 0.02) noise drawn with `seed`; tokens without
-    pieces get the "mean" row. init="random": N(0, 0.02) rows drawn with `seed`. The embedding
-    and an untied LM head are initialised the same way, each from its own old rows. The copy is on the
+    pieces get the "mean" row. init="random": N(0, 0.02) rows drawn with `seed`. The embedding, an untied LM
+    head and the value-embedding tables are initialised the same way, each from its own old rows. The copy is on the
     model's device and dtype, in the model's train/eval mode; the model itself is left as it was.
     """
     config = model.config
@@ -84,6 +84,7 @@ def grow_vocab(
     new_config = config.replace(vocab_size=new_vocab_size)
     state = model_state_for_saving(model)
     names = ["wte.weight"] + ([] if config.tie_embeddings else ["lm_head.weight"])
+    names += [f"value_embeds.tables.{j}.weight" for j in range(config.value_embeddings)]
     generator = torch.Generator(device="cpu").manual_seed(seed)
     for name in names:
         weight = state[name]  # (Vp, C)

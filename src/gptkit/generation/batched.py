@@ -254,6 +254,8 @@ class BatchScheduler:
             rows = slice(row, row + index.numel())
             new.k[:, rows, :, length - span : length] = cache.k[:, index, :, first : cache.length]
             new.v[:, rows, :, length - span : length] = cache.v[:, index, :, first : cache.length]
+            if new.smear_prev is not None:  # each row's last embedding, for a model with smear
+                new.smear_prev[rows] = cache.smear_prev[index]
             new_start.append(offsets + (length - span))
             row += index.numel()
         self.cache = new

@@ -15,7 +15,8 @@ equals GPT.forward under CPU autocast: the same casts happen in the same places 
 
 Supported: pre- or post-LN, LayerNorm or RMSNorm, learned, sinusoidal or rotary positions, every MLP
 activation, qk_norm; linear layers as nn.Linear or `PackedLinear`. Explicit attention (`attention ==
-"explicit"`, the reference path) is not: `DecodeStep.supports` says so and the scheduler runs `GPT.forward`.
+"explicit"`, the reference path) is not, nor are value embeddings and smear (gptkit.token_mixing):
+`DecodeStep.supports` says so and the scheduler runs `GPT.forward`.
 Made once the weights are final (it holds them): the scheduler makes it when it starts.
 """
 
@@ -65,7 +66,7 @@ class DecodeStep:
 
     def __init__(self, model: GPT) -> None:
         if not self.supports(model):
-            raise ValueError("DecodeStep does not support this model (explicit attention)")
+            raise ValueError("DecodeStep does not support this model (explicit attention, value embeddings or smear)")
         cfg = model.config
         self.model, self.config = model, cfg
         self.n_head, self.head_dim, self.qk_norm = cfg.n_head, cfg.head_dim, cfg.qk_norm
@@ -88,7 +89,8 @@ class DecodeStep:
 
     @staticmethod
     def supports(model: GPT) -> bool:
-        return model.config.attention != "explicit"
+        cfg = model.config
+        return cfg.attention != "explicit" and not cfg.value_embeddings and not cfg.smear
 
     def __call__(self, tokens: torch.Tensor, cache: KVCache, start: torch.Tensor) -> torch.Tensor:
         cfg, model = self.config, self.model

@@ -93,6 +93,8 @@ def config_to_hf(config: ModelConfig) -> dict[str, Any]:
         (config.norm != "layernorm", f"norm={config.norm}"),
         (config.activation not in _ACTIVATIONS_TO_HF, f"activation={config.activation}"),
         (config.qk_norm, "qk_norm=true"),
+        (config.value_embeddings > 0, f"value_embeddings={config.value_embeddings} (extra token tables in attention)"),
+        (config.smear, "smear=true (the previous token's embedding mixed in)"),
     ):
         if differs:
             raise InteropError(f"HF GPT-2 cannot express {setting} (it has LayerNorm, GELU/ReLU and plain attention)")

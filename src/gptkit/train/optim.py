@@ -1,10 +1,11 @@
 """Optimizers (AdamW, or Muon for the hidden matrices), per-group learning rates, the learning-rate schedule,
 and gradient clipping.
 
-Parameter groups (`named_groups`): "embeddings" (token and position embeddings, and a tied LM head),
-"head" (an untied LM head), "matrices" (every other matrix: attention and MLP weights), "vectors" (biases and
-norm gains). Matrices, embeddings and head decay; vectors do not. train.lr is the matrices' peak rate;
-train.embedding_lr / train.head_lr set those groups' own (default lr); the schedule scales every group alike.
+Parameter groups (`named_groups`): "embeddings" (token and position embeddings, value-embedding tables, and a
+tied LM head), "head" (an untied LM head), "matrices" (every other matrix: attention and MLP weights), "vectors"
+(biases, norm gains and the other scalars and vectors). Matrices, embeddings and head decay; vectors do not.
+train.lr is the matrices' peak rate; train.embedding_lr / train.head_lr set those groups' own (default lr); the
+schedule scales every group alike.
 train.optimizer = "muon": torch.optim.Muon for "matrices" (orthogonalised momentum, Jordan et al. 2024, with
 Moonshot's RMS matching so AdamW's lr and weight decay carry over) and AdamW for the rest. On a CPU without
 bfloat16 kernels (gptkit.devices.cpu_has_native_bf16) Muon is gptkit.train.muon_fp32's
@@ -26,7 +27,9 @@ from gptkit.train.config import TrainConfig
 from gptkit.train.eager_optim import EagerAdamW, EagerMuon
 from gptkit.train.muon_fp32 import Float32Muon
 
-EMBEDDING_PREFIXES = ("wte.", "wpe.")  # gptkit GPT names; a tied lm_head is listed once, as wte.weight
+# gptkit GPT names; a tied lm_head is listed once, as wte.weight; value_embeds.tables.* are token tables too
+# (their value_embeds.scales are vectors)
+EMBEDDING_PREFIXES = ("wte.", "wpe.", "value_embeds.")
 HEAD_PREFIXES = ("lm_head.",)
 
 
