@@ -55,6 +55,9 @@ CPU_SETTINGS = [
     "model.norm=rmsnorm",
     "model.qk_norm=true",
     "model.tie_embeddings=false",  # an untied head with its own rate (dev split: 4.112 vs 4.172 tied, 100 s)
+    # two value-embedding tables (layer 0; layers 1 and 2): dev split, 1,000 steps, seeds 1337 / 7: 3.728 / 3.719
+    # vs 3.754 / 3.754; 3.7% more per step at 2 threads (docs/training.md, round 13)
+    "model.value_embeddings=2",
     "train.optimizer=muon",
     "train.muon_ns_steps=3",  # 3 Newton-Schulz iterations, not 5: 12% more steps (dev split: 4.158 vs 4.208, 110 s)
     "train.dtype=auto",  # bf16 autocast (float32 loss) where the CPU has AVX512-BF16 / AMX, else float32
