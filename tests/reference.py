@@ -123,4 +123,6 @@ def reference_logits(state: dict[str, torch.Tensor], cfg, idx: torch.Tensor) -> 
     if cfg.norm_position == "pre":
         x = layer_norm(x, "ln_f")
     head = W["wte.weight"] if cfg.tie_embeddings else W["lm_head.weight"]
-    return x @ head[: cfg.vocab_size].T
+    logits = x @ head[: cfg.vocab_size].T
+    cap = getattr(cfg, "logit_softcap", 0.0)
+    return cap * torch.tanh(logits / cap) if cap > 0 else logits  # Gemma 2's cap: c tanh(z / c)

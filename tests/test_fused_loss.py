@@ -14,9 +14,14 @@ from tests.train_helpers import make_shards, one_thread, tiny_config, train_loss
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def reference_loss(x: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, vocab: int) -> torch.Tensor:
-    """Mean -log softmax(x W^T)[target] over the rows whose target is not -100, in float64, written out."""
+def reference_loss(
+    x: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, vocab: int, softcap: float = 0.0
+) -> torch.Tensor:
+    """Mean -log softmax(x W^T)[target] over the rows whose target is not -100, in float64, written out; with
+    softcap c > 0 the logits are c tanh(x W^T / c)."""
     logits = x.double().reshape(-1, x.shape[-1]) @ weight[:vocab].double().T
+    if softcap > 0:
+        logits = softcap * torch.tanh(logits / softcap)
     t = targets.reshape(-1)
     keep = t != -100
     log_z = logits.max(1).values + (logits - logits.max(1, keepdim=True).values).exp().sum(1).log()
@@ -33,14 +38,15 @@ def problem(n: int = 37, c: int = 8, vp: int = 24, vocab: int = 21, seed: int = 
     return x, w, t, vocab
 
 
+@pytest.mark.parametrize("softcap", [0.0, 1.5])  # 1.5: logits of size ~2-3 are well inside the tanh's bend
 @pytest.mark.parametrize("chunk_rows", [1, 7, 16, 100])
-def test_loss_and_gradients_match_a_float64_reference(chunk_rows):
+def test_loss_and_gradients_match_a_float64_reference(chunk_rows, softcap):
     x, w, t, vocab = problem()
     x1, w1 = x.clone().requires_grad_(), w.clone().requires_grad_()
-    loss = linear_cross_entropy(x1, w1, t, vocab_size=vocab, chunk_rows=chunk_rows)
+    loss = linear_cross_entropy(x1, w1, t, vocab_size=vocab, chunk_rows=chunk_rows, softcap=softcap)
     (loss * 3.0).backward()  # the incoming gradient scales both gradients
     x2, w2 = x.clone().requires_grad_(), w.clone().requires_grad_()
-    ref = reference_loss(x2, w2, t, vocab)
+    ref = reference_loss(x2, w2, t, vocab, softcap)
     (ref * 3.0).backward()
     assert loss.dtype == torch.float64
     torch.testing.assert_close(loss, ref, rtol=1e-12, atol=1e-12)
@@ -85,10 +91,12 @@ def test_shape_mismatch_is_an_error():
         linear_cross_entropy(x, w, t, vocab_size=w.shape[0] + 1)
 
 
-@pytest.mark.parametrize("tied", [True, False])
-def test_gpt_loss_without_logits_equals_the_logits_path(tied):
+@pytest.mark.parametrize("tied,softcap", [(True, 0.0), (False, 0.0), (False, 0.5)])
+def test_gpt_loss_without_logits_equals_the_logits_path(tied, softcap):
     torch.manual_seed(0)
-    cfg = gptkit.preset("tiny", vocab_size=90, vocab_pad_multiple=64, tie_embeddings=tied)  # padded to 128
+    cfg = gptkit.preset(
+        "tiny", vocab_size=90, vocab_pad_multiple=64, tie_embeddings=tied, logit_softcap=softcap
+    )  # padded to 128
     model = gptkit.GPT(cfg)
     idx = torch.randint(0, 90, (3, 16))
     targets = torch.randint(0, 90, (3, 16))

@@ -1,6 +1,7 @@
 """Value embeddings and smear (gptkit.token_mixing): against the independent float64 forward of tests/reference.py,
 as no-ops when zeroed, through every KV-cache path of generation, in the optimizer's groups, checkpoints, HF export
-and vocabulary growth."""
+and vocabulary growth. The KV-cache and generation tests also run rotary positions (with and without QK-norm) and
+the logit softcap, the other options a cache or DecodeStep has to reproduce."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ OPTIONS = [
 
 
 def _ids(o: dict) -> str:
-    return ",".join(f"{k}={v}" for k, v in o.items() if k in ("value_embeddings", "smear", "n_layer", "norm_position"))
+    shown = ("value_embeddings", "smear", "n_layer", "norm_position", "position_embedding", "qk_norm", "logit_softcap")
+    return ",".join(f"{k}={v}" for k, v in o.items() if k in shown)
 
 
 @pytest.mark.parametrize("overrides", OPTIONS, ids=_ids)
@@ -129,6 +131,8 @@ def test_smear_does_not_cross_packed_documents():
 
 
 CACHED = [
+    dict(position_embedding="rotary"),
+    dict(ROTARY, logit_softcap=0.3),  # randomized logits are ~0.3-1 wide: the cap bends them
     dict(value_embeddings=1, n_layer=3, **ROTARY),
     dict(smear=True, **ROTARY),
     dict(smear=True, value_embeddings=2),
@@ -195,9 +199,11 @@ def test_generation_paths_equal_greedy_by_full_forward(overrides):
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.3)  # a spread of logits, so no near ties
     model.eval()
-    assert not DecodeStep.supports(model)
-    with pytest.raises(ValueError, match="value embeddings or smear"):
-        DecodeStep(model)
+    mixes_tokens = cfg.value_embeddings > 0 or cfg.smear
+    assert DecodeStep.supports(model) is not mixes_tokens  # supported: the scheduler below runs DecodeStep
+    if mixes_tokens:
+        with pytest.raises(ValueError, match="value embeddings or smear"):
+            DecodeStep(model)
     g = torch.Generator().manual_seed(1)
     prompts = [torch.randint(0, 120, (k,), generator=g).tolist() for k in (3, 9, 5, 1)]
     expected = [_greedy_by_full_forward(model, p, 12) for p in prompts]

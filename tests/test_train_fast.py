@@ -38,6 +38,19 @@ def test_wsd_schedule_is_flat_then_linear_over_steps_or_time():
     assert lr_at(5, cfg, time_fraction=0.9) == pytest.approx(6e-3 / 11)  # still warming up
     cos = train_cfg("train.lr=1e-3", "train.min_lr=1e-4", "train.warmup_steps=0")
     assert lr_at(3, cos, time_fraction=0.5) == pytest.approx(5.5e-4)
+    # The 1-sqrt cooldown: at x of the way through the cooldown, 1 - sqrt(x) of the span above min_lr.
+    sqrt = train_cfg(
+        "train.lr=1e-3",
+        "train.min_lr=1e-4",
+        "train.warmup_steps=10",
+        "train.max_steps=110",
+        "train.schedule=wsd",
+        'train.cooldown_shape="1-sqrt"',
+    )
+    assert lr_at(89, sqrt) == pytest.approx(1e-3)
+    assert lr_at(95, sqrt) == pytest.approx(1e-4 + 0.5 * 9e-4)  # a quarter through: sqrt(0.25) = half way down
+    assert lr_at(20, sqrt, time_fraction=0.808) == pytest.approx(1e-4 + 0.8 * 9e-4)  # 4% through: sqrt 0.2
+    assert lr_at(110, sqrt) == pytest.approx(1e-4)
 
 
 def test_groups_and_their_learning_rates():

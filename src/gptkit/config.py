@@ -124,6 +124,9 @@ class ModelConfig:
     # (gptkit.token_mixing.Smear); it starts at zero, so the model starts as the one without it.
     value_embeddings: int = 0
     smear: bool = False
+    # logit_softcap c > 0: the head's logits become c * tanh(logits / c) (Gemma 2; the modded-nanogpt speedrun),
+    # bounded in (-c, c), in training, evaluation and generation alike; 0: off (the papers' head).
+    logit_softcap: float = 0.0
 
     def validate(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "vocab_pad_multiple"):
@@ -154,6 +157,8 @@ class ModelConfig:
                 f"value_embeddings: must be a number of tables from 0 to n_layer={self.n_layer}, "
                 f"got {self.value_embeddings!r}"
             )
+        if not (self.logit_softcap >= 0 and math.isfinite(self.logit_softcap)):
+            raise ConfigError(f"logit_softcap: must be 0 (off) or a positive number, got {self.logit_softcap}")
         if self.smear and self.n_embd < SMEAR_CHANNELS:
             raise ConfigError(f"smear: its gate reads the first {SMEAR_CHANNELS} channels; n_embd is {self.n_embd}")
         if self.position_embedding == "sinusoidal" and self.n_embd % 2:

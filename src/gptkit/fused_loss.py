@@ -9,6 +9,9 @@ gradient. Here each chunk of `chunk_rows` rows makes its logits (a few MB, which
 their gradient in place (softmax minus the one-hot target, over the number of counted rows) and multiplies it
 out at once into the gradients of x and of the weight; backward only scales those by the incoming gradient.
 
+With `softcap` c > 0 the logits are c * tanh(z / c) of the products z (gptkit.fused_loss.cap_logits, the one
+definition the model's other heads use too); their gradient is then scaled by 1 - tanh(z / c)^2 per chunk.
+
 Precision: under CPU/CUDA autocast (bfloat16 / float16) the three matrix products run in that dtype, as
 autocast runs `lm_head`; the log-sum-exp, the loss and the logits' gradient are always float32, and the
 weight's gradient is accumulated in float32. Without autocast everything is in x's dtype.
@@ -22,6 +25,13 @@ IGNORE_INDEX = -100
 CHUNK_ROWS = 256  # 256 x 8000 float32 logits = 8 MB
 
 
+def cap_logits(logits: torch.Tensor, softcap: float) -> torch.Tensor:
+    """c * tanh(logits / c) for softcap c > 0 (bounded in (-c, c), about the identity near 0); c = 0: logits."""
+    if softcap <= 0:
+        return logits
+    return torch.tanh(logits / softcap) * softcap
+
+
 def _compute_dtype(x: torch.Tensor) -> torch.dtype:
     device = x.device.type
     if torch.is_autocast_enabled(device):
@@ -31,7 +41,7 @@ def _compute_dtype(x: torch.Tensor) -> torch.dtype:
 
 class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, targets, vocab_size, chunk_rows, compute_dtype):
+    def forward(ctx, x, weight, targets, vocab_size, chunk_rows, compute_dtype, softcap):
         # x (N, C), weight (Vp, C) with Vp >= vocab_size, targets (N,) int64.
         acc_dtype = torch.float32 if compute_dtype in (torch.bfloat16, torch.float16) else x.dtype
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
@@ -48,6 +58,11 @@ class _LinearCrossEntropy(torch.autograd.Function):
             r1 = min(r0 + chunk_rows, x.shape[0])
             xc = xs[r0:r1]  # (n, C)
             logits = (xc @ w.T).to(acc_dtype)  # (n, V)
+            cap_slope = None
+            if softcap > 0:  # logits = c * tanh(z / c), in place; d logits / d z = 1 - tanh^2
+                tanh = logits.div_(softcap).tanh_()
+                cap_slope = 1.0 - tanh.square() if (need_x or need_w) else None
+                logits = tanh.mul_(softcap)
             target_logit = logits.gather(1, safe[r0:r1]).squeeze(1)  # (n,)
             # log-sum-exp and softmax from one exp pass over the chunk, in place: exp(logits - max) / sum.
             row_max = logits.amax(dim=1, keepdim=True)  # (n, 1)
@@ -61,6 +76,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
             # d loss / d logits = (softmax - onehot) * row_weight, made in place over the chunk.
             probs = exps.mul_((weight_c / sums).unsqueeze(1))
             probs.scatter_add_(1, safe[r0:r1], -weight_c.unsqueeze(1))
+            if cap_slope is not None:
+                probs.mul_(cap_slope)
             g = probs.to(compute_dtype)  # (n, V)
             if grad_x is not None:
                 torch.mm(g, w, out=grad_x[r0:r1])  # (n, C)
@@ -88,7 +105,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             dw = (grad_w * grad_loss).to(ctx.weight_dtype)
             if ctx.weight_shape[0] > ctx.vocab_size:  # padding rows are never predicted: no gradient
                 dw = torch.cat([dw, dw.new_zeros(ctx.weight_shape[0] - ctx.vocab_size, ctx.weight_shape[1])])
-        return dx, dw, None, None, None, None
+        return dx, dw, None, None, None, None, None
 
 
 def linear_cross_entropy(
@@ -97,10 +114,12 @@ def linear_cross_entropy(
     targets: torch.Tensor,
     vocab_size: int | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    softcap: float = 0.0,
 ) -> torch.Tensor:
     """Mean cross-entropy of the logits x @ weight[:vocab_size].T against targets (-100: not counted), as a
     float32 scalar under autocast (else x's dtype). x (N, C) or (B, T, C), weight (Vp, C), targets x's leading
-    shape. vocab_size: the real vocabulary (the rows past it, padding, are never predicted); default all rows."""
+    shape. vocab_size: the real vocabulary (the rows past it, padding, are never predicted); default all rows.
+    softcap: the logits are capped as `cap_logits` does (0: not)."""
     V = weight.shape[0] if vocab_size is None else vocab_size
     C = x.shape[-1]
     if weight.shape[1] != C or targets.shape != x.shape[:-1] or not 0 < V <= weight.shape[0]:
@@ -110,4 +129,6 @@ def linear_cross_entropy(
         )
     dtype = _compute_dtype(x)
     with torch.autocast(x.device.type, enabled=False):
-        return _LinearCrossEntropy.apply(x.reshape(-1, C), weight, targets.reshape(-1), V, chunk_rows, dtype)
+        return _LinearCrossEntropy.apply(
+            x.reshape(-1, C), weight, targets.reshape(-1), V, chunk_rows, dtype, float(softcap)
+        )

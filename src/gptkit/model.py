@@ -18,7 +18,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from gptkit.config import ModelConfig
 from gptkit.errors import ConfigError
-from gptkit.fused_loss import linear_cross_entropy
+from gptkit.fused_loss import cap_logits, linear_cross_entropy
 from gptkit.token_mixing import Smear, ValueEmbeddings
 
 # "causal", None (attend to every key) or a boolean (B or 1, 1, T, S) tensor; see GPT._attention_mask.
@@ -514,16 +514,18 @@ class GPT(nn.Module):
         if targets is None:
             if last_logits_only:
                 x = x[:, -1:, :]
-            return self.lm_head(x)[..., :V]  # padding columns are never returned
+            return cap_logits(self.lm_head(x)[..., :V], self.config.logit_softcap)  # padding columns never returned
         if not return_logits:
-            return None, linear_cross_entropy(x, self.lm_head.weight, targets, vocab_size=V)
+            return None, linear_cross_entropy(
+                x, self.lm_head.weight, targets, vocab_size=V, softcap=self.config.logit_softcap
+            )
         return self.lm_logits_and_loss(x, targets)
 
     def lm_logits_and_loss(self, x: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (B, T, V) and the mean cross-entropy against targets (B, T) (-100 ignored) of final
         hidden states x (B, T, C)."""
         V = self.config.vocab_size
-        logits = self.lm_head(x)  # (B, T, Vp)
+        logits = cap_logits(self.lm_head(x), self.config.logit_softcap)  # (B, T, Vp)
         if logits.shape[-1] > V:
             # Padding columns get -inf so the softmax over Vp equals the softmax over V (and they get no
             # gradient). An added (Vp,) row, not an in-place fill: torch.compile fuses the add into the

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gptkit.fused_loss import cap_logits
 from gptkit.generation.packed_linear import PackedLinear
 from gptkit.model import GPT, KVCache, apply_rotary, decode_attention, decode_bias, rotary_cos_sin
 
@@ -146,7 +147,7 @@ class DecodeStep:
                 x = x + a
                 x = x + mlp_proj(activate(c_fc(ln_2(x))))
         cache.advance(1)
-        return self.lm_head(self.ln_f(x))[:, : cfg.vocab_size]
+        return cap_logits(self.lm_head(self.ln_f(x))[:, : cfg.vocab_size], cfg.logit_softcap)
 
 
 __all__ = ["DecodeStep", "linear_fn", "norm_fn"]

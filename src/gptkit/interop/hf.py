@@ -95,6 +95,7 @@ def config_to_hf(config: ModelConfig) -> dict[str, Any]:
         (config.qk_norm, "qk_norm=true"),
         (config.value_embeddings > 0, f"value_embeddings={config.value_embeddings} (extra token tables in attention)"),
         (config.smear, "smear=true (the previous token's embedding mixed in)"),
+        (config.logit_softcap > 0, f"logit_softcap={config.logit_softcap} (the head's logits capped by tanh)"),
     ):
         if differs:
             raise InteropError(f"HF GPT-2 cannot express {setting} (it has LayerNorm, GELU/ReLU and plain attention)")

@@ -29,6 +29,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 SCHEDULES = ("cosine", "linear", "constant", "wsd")
+COOLDOWN_SHAPES = ("linear", "1-sqrt")
 OPTIMIZERS = ("adamw", "muon")
 CLOCKS = ("wall", "cpu")
 DEVICES = ("auto", "cpu", "cuda")
@@ -50,7 +51,10 @@ class TrainConfig:
     warmup_steps: int = 100  # linear warmup from lr / (warmup_steps + 1)
     decay_steps: int | None = None  # step at which the decay reaches min_lr; None: max_steps
     schedule: str = "cosine"  # cosine | linear | constant | wsd (warmup-stable-decay) (after warmup)
-    cooldown_fraction: float = 0.2  # wsd: the last fraction of the run decays linearly to min_lr
+    cooldown_fraction: float = 0.2  # wsd: the last fraction of the run decays to min_lr ...
+    # ... along a straight line, or "1-sqrt": 1 - sqrt(x) of the way x through the cooldown (Hägele et al. 2024,
+    # "Scaling Laws and Compute-Optimal Training Beyond Fixed Training Durations": below linear at equal length)
+    cooldown_shape: str = "linear"
     # Stop after this many seconds of the loop (0: no budget; max_steps still caps the steps). With a budget
     # the schedule runs over the time: its decay reaches min_lr when the budget is spent, however fast the
     # machine is. Clock "wall" (the user's time) or "cpu" (this process's CPU seconds: fair on a busy machine).
@@ -117,6 +121,7 @@ class TrainConfig:
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be in [0, 1), got {getattr(self, name)}")
         _choice("schedule", self.schedule, SCHEDULES)
+        _choice("cooldown_shape", self.cooldown_shape, COOLDOWN_SHAPES)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("time_budget_clock", self.time_budget_clock, CLOCKS)
         if not 0 < self.cooldown_fraction <= 1:

@@ -37,7 +37,8 @@ def schedule_shape(fraction: float, cfg: TrainConfig) -> float:
     """The decay factor in [0, 1] (1: peak lr, 0: min_lr) at `fraction` of the way from warmup to the end.
 
     cosine: half a cosine; linear: a straight line; constant: 1; wsd (warmup-stable-decay): 1 until the last
-    `cooldown_fraction` of the way, then a straight line down.
+    `cooldown_fraction` of the way, then down to 0 along `cooldown_shape`: 1 - x (linear) or 1 - sqrt(x), x the
+    share of the cooldown done.
     """
     if cfg.schedule == "constant":
         return 1.0
@@ -48,7 +49,10 @@ def schedule_shape(fraction: float, cfg: TrainConfig) -> float:
     if cfg.schedule == "linear":
         return 1.0 - fraction
     stable = 1.0 - cfg.cooldown_fraction  # wsd
-    return 1.0 if fraction < stable else (1.0 - fraction) / cfg.cooldown_fraction
+    if fraction < stable:
+        return 1.0
+    done = (fraction - stable) / cfg.cooldown_fraction  # x in [0, 1)
+    return 1.0 - math.sqrt(done) if cfg.cooldown_shape == "1-sqrt" else 1.0 - done
 
 
 def lr_at(step: int, cfg: TrainConfig, time_fraction: float | None = None) -> float:
