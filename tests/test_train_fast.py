@@ -70,6 +70,14 @@ def test_groups_and_their_learning_rates():
     assert by_first["h.0.attn.c_attn.weight"]["lr"] == pytest.approx(5e-4)
     vectors = [g for g in opt.param_groups if g["params"][0].dim() == 1]
     assert len(vectors) == 1 and vectors[0]["weight_decay"] == 0.0 and vectors[0]["lr"] == pytest.approx(5e-4)
+    # The embeddings' own weight decay, the rest keeping train.weight_decay (one lr for all: still split).
+    for lrs in ([], ["train.embedding_lr=0.1"]):
+        own = build_optimizer(model, train_cfg("train.weight_decay=0.1", "train.embedding_weight_decay=0", *lrs), "cpu")
+        decay = {names[id(p)]: g["weight_decay"] for g in own.param_groups for p in g["params"]}
+        assert decay["wte.weight"] == decay["wpe.weight"] == 0.0
+        assert decay["lm_head.weight"] == decay["h.0.attn.c_attn.weight"] == 0.1 and decay["h.0.ln_1.weight"] == 0.0
+    with pytest.raises(ConfigError, match="embedding_weight_decay: must be a finite number >= 0 or absent, got -1"):
+        train_cfg("train.embedding_weight_decay=-1.0")
 
 
 def test_muon_takes_the_hidden_matrices_only():

@@ -72,6 +72,7 @@ class TrainConfig:
     muon_momentum: float = 0.95
     muon_ns_steps: int = 5  # Newton-Schulz iterations per Muon update (torch.optim.Muon's ns_steps)
     weight_decay: float = 0.1  # AdamW decay, applied to matrices (weights and embeddings) only
+    embedding_weight_decay: float | None = None  # the embeddings' (and a tied head's) own decay; None: weight_decay
     beta1: float = 0.9
     beta2: float = 0.95
     eps: float = 1e-8
@@ -130,6 +131,9 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise ConfigError(f"{name}: must be a positive number or absent, got {value}")
+        ewd = self.embedding_weight_decay
+        if ewd is not None and not (math.isfinite(ewd) and ewd >= 0):
+            raise ConfigError(f"embedding_weight_decay: must be a finite number >= 0 or absent, got {ewd}")
         if not 1 <= self.muon_ns_steps < 100:
             raise ConfigError(f"muon_ns_steps: must be in [1, 100), got {self.muon_ns_steps}")
         if not 0 <= self.muon_momentum < 1:
@@ -148,6 +152,10 @@ class TrainConfig:
     @property
     def resolved_embedding_lr(self) -> float:
         return self.lr if self.embedding_lr is None else self.embedding_lr
+
+    @property
+    def resolved_embedding_weight_decay(self) -> float:
+        return self.weight_decay if self.embedding_weight_decay is None else self.embedding_weight_decay
 
     @property
     def resolved_head_lr(self) -> float:
@@ -236,6 +244,8 @@ def _derived(cfg: RunConfig, section: str, key: str) -> str:
         return f"{_toml_value(cfg.train.resolved_min_lr)}  (not set: lr / 10)"
     if section == "train" and key in ("embedding_lr", "head_lr"):
         return "(not set: lr)"
+    if section == "train" and key == "embedding_weight_decay":
+        return "(not set: weight_decay)"
     if section == "train" and key == "decay_steps":
         return f"{cfg.train.resolved_decay_steps}  (not set: max_steps)"
     return "(not set)"

@@ -134,7 +134,9 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, device_type: str) -> tor
     g = named_groups(model)
     wd = cfg.weight_decay
     same_lr = cfg.resolved_embedding_lr == cfg.resolved_head_lr == cfg.lr
-    if cfg.optimizer == "adamw" and same_lr:  # one lr for all: the two groups of param_groups
+    if (
+        cfg.optimizer == "adamw" and same_lr and cfg.resolved_embedding_weight_decay == wd
+    ):  # the two groups of param_groups
         adam_groups = param_groups(model, wd)
     else:
         adam_groups = _role_groups(g, cfg)
@@ -173,7 +175,7 @@ def _role_groups(g: dict[str, list[nn.Parameter]], cfg: TrainConfig) -> list[dic
     groups = [
         {
             "params": g["embeddings"],
-            "weight_decay": wd,
+            "weight_decay": cfg.resolved_embedding_weight_decay,
             "lr_ratio": cfg.resolved_embedding_lr / cfg.lr,
             "role": "embeddings",
         },
